@@ -1,0 +1,717 @@
+//! The single write path. Every change (an API call, a console form, the scheduler's own holding
+//! update or apology) is a command here: it validates, then writes the incident, the update, the
+//! ETA revision, the audit entry and one outbox delivery per channel on the caller's transaction.
+//! The caller commits, then calls [`crate::App::changed`] to wake the workers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use minijinja::context;
+use serde_json::json;
+
+use crate::channels::{ComponentFacts, Message, MessageKind};
+use crate::config::Config;
+use crate::domain::schedule::{due_action, next_update_after, DueAction};
+use crate::domain::text::{human_duration, human_time};
+use crate::domain::{
+    check_next_update_in, check_text, Audience, ComponentStatus, EtaInput, Impact, IncidentStatus,
+    Invalid, UpdateKind, MAX_MESSAGE, MAX_REASON, MAX_TITLE,
+};
+use crate::render::{RenderError, Renderer};
+use crate::store::incidents::{self, Incident, NewIncident, Revision};
+use crate::store::updates::{self, NewUpdate};
+use crate::store::{audit, deliveries, schedule, Backend, Conn, StoreError};
+
+/// Why a command did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("incident {0} does not exist")]
+    NotFound(i64),
+    #[error("incident {id} has changed since version {expected}; it is now at version {current}")]
+    Stale {
+        id: i64,
+        expected: i64,
+        current: i64,
+    },
+    #[error("incident {0} is already resolved")]
+    Resolved(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+/// What commands need besides the transaction.
+#[derive(Clone)]
+pub struct Env {
+    pub config: Arc<Config>,
+    pub renderer: Arc<Renderer>,
+    pub backend: Backend,
+}
+
+/// Who is acting, as the audit log and updates name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+impl Actor {
+    pub fn token(name: &str) -> Self {
+        Actor(format!("token:{name}"))
+    }
+    pub fn scheduler() -> Self {
+        Actor("candor".into())
+    }
+}
+
+/// A new incident, as the caller asks for it.
+#[derive(Debug, Clone)]
+pub struct Declare {
+    pub title: String,
+    pub impact: Impact,
+    pub status: IncidentStatus,
+    pub message: String,
+    pub components: BTreeMap<String, ComponentStatus>,
+    pub eta: Option<EtaInput>,
+    pub next_update_in: Option<Duration>,
+    pub owner: Option<String>,
+}
+
+/// A public update to an open incident. Absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct PostUpdate {
+    pub message: String,
+    pub title: Option<String>,
+    pub status: Option<IncidentStatus>,
+    pub impact: Option<Impact>,
+    pub components: Option<BTreeMap<String, ComponentStatus>>,
+    pub eta: Option<EtaInput>,
+    /// Why the estimate moved (kept with the ETA revision).
+    pub eta_reason: Option<String>,
+    pub next_update_in: Option<Duration>,
+    pub expected_version: Option<i64>,
+}
+
+/// The all-clear.
+#[derive(Debug, Clone, Default)]
+pub struct Resolve {
+    pub message: String,
+    pub expected_version: Option<i64>,
+}
+
+fn check_components(
+    config: &Config,
+    components: &BTreeMap<String, ComponentStatus>,
+) -> Result<(), Invalid> {
+    for id in components.keys() {
+        if config.component(id).is_none() {
+            let known: Vec<&str> = config.components.iter().map(|c| c.id.as_str()).collect();
+            return Err(Invalid::new(
+                format!("components.{id}"),
+                format!("unknown component; expected one of: {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_status(status: IncidentStatus) -> Result<IncidentStatus, Invalid> {
+    if status == IncidentStatus::Resolved {
+        return Err(Invalid::new(
+            "status",
+            "use the resolve action (POST /api/v1/incidents/{id}/resolve) to resolve an incident",
+        ));
+    }
+    Ok(status)
+}
+
+/// Declares an incident. Returns its id.
+pub async fn declare(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    d: Declare,
+    now: DateTime<Utc>,
+) -> Result<i64, CommandError> {
+    let title = check_text("title", &d.title, MAX_TITLE)?;
+    let message = check_text("message", &d.message, MAX_MESSAGE)?;
+    let status = check_status(d.status)?;
+    check_components(&env.config, &d.components)?;
+    let eta_at = d.eta.map(|e| e.resolve(now)).transpose()?;
+    let requested = d.next_update_in.map(check_next_update_in).transpose()?;
+    let owner = d
+        .owner
+        .as_deref()
+        .map(|o| check_text("owner", o, 200))
+        .transpose()?;
+    let cadence = env.config.policies.for_impact(d.impact).update_every;
+    let next_update_at = next_update_after(now, requested, cadence);
+
+    let id = incidents::insert(
+        conn,
+        &NewIncident {
+            title: &title,
+            impact: d.impact,
+            status,
+            eta_at,
+            next_update_at,
+            owner: owner.as_deref(),
+            now,
+        },
+    )
+    .await?;
+    incidents::set_components(conn, id, &d.components).await?;
+    let incident = incidents::get(conn, id)
+        .await?
+        .ok_or(CommandError::NotFound(id))?;
+    let update_id = publish(
+        env,
+        conn,
+        &incident,
+        UpdateKind::Operator,
+        &message,
+        &actor.0,
+        now,
+    )
+    .await?;
+    if let Some(eta) = eta_at {
+        incidents::insert_eta_revision(
+            conn,
+            id,
+            update_id,
+            None,
+            Some(eta),
+            &actor.0,
+            Some("first estimate"),
+            now,
+        )
+        .await?;
+    }
+    audit::record(
+        conn,
+        &actor.0,
+        "incident.declare",
+        Some(id),
+        &json!({ "title": title, "impact": d.impact, "status": status, "eta_at": eta_at,
+                 "next_update_at": next_update_at, "components": d.components }),
+        now,
+    )
+    .await?;
+    Ok(id)
+}
+
+async fn load_open(
+    env: &Env,
+    conn: &mut Conn,
+    id: i64,
+    expected: Option<i64>,
+) -> Result<Incident, CommandError> {
+    let incident = incidents::get_for_update(conn, env.backend, id)
+        .await?
+        .ok_or(CommandError::NotFound(id))?;
+    if let Some(expected) = expected {
+        if expected != incident.version {
+            return Err(CommandError::Stale {
+                id,
+                expected,
+                current: incident.version,
+            });
+        }
+    }
+    if !incident.is_open() {
+        return Err(CommandError::Resolved(id));
+    }
+    Ok(incident)
+}
+
+/// Posts a public update: new words, and optionally a new status, impact, estimate, components.
+pub async fn post_update(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    id: i64,
+    u: PostUpdate,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let message = check_text("message", &u.message, MAX_MESSAGE)?;
+    let title = u
+        .title
+        .as_deref()
+        .map(|t| check_text("title", t, MAX_TITLE))
+        .transpose()?;
+    let status = u.status.map(check_status).transpose()?;
+    if let Some(c) = &u.components {
+        check_components(&env.config, c)?;
+    }
+    let new_eta = u.eta.map(|e| e.resolve(now)).transpose()?;
+    let reason = u
+        .eta_reason
+        .as_deref()
+        .map(|r| check_text("eta_reason", r, MAX_REASON))
+        .transpose()?;
+    let requested = u.next_update_in.map(check_next_update_in).transpose()?;
+
+    let before = load_open(env, conn, id, u.expected_version).await?;
+    let impact = u.impact.unwrap_or(before.impact);
+    let cadence = env.config.policies.for_impact(impact).update_every;
+    let eta_at = new_eta.or(before.eta_at);
+    let revision = Revision {
+        id,
+        expected_version: before.version,
+        title: title.as_deref().unwrap_or(&before.title),
+        impact,
+        status: status.unwrap_or(before.status),
+        eta_at,
+        next_update_at: Some(next_update_after(now, requested, cadence)),
+        resolved_at: None,
+        apologised_eta_at: before.apologised_eta_at,
+        now,
+    };
+    revise(conn, &revision, before.version).await?;
+    if let Some(c) = &u.components {
+        incidents::set_components(conn, id, c).await?;
+    }
+    let after = incidents::get(conn, id)
+        .await?
+        .ok_or(CommandError::NotFound(id))?;
+    let update_id = publish(
+        env,
+        conn,
+        &after,
+        UpdateKind::Operator,
+        &message,
+        &actor.0,
+        now,
+    )
+    .await?;
+    if new_eta.is_some() && new_eta != before.eta_at {
+        incidents::insert_eta_revision(
+            conn,
+            id,
+            update_id,
+            before.eta_at,
+            new_eta,
+            &actor.0,
+            reason.as_deref(),
+            now,
+        )
+        .await?;
+    }
+    audit::record(
+        conn,
+        &actor.0,
+        "incident.update",
+        Some(id),
+        &json!({ "update_id": update_id, "status": after.status, "impact": after.impact,
+                 "eta_at": after.eta_at, "next_update_at": after.next_update_at,
+                 "components": u.components, "version": after.version }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Resolves an incident: every affected component returns to operational.
+pub async fn resolve(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    id: i64,
+    r: Resolve,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let message = check_text("message", &r.message, MAX_MESSAGE)?;
+    let before = load_open(env, conn, id, r.expected_version).await?;
+    let revision = Revision {
+        id,
+        expected_version: before.version,
+        title: &before.title,
+        impact: before.impact,
+        status: IncidentStatus::Resolved,
+        eta_at: before.eta_at,
+        next_update_at: None,
+        resolved_at: Some(now),
+        apologised_eta_at: before.apologised_eta_at,
+        now,
+    };
+    revise(conn, &revision, before.version).await?;
+    incidents::clear_components(conn, id).await?;
+    let after = incidents::get(conn, id)
+        .await?
+        .ok_or(CommandError::NotFound(id))?;
+    let update_id = publish(
+        env,
+        conn,
+        &after,
+        UpdateKind::Resolution,
+        &message,
+        &actor.0,
+        now,
+    )
+    .await?;
+    audit::record(
+        conn,
+        &actor.0,
+        "incident.resolve",
+        Some(id),
+        &json!({ "update_id": update_id, "eta_at": before.eta_at,
+                 "minutes_open": (now - before.started_at).num_minutes() }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn revise(conn: &mut Conn, r: &Revision<'_>, expected: i64) -> Result<(), CommandError> {
+    if incidents::revise(conn, r).await? {
+        return Ok(());
+    }
+    let current = incidents::get(conn, r.id)
+        .await?
+        .map(|i| i.version)
+        .unwrap_or(expected);
+    Err(CommandError::Stale {
+        id: r.id,
+        expected,
+        current,
+    })
+}
+
+/// Carries out a scheduled action if it is still due under the row lock, exactly once. Returns
+/// false when it was no longer due or another scheduler already did it.
+pub async fn scheduled(
+    env: &Env,
+    conn: &mut Conn,
+    id: i64,
+    action: DueAction,
+    now: DateTime<Utc>,
+) -> Result<bool, CommandError> {
+    let Some(incident) = incidents::get_for_update(conn, env.backend, id).await? else {
+        return Ok(false);
+    };
+    let Some(promises) = incident.promises().filter(|_| incident.is_open()) else {
+        return Ok(false);
+    };
+    if due_action(&promises, now, env.config.ops.remind_before) != Some(action) {
+        return Ok(false);
+    }
+    let (name, due_at) = action.key();
+    if !schedule::claim(conn, id, name, due_at, now).await? {
+        return Ok(false);
+    }
+    let actor = Actor::scheduler();
+    let tz = env.config.site.time_zone;
+    let components = component_names(&env.config, &incidents::components(conn, id).await?);
+    let elapsed = human_duration(now - incident.started_at);
+    let signature = incident
+        .owner
+        .clone()
+        .unwrap_or_else(|| format!("The {} team", env.config.site.name));
+    let cadence = env.config.policies.for_impact(incident.impact).update_every;
+    let update_id = match action {
+        DueAction::OpsReminder { promised } => {
+            incidents::mark_reminded(conn, id, promised).await?;
+            let body = env.renderer.render(
+                "ops/reminder.txt.j2",
+                context! {
+                    site_name => env.config.site.name, incident_id => id, title => incident.title,
+                    promised_text => human_time(promised, now, tz),
+                    minutes_left => (promised - now).num_minutes().max(0) + 1,
+                    incident_url => incident_url(&env.config, id),
+                },
+            )?;
+            notify_ops(env, conn, &incident, MessageKind::OpsReminder, &body, now).await?;
+            None
+        }
+        DueAction::Holding { .. } => {
+            let latest = updates::for_incident(conn, id)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|u| u.kind == UpdateKind::Operator)
+                .map(|u| crate::channels::truncate(&u.message, 280));
+            let variant = updates::count_kind(conn, id, UpdateKind::Scheduled).await?;
+            let body = env.renderer.render(
+                "messages/holding.txt.j2",
+                context! {
+                    title => incident.title, elapsed, components,
+                    eta_text => incident.eta_at.map(|e| human_time(e, now, tz)),
+                    eta_passed => incident.eta_at.is_some_and(|e| e <= now),
+                    variant, latest, signature,
+                },
+            )?;
+            let revision = Revision {
+                id,
+                expected_version: incident.version,
+                title: &incident.title,
+                impact: incident.impact,
+                status: incident.status,
+                eta_at: incident.eta_at,
+                next_update_at: Some(next_update_after(now, None, cadence)),
+                resolved_at: None,
+                apologised_eta_at: incident.apologised_eta_at,
+                now,
+            };
+            revise(conn, &revision, incident.version).await?;
+            let after = incidents::get(conn, id)
+                .await?
+                .ok_or(CommandError::NotFound(id))?;
+            Some(
+                publish(
+                    env,
+                    conn,
+                    &after,
+                    UpdateKind::Scheduled,
+                    &body,
+                    &actor.0,
+                    now,
+                )
+                .await?,
+            )
+        }
+        DueAction::Apology { eta } => {
+            let previous_apologies = updates::count_kind(conn, id, UpdateKind::Overdue).await?;
+            let eta_text = human_time(eta, now, tz);
+            let body = env.renderer.render(
+                "messages/apology.txt.j2",
+                context! { title => incident.title, eta_text, elapsed, components, previous_apologies, signature },
+            )?;
+            let revision = Revision {
+                id,
+                expected_version: incident.version,
+                title: &incident.title,
+                impact: incident.impact,
+                status: incident.status,
+                eta_at: incident.eta_at,
+                next_update_at: Some(next_update_after(now, None, cadence)),
+                resolved_at: None,
+                apologised_eta_at: Some(eta),
+                now,
+            };
+            revise(conn, &revision, incident.version).await?;
+            let after = incidents::get(conn, id)
+                .await?
+                .ok_or(CommandError::NotFound(id))?;
+            let update_id =
+                publish(env, conn, &after, UpdateKind::Overdue, &body, &actor.0, now).await?;
+            let ask = env.renderer.render(
+                "ops/eta_passed.txt.j2",
+                context! {
+                    site_name => env.config.site.name, incident_id => id, title => incident.title,
+                    eta_text, incident_url => incident_url(&env.config, id),
+                },
+            )?;
+            notify_ops(env, conn, &after, MessageKind::OpsEtaPassed, &ask, now).await?;
+            Some(update_id)
+        }
+    };
+    if let Some(update_id) = update_id {
+        schedule::set_update(conn, id, name, due_at, update_id).await?;
+    }
+    audit::record(
+        conn,
+        &actor.0,
+        &format!("scheduler.{name}"),
+        Some(id),
+        &json!({ "due_at": due_at, "update_id": update_id }),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The public link to an incident.
+pub fn incident_url(config: &Config, id: i64) -> String {
+    let base = config.site.public_url.as_str().trim_end_matches('/');
+    format!("{base}/incidents/{id}")
+}
+
+fn component_names(config: &Config, components: &BTreeMap<String, ComponentStatus>) -> Vec<String> {
+    components
+        .iter()
+        .filter(|(_, s)| **s != ComponentStatus::Operational)
+        .map(|(id, _)| {
+            config
+                .component(id)
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| id.clone())
+        })
+        .collect()
+}
+
+/// Writes the update and one public delivery per public channel. Returns the update's id.
+async fn publish(
+    env: &Env,
+    conn: &mut Conn,
+    incident: &Incident,
+    kind: UpdateKind,
+    body: &str,
+    author: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, CommandError> {
+    let components = incidents::components(conn, incident.id).await?;
+    let update_id = updates::insert(
+        conn,
+        &NewUpdate {
+            incident_id: incident.id,
+            kind,
+            status: incident.status,
+            message: body,
+            eta_at: incident.eta_at,
+            next_update_at: incident.next_update_at,
+            components: &components,
+            author,
+            now,
+        },
+    )
+    .await?;
+    let kind = match kind {
+        UpdateKind::Operator => MessageKind::Operator,
+        UpdateKind::Scheduled => MessageKind::Scheduled,
+        UpdateKind::Overdue => MessageKind::Overdue,
+        UpdateKind::Resolution => MessageKind::Resolution,
+    };
+    let msg = message(
+        env,
+        incident,
+        &components,
+        Audience::Public,
+        kind,
+        Some(update_id),
+        body,
+        now,
+    );
+    let payload = serde_json::to_string(&msg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let channels: Vec<String> = env.config.public_channels().map(str::to_string).collect();
+    for channel in &channels {
+        enqueue(
+            conn,
+            incident.id,
+            Some(update_id),
+            channel,
+            Audience::Public,
+            &payload,
+            now,
+        )
+        .await?;
+    }
+    Ok(update_id)
+}
+
+/// Writes one delivery per ops channel carrying a notice for the team.
+async fn notify_ops(
+    env: &Env,
+    conn: &mut Conn,
+    incident: &Incident,
+    kind: MessageKind,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let components = incidents::components(conn, incident.id).await?;
+    let msg = message(
+        env,
+        incident,
+        &components,
+        Audience::Ops,
+        kind,
+        None,
+        body,
+        now,
+    );
+    let payload = serde_json::to_string(&msg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    for channel in &env.config.ops.channels {
+        enqueue(
+            conn,
+            incident.id,
+            None,
+            channel,
+            Audience::Ops,
+            &payload,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn enqueue(
+    conn: &mut Conn,
+    incident_id: i64,
+    update_id: Option<i64>,
+    channel: &str,
+    audience: Audience,
+    payload: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    deliveries::insert(
+        conn,
+        &deliveries::NewDelivery {
+            incident_id,
+            update_id,
+            channel,
+            audience,
+            payload,
+            now,
+        },
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+fn message(
+    env: &Env,
+    incident: &Incident,
+    components: &BTreeMap<String, ComponentStatus>,
+    audience: Audience,
+    kind: MessageKind,
+    update_id: Option<i64>,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Message {
+    let tz = env.config.site.time_zone;
+    let open = incident.is_open();
+    let eta_line = open.then(|| match incident.eta_at {
+        Some(eta) if eta > now => format!("We expect this fixed by {}.", human_time(eta, now, tz)),
+        Some(eta) => format!(
+            "Our estimate of {} has passed; a new one will follow.",
+            human_time(eta, now, tz)
+        ),
+        None => "We don't have a reliable estimate yet.".to_string(),
+    });
+    let next_update_line = incident
+        .next_update_at
+        .filter(|_| open)
+        .map(|t| format!("Next update by {}.", human_time(t, now, tz)));
+    Message {
+        audience,
+        kind,
+        site_name: env.config.site.name.clone(),
+        incident_id: incident.id,
+        incident_url: incident_url(&env.config, incident.id),
+        title: incident.title.clone(),
+        impact: incident.impact,
+        status: incident.status,
+        components: components
+            .iter()
+            .map(|(id, status)| ComponentFacts {
+                id: id.clone(),
+                name: env
+                    .config
+                    .component(id)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| id.clone()),
+                status: *status,
+            })
+            .collect(),
+        update_id,
+        body: body.to_string(),
+        started_at: incident.started_at,
+        eta_at: incident.eta_at,
+        next_update_at: incident.next_update_at.filter(|_| open),
+        eta_line,
+        next_update_line,
+        posted_at: now,
+    }
+}

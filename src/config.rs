@@ -1,0 +1,921 @@
+//! Typed settings, read from YAML (serde_yaml is confined to this module).
+//!
+//! Loading happens in three steps: parse the YAML into a tree, replace `${VAR}` (or
+//! `${VAR:-default}`) in string values from the environment, then deserialize into [`Config`] with
+//! unknown keys refused. Every error names the key it is about. Secrets are held in [`Secret`],
+//! whose `Debug` and `Display` never show the value.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::Impact;
+
+/// A configuration problem, naming the key it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file is not valid YAML: {0}")]
+    Syntax(String),
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A secret value (password, token). Never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not a duration ({e}); write it like `90s`, `45m` or `2h`"
+        ))
+    })
+}
+
+fn de_tz<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse::<chrono_tz::Tz>().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not an IANA time zone name; write it like `UTC` or `Europe/London`"
+        ))
+    })
+}
+
+fn de_url<'de, D: Deserializer<'de>>(d: D) -> Result<url::Url, D::Error> {
+    let s = String::deserialize(d)?;
+    let u = url::Url::parse(&s).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not an absolute URL ({e}); write it like `https://status.example.com`"
+        ))
+    })?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(serde::de::Error::custom(format!(
+            "`{s}` must be an http or https URL"
+        )));
+    }
+    Ok(u)
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub site: SiteConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
+    pub components: Vec<ComponentConfig>,
+    #[serde(default)]
+    pub policies: Policies,
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub ops: OpsConfig,
+    pub channels: BTreeMap<String, ChannelConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Shown on every page and used to sign scheduled updates.
+    pub name: String,
+    /// Where the public status page is reachable; links in messages point here.
+    #[serde(deserialize_with = "de_url")]
+    pub public_url: url::Url,
+    /// Time zone used for times in messages (the status page shows UTC and the reader's zone).
+    #[serde(default = "default_tz", deserialize_with = "de_tz")]
+    pub time_zone: chrono_tz::Tz,
+    /// How customers reach a human: an email address or URL.
+    pub support_contact: String,
+    /// Folder of templates that override the built-in ones (a missing file falls back).
+    #[serde(default = "default_templates_dir")]
+    pub templates_dir: PathBuf,
+}
+
+fn default_tz() -> chrono_tz::Tz {
+    chrono_tz::UTC
+}
+fn default_templates_dir() -> PathBuf {
+    PathBuf::from("templates")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Requests taking longer than this are answered 503.
+    #[serde(default = "default_request_timeout", deserialize_with = "de_duration")]
+    pub request_timeout: Duration,
+    /// How long `serve` waits for in-flight work after SIGTERM/Ctrl-C.
+    #[serde(default = "default_grace", deserialize_with = "de_duration")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:8080".parse().expect("valid address")
+}
+fn default_max_body() -> usize {
+    64 * 1024
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(20)
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_body_bytes: default_max_body(),
+            request_timeout: default_request_timeout(),
+            shutdown_grace: default_grace(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` (created on first run) or `postgres://user:pass@host/db`.
+    #[serde(default = "default_db_url")]
+    pub url: Secret,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_db_url() -> Secret {
+    Secret::new("sqlite://candor.db")
+}
+fn default_max_connections() -> u32 {
+    8
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_db_url(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+/// How often an open incident of each impact gets a public update.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policies {
+    #[serde(default = "policy_none")]
+    pub none: UpdatePolicy,
+    #[serde(default = "policy_minor")]
+    pub minor: UpdatePolicy,
+    #[serde(default = "policy_major")]
+    pub major: UpdatePolicy,
+    #[serde(default = "policy_critical")]
+    pub critical: UpdatePolicy,
+}
+
+impl Policies {
+    pub fn for_impact(&self, impact: Impact) -> &UpdatePolicy {
+        match impact {
+            Impact::None => &self.none,
+            Impact::Minor => &self.minor,
+            Impact::Major => &self.major,
+            Impact::Critical => &self.critical,
+        }
+    }
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Self {
+            none: policy_none(),
+            minor: policy_minor(),
+            major: policy_major(),
+            critical: policy_critical(),
+        }
+    }
+}
+
+fn policy(mins: u64) -> UpdatePolicy {
+    UpdatePolicy {
+        update_every: Duration::from_secs(mins * 60),
+    }
+}
+fn policy_none() -> UpdatePolicy {
+    policy(120)
+}
+fn policy_minor() -> UpdatePolicy {
+    policy(60)
+}
+fn policy_major() -> UpdatePolicy {
+    policy(30)
+}
+fn policy_critical() -> UpdatePolicy {
+    policy(15)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePolicy {
+    /// The longest gap between two public updates; each update promises the next within this.
+    #[serde(deserialize_with = "de_duration")]
+    pub update_every: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// How often the scheduler checks what is due.
+    #[serde(default = "default_tick", deserialize_with = "de_duration")]
+    pub tick: Duration,
+}
+
+fn default_tick() -> Duration {
+    Duration::from_secs(1)
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            tick: default_tick(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// How often workers look for due deliveries when nothing woke them (other instances' work).
+    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+    /// How long a claimed delivery belongs to its worker; after that another may take it over.
+    #[serde(default = "default_lease", deserialize_with = "de_duration")]
+    pub lease: Duration,
+    /// Attempts before a delivery is parked as dead (a channel may override it).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay; each further retry doubles it, with jitter, up to `backoff_max`.
+    #[serde(default = "default_backoff_min", deserialize_with = "de_duration")]
+    pub backoff_min: Duration,
+    #[serde(default = "default_backoff_max", deserialize_with = "de_duration")]
+    pub backoff_max: Duration,
+}
+
+fn default_poll() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_lease() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_attempts() -> u32 {
+    10
+}
+fn default_backoff_min() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: default_poll(),
+            lease: default_lease(),
+            max_attempts: default_max_attempts(),
+            backoff_min: default_backoff_min(),
+            backoff_max: default_backoff_max(),
+        }
+    }
+}
+
+/// Where the team hears from Candor: reminders before a promised update falls due, and requests
+/// for a new estimate when one has passed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsConfig {
+    /// Channel ids (from `channels`) that carry operator notices only, never public updates.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// How long before a promised public update the team is reminded to write it.
+    #[serde(default = "default_remind", deserialize_with = "de_duration")]
+    pub remind_before: Duration,
+}
+
+fn default_remind() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        Self {
+            channels: Vec::new(),
+            remind_before: default_remind(),
+        }
+    }
+}
+
+/// Limits that apply to every channel kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelLimits {
+    /// Sends per minute at most (unset: unlimited).
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+    /// Deliveries in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Overrides `outbox.max_attempts` for this channel.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// One delivery attempt may take this long.
+    #[serde(default = "default_send_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+fn default_concurrency() -> u32 {
+    4
+}
+fn default_send_timeout() -> Duration {
+    Duration::from_secs(15)
+}
+
+impl Default for ChannelLimits {
+    fn default() -> Self {
+        Self {
+            per_minute: None,
+            concurrency: default_concurrency(),
+            max_attempts: None,
+            timeout: default_send_timeout(),
+        }
+    }
+}
+
+/// One outgoing channel. The `type` key picks the kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChannelConfig {
+    /// One JSON line per outgoing message, to stdout (`-`) or appended to a file.
+    Log {
+        #[serde(default = "default_log_path")]
+        path: String,
+        #[serde(default)]
+        limits: ChannelLimits,
+    },
+    /// An HTTP POST of the message as JSON to a URL of yours.
+    Webhook {
+        #[serde(deserialize_with = "de_url")]
+        url: url::Url,
+        /// Sent as `Authorization: Bearer ...` when set.
+        #[serde(default)]
+        bearer_token: Option<Secret>,
+        #[serde(default)]
+        limits: ChannelLimits,
+    },
+}
+
+fn default_log_path() -> String {
+    "-".to_string()
+}
+
+impl ChannelConfig {
+    pub fn limits(&self) -> &ChannelLimits {
+        match self {
+            ChannelConfig::Log { limits, .. } | ChannelConfig::Webhook { limits, .. } => limits,
+        }
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelConfig::Log { .. } => "log",
+            ChannelConfig::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+/// Values given on the command line or in the environment that override the file.
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Reads, interpolates, parses and validates a config file.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml_with_env(&text, overrides, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses YAML text, reading `${VAR}` values through `env`.
+    pub fn from_yaml_with_env(
+        text: &str,
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        interpolate(&mut tree, "", env)?;
+        let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." {
+                "(top level)".to_string()
+            } else {
+                key
+            };
+            ConfigError::invalid(key, e.into_inner().to_string())
+        })?;
+        if let Some(url) = &overrides.database_url {
+            config.database.url = Secret::new(url.clone());
+        }
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: references between keys, ranges, uniqueness.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.site.name.trim().is_empty() {
+            return Err(ConfigError::invalid("site.name", "must not be empty"));
+        }
+        if self.site.support_contact.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "site.support_contact",
+                "must name how customers reach a human (an email address or URL)",
+            ));
+        }
+        let url = self.database.url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError::invalid(
+                "database.url",
+                "must start with `sqlite:` or `postgres://`",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "server.max_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        let mut groups = BTreeSet::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            check_id(&format!("groups[{i}].id"), &g.id)?;
+            if !groups.insert(g.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("groups[{i}].id"),
+                    format!("`{}` is used twice", g.id),
+                ));
+            }
+        }
+        if self.components.is_empty() {
+            return Err(ConfigError::invalid(
+                "components",
+                "name at least one component",
+            ));
+        }
+        let mut ids = BTreeSet::new();
+        for (i, c) in self.components.iter().enumerate() {
+            check_id(&format!("components[{i}].id"), &c.id)?;
+            if !ids.insert(c.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("components[{i}].id"),
+                    format!("`{}` is used twice", c.id),
+                ));
+            }
+            if let Some(g) = &c.group {
+                if !groups.contains(g.as_str()) {
+                    return Err(ConfigError::invalid(
+                        format!("components[{i}].group"),
+                        format!(
+                            "unknown group `{g}`; expected one of: {}",
+                            join(groups.iter())
+                        ),
+                    ));
+                }
+            }
+        }
+        for (name, p) in [
+            ("none", &self.policies.none),
+            ("minor", &self.policies.minor),
+            ("major", &self.policies.major),
+            ("critical", &self.policies.critical),
+        ] {
+            if p.update_every < Duration::from_secs(60)
+                || p.update_every > Duration::from_secs(86_400)
+            {
+                return Err(ConfigError::invalid(
+                    format!("policies.{name}.update_every"),
+                    "must be between 1m and 24h",
+                ));
+            }
+        }
+        if self.scheduler.tick.is_zero() || self.scheduler.tick > Duration::from_secs(60) {
+            return Err(ConfigError::invalid(
+                "scheduler.tick",
+                "must be between 1ms and 60s",
+            ));
+        }
+        if self.outbox.poll_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "outbox.poll_interval",
+                "must be more than 0",
+            ));
+        }
+        if self.outbox.max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "outbox.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if self.outbox.backoff_min.is_zero() || self.outbox.backoff_min > self.outbox.backoff_max {
+            return Err(ConfigError::invalid(
+                "outbox.backoff_min",
+                "must be more than 0 and no more than outbox.backoff_max",
+            ));
+        }
+        if self.channels.is_empty() {
+            return Err(ConfigError::invalid(
+                "channels",
+                "name at least one channel (the `log` kind needs no credentials)",
+            ));
+        }
+        for (id, ch) in &self.channels {
+            check_id(&format!("channels.{id}"), id)?;
+            let l = ch.limits();
+            if l.concurrency == 0 {
+                return Err(ConfigError::invalid(
+                    format!("channels.{id}.limits.concurrency"),
+                    "must be at least 1",
+                ));
+            }
+            if l.per_minute == Some(0) {
+                return Err(ConfigError::invalid(
+                    format!("channels.{id}.limits.per_minute"),
+                    "must be at least 1 (leave it out for no limit)",
+                ));
+            }
+            if l.max_attempts == Some(0) {
+                return Err(ConfigError::invalid(
+                    format!("channels.{id}.limits.max_attempts"),
+                    "must be at least 1",
+                ));
+            }
+            if l.timeout.is_zero() || l.timeout >= self.outbox.lease {
+                return Err(ConfigError::invalid(
+                    format!("channels.{id}.limits.timeout"),
+                    format!(
+                        "must be more than 0 and shorter than outbox.lease ({})",
+                        humantime::format_duration(self.outbox.lease)
+                    ),
+                ));
+            }
+        }
+        for (i, id) in self.ops.channels.iter().enumerate() {
+            if !self.channels.contains_key(id) {
+                return Err(ConfigError::invalid(
+                    format!("ops.channels[{i}]"),
+                    format!(
+                        "unknown channel `{id}`; expected one of: {}",
+                        join(self.channels.keys())
+                    ),
+                ));
+            }
+        }
+        if self.public_channels().next().is_none() {
+            return Err(ConfigError::invalid(
+                "ops.channels",
+                "every channel is an ops channel; leave at least one for public updates",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Channels that carry public updates: all but the ops channels.
+    pub fn public_channels(&self) -> impl Iterator<Item = &str> {
+        self.channels
+            .keys()
+            .map(String::as_str)
+            .filter(|id| !self.ops.channels.iter().any(|o| o == id))
+    }
+
+    pub fn component(&self, id: &str) -> Option<&ComponentConfig> {
+        self.components.iter().find(|c| c.id == id)
+    }
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a (impl AsRef<str> + ?Sized + 'a)>) -> String {
+    let v: Vec<String> = items.map(|s| format!("`{}`", s.as_ref())).collect();
+    if v.is_empty() {
+        "(none defined)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn check_id(key: &str, id: &str) -> Result<(), ConfigError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!("`{id}` is not a valid id; use 1-64 lowercase letters, digits, `-` or `_`"),
+        ))
+    }
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` inside string values; `$$` stands for a literal `$`.
+fn interpolate(
+    v: &mut serde_yaml::Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    use serde_yaml::Value;
+    match v {
+        Value::String(s) => {
+            if s.contains('$') {
+                *s = expand(s, path, env)?;
+            }
+        }
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate(item, &format!("{path}[{i}]"), env)?;
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, item) in map.iter_mut() {
+                let key = k
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{k:?}"));
+                let p = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
+                interpolate(item, &p, env)?;
+            }
+        }
+        Value::Tagged(t) => interpolate(&mut t.value, path, env)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn expand(
+    s: &str,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').ok_or_else(|| {
+                ConfigError::invalid(
+                    path,
+                    "unclosed `${`; write `${NAME}` or `$$` for a literal `$`",
+                )
+            })?;
+            let expr = &body[..end];
+            let (name, default) = match expr.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (expr, None),
+            };
+            let valid = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!("`${{{expr}}}` does not name an environment variable"),
+                ));
+            }
+            match (env(name), default) {
+                (Some(val), _) => out.push_str(&val),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!("environment variable `{name}` is not set"),
+                    ))
+                }
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+site: { name: Acme, public_url: "https://status.acme.test", support_contact: help@acme.test }
+components: [ { id: api, name: API } ]
+channels: { log: { type: log } }
+"#;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn minimal_config_gets_sensible_defaults() {
+        let c = Config::from_yaml_with_env(MINIMAL, &Overrides::default(), &no_env).unwrap();
+        assert_eq!(c.policies.critical.update_every, Duration::from_secs(900));
+        assert_eq!(c.server.listen.port(), 8080);
+        assert_eq!(c.database.url.expose(), "sqlite://candor.db");
+        assert_eq!(c.public_channels().collect::<Vec<_>>(), vec!["log"]);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = MINIMAL.replace("support_contact", "suport_contact");
+        let err = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("site"), "{err}");
+        assert!(err.contains("suport_contact"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_inside_a_channel_is_named() {
+        let text = MINIMAL.replace("{ type: log }", "{ type: log, colour: red }");
+        let err = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("channels.log"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_key_and_form() {
+        let text = format!("{MINIMAL}\npolicies: {{ major: {{ update_every: soon }} }}\n");
+        let err = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policies.major.update_every"), "{err}");
+        assert!(err.contains("45m"), "{err}");
+    }
+
+    #[test]
+    fn env_interpolation_and_default() {
+        let text = MINIMAL.replace("help@acme.test", "\"${SUPPORT:-fallback@acme.test}\"")
+            + "database: { url: \"${DB_URL}\" }\n";
+        let env = |n: &str| (n == "DB_URL").then(|| "postgres://u:p@localhost/x".to_string());
+        let c = Config::from_yaml_with_env(&text, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.site.support_contact, "fallback@acme.test");
+        assert_eq!(c.database.url.expose(), "postgres://u:p@localhost/x");
+        let err = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database.url") && err.contains("DB_URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let text = MINIMAL.to_string() + "database: { url: \"postgres://u:hunter2@db/x\" }\n";
+        let c = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn references_are_checked() {
+        let text = MINIMAL.replace(
+            "{ id: api, name: API }",
+            "{ id: api, name: API, group: core }",
+        );
+        let err = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("components[0].group") && err.contains("core"),
+            "{err}"
+        );
+        let text = MINIMAL.to_string() + "ops: { channels: [pager] }\n";
+        let err = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ops.channels[0]") && err.contains("pager"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn overrides_win() {
+        let o = Overrides {
+            database_url: Some("sqlite://other.db".into()),
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+        };
+        let c = Config::from_yaml_with_env(MINIMAL, &o, &no_env).unwrap();
+        assert_eq!(c.database.url.expose(), "sqlite://other.db");
+        assert_eq!(c.server.listen.port(), 9999);
+    }
+
+    #[test]
+    fn the_shipped_config_is_valid() {
+        let text = include_str!("../config/candor.yaml");
+        Config::from_yaml_with_env(text, &Overrides::default(), &no_env).unwrap();
+    }
+}

@@ -1,0 +1,44 @@
+//! `GET /api/v1/components`: each component's current status, the worst across open incidents.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use super::json_response;
+use crate::app::App;
+use crate::domain::ComponentStatus;
+use crate::http::error::ApiError;
+use crate::store::incidents;
+
+pub async fn list(State(app): State<App>) -> Result<Response, ApiError> {
+    let mut conn = app.db.pool().acquire().await?;
+    let open = incidents::open(&mut conn).await?;
+    let mut worst: std::collections::BTreeMap<String, ComponentStatus> = Default::default();
+    for i in &open {
+        for (c, s) in incidents::components(&mut conn, i.id).await? {
+            let e = worst.entry(c).or_insert(ComponentStatus::Operational);
+            if s.severity() > e.severity() {
+                *e = s;
+            }
+        }
+    }
+    let components: Vec<_> = app
+        .config
+        .components
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "name": c.name,
+                "description": c.description,
+                "group": c.group,
+                "status": worst.get(&c.id).copied().unwrap_or(ComponentStatus::Operational),
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "components": components }),
+    ))
+}

@@ -1,0 +1,82 @@
+//! Request parsing that fails with clear, JSON errors: bodies, paths and query strings.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// A JSON body, parsed with errors that name the field, plus its canonical form (sorted keys,
+/// no whitespace) for idempotency fingerprints.
+pub struct ApiJson<T> {
+    pub value: T,
+    pub canonical: String,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if essence != "application/json" && !essence.ends_with("+json") {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "the body must be JSON: send `Content-Type: application/json` (got `{}`)",
+                    super::api::clip(ct, 80)
+                )));
+            }
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(inner)
+                if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ApiError::PayloadTooLarge(
+                    "the request body is larger than server.max_body_bytes allows".into(),
+                )
+            }
+            other => ApiError::bad_request(
+                "unreadable_body",
+                format!("could not read the body: {}", other.body_text()),
+            ),
+        })?;
+        parse_json(&bytes)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the body is empty; send a JSON object",
+        ));
+    }
+    let tree: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    if !tree.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the body must be a JSON object",
+        ));
+    }
+    let canonical = tree.to_string();
+    let value = serde_path_to_error::deserialize(tree).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let message = if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        };
+        ApiError::unprocessable("invalid_field", message)
+    })?;
+    Ok(ApiJson { value, canonical })
+}

@@ -1,0 +1,23 @@
+//! Candor: an outage status broadcaster.
+//!
+//! Every change goes through one write path ([`commands`]) that records the incident, the update,
+//! the ETA revision, the audit entry and one outbox delivery per channel in a single transaction.
+//! Everything that leaves Candor is read back out of that outbox by [`outbox`] workers; the
+//! [`scheduler`] keeps the promises each public update makes. See `../shared/DESIGN.md`.
+
+pub mod app;
+pub mod channels;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod outbox;
+pub mod render;
+pub mod scheduler;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;

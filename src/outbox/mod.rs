@@ -1,0 +1,329 @@
+//! Delivery workers. Each channel has its own lane (its own loop, concurrency and rate limit),
+//! so a channel that is down never delays the others. A worker claims due deliveries with a
+//! lease, sends them, and records the outcome on the row: delivered, retry later (exponential
+//! backoff with jitter, or the remote's `Retry-After`), or dead. A worker killed mid-send loses
+//! nothing: its lease expires and another worker takes the delivery over.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::RngCore;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::channels::{Channel, DeliveryContext, Message, SendError};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::to_chrono;
+use crate::store::{deliveries, Db, StoreError};
+
+struct Lane {
+    channel: Arc<dyn Channel>,
+    limiter: Option<DefaultDirectRateLimiter>,
+    concurrency: i64,
+    max_attempts: i64,
+    timeout: Duration,
+}
+
+/// The delivery workers of one instance.
+pub struct Outbox {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    lanes: Vec<Lane>,
+    lease: Duration,
+    poll_interval: Duration,
+    backoff: ExponentialBuilder,
+    instance: String,
+}
+
+/// What one pass over a lane did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    pub claimed: usize,
+    pub delivered: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+impl PassReport {
+    fn add(&mut self, o: PassReport) {
+        self.claimed += o.claimed;
+        self.delivered += o.delivered;
+        self.retrying += o.retrying;
+        self.dead += o.dead;
+    }
+}
+
+enum Outcome {
+    Delivered,
+    Retrying,
+    Dead,
+}
+
+impl Outbox {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        config: &Config,
+        channels: &BTreeMap<String, Arc<dyn Channel>>,
+        instance: &str,
+    ) -> Self {
+        let lanes = config
+            .channels
+            .iter()
+            .filter_map(|(id, cfg)| {
+                let channel = channels.get(id)?.clone();
+                let l = cfg.limits();
+                let limiter = l
+                    .per_minute
+                    .and_then(NonZeroU32::new)
+                    .map(|n| RateLimiter::direct(Quota::per_minute(n)));
+                Some(Lane {
+                    channel,
+                    limiter,
+                    concurrency: i64::from(l.concurrency),
+                    max_attempts: i64::from(l.max_attempts.unwrap_or(config.outbox.max_attempts)),
+                    timeout: l.timeout,
+                })
+            })
+            .collect();
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(config.outbox.backoff_min)
+            .with_max_delay(config.outbox.backoff_max)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times();
+        Self {
+            db,
+            clock,
+            lanes,
+            lease: config.outbox.lease,
+            poll_interval: config.outbox.poll_interval,
+            backoff,
+            instance: instance.to_string(),
+        }
+    }
+
+    /// The wait before attempt `failed + 1`, after `failed` failures: doubling from
+    /// `backoff_min`, capped at `backoff_max`, with jitter so retries do not stampede.
+    pub fn backoff_after(&self, failed: i64) -> Duration {
+        let n = usize::try_from(failed.max(1) - 1).unwrap_or(0).min(64);
+        self.backoff
+            .build()
+            .nth(n)
+            .unwrap_or(Duration::from_secs(60))
+    }
+
+    /// One pass over every lane at the clock's current time, lanes side by side.
+    pub async fn run_once(&self) -> Result<PassReport, StoreError> {
+        let results = futures::future::join_all(self.lanes.iter().map(|l| self.run_lane(l))).await;
+        let mut total = PassReport::default();
+        for r in results {
+            total.add(r?);
+        }
+        Ok(total)
+    }
+
+    /// Passes until nothing more is due now (tests and one-shot runs).
+    pub async fn drain(&self) -> Result<PassReport, StoreError> {
+        let mut total = PassReport::default();
+        loop {
+            let r = self.run_once().await?;
+            if r.claimed == 0 {
+                return Ok(total);
+            }
+            total.add(r);
+        }
+    }
+
+    async fn run_lane(&self, lane: &Lane) -> Result<PassReport, StoreError> {
+        let mut token = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut token);
+        let lease_owner = format!("{}:{}", self.instance, hex::encode(token));
+        let now = self.clock.now();
+        let claimed = {
+            let mut conn = self.db.pool().acquire().await?;
+            deliveries::claim(
+                &mut conn,
+                self.db.backend(),
+                lane.channel.id(),
+                &lease_owner,
+                now,
+                now + to_chrono(self.lease),
+                lane.concurrency,
+            )
+            .await?
+        };
+        let mut report = PassReport {
+            claimed: claimed.len(),
+            ..Default::default()
+        };
+        let outcomes = futures::future::join_all(
+            claimed
+                .into_iter()
+                .map(|c| self.deliver_one(lane, c, &lease_owner)),
+        )
+        .await;
+        for o in outcomes {
+            match o? {
+                Outcome::Delivered => report.delivered += 1,
+                Outcome::Retrying => report.retrying += 1,
+                Outcome::Dead => report.dead += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    async fn deliver_one(
+        &self,
+        lane: &Lane,
+        c: deliveries::Claimed,
+        owner: &str,
+    ) -> Result<Outcome, StoreError> {
+        let channel = lane.channel.id();
+        let span = tracing::info_span!(
+            "deliver",
+            delivery.id = c.id,
+            incident.id = c.incident_id,
+            channel,
+            attempt = c.attempts
+        );
+        let _enter = span.enter();
+        let mut conn = self.db.pool().acquire().await?;
+        let msg: Message = match serde_json::from_str(&c.payload) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "delivery payload unreadable; parking it as dead");
+                deliveries::mark_dead(&mut conn, c.id, owner, &format!("payload unreadable: {e}"))
+                    .await?;
+                return Ok(Outcome::Dead);
+            }
+        };
+        if c.attempts > lane.max_attempts {
+            // Earlier attempts never reported back (their workers died mid-send).
+            let why = format!("gave up: {} attempts did not finish", lane.max_attempts);
+            deliveries::mark_dead(&mut conn, c.id, owner, &why).await?;
+            tracing::warn!("{why}");
+            return Ok(Outcome::Dead);
+        }
+        let thread_root = deliveries::thread_root(&mut conn, c.incident_id, channel).await?;
+        drop(conn);
+        if let Some(limiter) = &lane.limiter {
+            limiter.until_ready().await;
+        }
+        let ctx = DeliveryContext {
+            delivery_id: c.id,
+            attempt: c.attempts,
+            idempotency_key: format!("candor-delivery-{}", c.id),
+            thread_root,
+            now: self.clock.now(),
+        };
+        let result =
+            match tokio::time::timeout(lane.timeout, lane.channel.deliver(&msg, &ctx)).await {
+                Ok(r) => r,
+                Err(_) => Err(SendError::retryable(format!(
+                    "timed out after {}",
+                    humantime::format_duration(lane.timeout)
+                ))),
+            };
+        let now = self.clock.now();
+        let mut conn = self.db.pool().acquire().await?;
+        let (outcome, kept) = match result {
+            Ok(sent) => {
+                tracing::info!(remote.id = sent.remote_id.as_deref(), "delivered");
+                let kept = deliveries::mark_delivered(
+                    &mut conn,
+                    c.id,
+                    owner,
+                    sent.remote_id.as_deref(),
+                    sent.remote_url.as_deref(),
+                    now,
+                )
+                .await?;
+                (Outcome::Delivered, kept)
+            }
+            Err(SendError::Retryable {
+                reason,
+                retry_after,
+            }) if c.attempts < lane.max_attempts => {
+                let wait = retry_after.unwrap_or_else(|| self.backoff_after(c.attempts));
+                let at: DateTime<Utc> = now + to_chrono(wait);
+                tracing::warn!(error = %reason, retry_in = %humantime::format_duration(wait), "delivery failed; will retry");
+                (
+                    Outcome::Retrying,
+                    deliveries::mark_retry(&mut conn, c.id, owner, at, &reason).await?,
+                )
+            }
+            Err(SendError::Retryable { reason, .. }) => {
+                let why = format!("{reason} (gave up after {} attempts)", c.attempts);
+                tracing::error!(error = %why, "delivery is dead");
+                (
+                    Outcome::Dead,
+                    deliveries::mark_dead(&mut conn, c.id, owner, &why).await?,
+                )
+            }
+            Err(SendError::Permanent { reason }) => {
+                tracing::error!(error = %reason, "delivery refused permanently; it is dead");
+                (
+                    Outcome::Dead,
+                    deliveries::mark_dead(&mut conn, c.id, owner, &reason).await?,
+                )
+            }
+        };
+        if !kept {
+            tracing::warn!(
+                "lease was lost before the outcome was recorded; another worker owns this delivery"
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// Runs every lane in its own task until `stop` is cancelled. Lanes wake when `changes`
+    /// moves (a commit in this instance) or every `poll_interval` (other instances' work).
+    pub fn spawn(
+        self: &Arc<Self>,
+        changes: watch::Receiver<u64>,
+        stop: CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
+        (0..self.lanes.len())
+            .map(|i| {
+                let me = self.clone();
+                let mut changes = changes.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let lane = &me.lanes[i];
+                    loop {
+                        match me.run_lane(lane).await {
+                            Ok(r) if r.claimed > 0 => {
+                                if stop.is_cancelled() {
+                                    break;
+                                }
+                                continue;
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(channel = lane.channel.id(), error = %e, "outbox pass failed"),
+                        }
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            r = changes.changed() => if r.is_err() { tokio::time::sleep(me.poll_interval).await },
+                            _ = tokio::time::sleep(me.poll_interval) => {},
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Hands back every delivery this instance still holds, so another worker can send it at
+    /// once rather than after the lease (graceful shutdown).
+    pub async fn release(&self) -> Result<u64, StoreError> {
+        let mut conn = self.db.pool().acquire().await?;
+        deliveries::release_all(&mut conn, &format!("{}:", self.instance), self.clock.now()).await
+    }
+}

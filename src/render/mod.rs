@@ -1,0 +1,120 @@
+//! Text rendering with minijinja. Templates live under `templates/` in the repository and are
+//! built into the binary; a file of the same name under `site.templates_dir` overrides one.
+
+use std::path::{Component, Path, PathBuf};
+
+use minijinja::{context, Environment, Value};
+use serde::Serialize;
+
+use crate::channels::Message;
+
+/// The built-in templates, by name.
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "messages/holding.txt.j2",
+        include_str!("../../templates/messages/holding.txt.j2"),
+    ),
+    (
+        "messages/apology.txt.j2",
+        include_str!("../../templates/messages/apology.txt.j2"),
+    ),
+    (
+        "ops/reminder.txt.j2",
+        include_str!("../../templates/ops/reminder.txt.j2"),
+    ),
+    (
+        "ops/eta_passed.txt.j2",
+        include_str!("../../templates/ops/eta_passed.txt.j2"),
+    ),
+    (
+        "social/post.txt.j2",
+        include_str!("../../templates/social/post.txt.j2"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("template `{name}`: {message}")]
+pub struct RenderError {
+    pub name: String,
+    pub message: String,
+}
+
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Renderer")
+    }
+}
+
+impl Renderer {
+    /// Templates from `override_dir` where present, else the built-in ones.
+    pub fn new(override_dir: &Path) -> Self {
+        let dir: PathBuf = override_dir.to_path_buf();
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(false);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_loader(move |name| {
+            let safe = Path::new(name)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+            if !safe {
+                return Ok(None);
+            }
+            match std::fs::read_to_string(dir.join(name)) {
+                Ok(text) => return Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("cannot read template override: {e}"),
+                    ))
+                }
+            }
+            Ok(BUILT_IN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.to_string()))
+        });
+        Self { env }
+    }
+
+    /// Renders template `name` with `ctx`, trimming surrounding whitespace.
+    pub fn render<S: Serialize>(&self, name: &str, ctx: S) -> Result<String, RenderError> {
+        let err = |e: minijinja::Error| RenderError {
+            name: name.to_string(),
+            message: format!("{e:#}"),
+        };
+        let tmpl = self.env.get_template(name).map_err(err)?;
+        let out = tmpl.render(ctx).map_err(err)?;
+        Ok(out.trim().to_string())
+    }
+
+    /// The public text of a message, as a short post (title, words, estimate, next update, link).
+    pub fn post_text(
+        &self,
+        msg: &Message,
+        max_chars: Option<usize>,
+    ) -> Result<String, RenderError> {
+        self.render(
+            "social/post.txt.j2",
+            context! { msg => Value::from_serialize(msg), max_chars => max_chars },
+        )
+    }
+
+    /// Renders every built-in template name once with sample data, so a broken override fails
+    /// at start rather than during an incident.
+    pub fn check(&self) -> Result<(), RenderError> {
+        for (name, _) in BUILT_IN {
+            self.env.get_template(name).map_err(|e| RenderError {
+                name: name.to_string(),
+                message: format!("{e:#}"),
+            })?;
+        }
+        Ok(())
+    }
+}

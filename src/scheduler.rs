@@ -1,0 +1,107 @@
+//! The scheduler keeps the promises public updates make. Each tick it asks the domain what every
+//! open incident is owed now ([`crate::domain::schedule::due_action`]) and carries that out
+//! through the one write path ([`crate::commands::scheduled`]). Each action happens exactly once
+//! per (incident, action, due time), however many instances tick at the same moment.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::commands::{self, CommandError, Env};
+use crate::domain::schedule::due_action;
+use crate::store::{idempotency, incidents, Db};
+
+pub struct Scheduler {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    env: Env,
+    changes: watch::Sender<u64>,
+    last_purge: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl Scheduler {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, env: Env, changes: watch::Sender<u64>) -> Self {
+        Self {
+            db,
+            clock,
+            env,
+            changes,
+            last_purge: Mutex::new(None),
+        }
+    }
+
+    /// Does whatever is due now. Returns how many actions this instance carried out.
+    pub async fn tick(&self) -> Result<usize, CommandError> {
+        let now = self.clock.now();
+        let open = {
+            let mut conn = self
+                .db
+                .pool()
+                .acquire()
+                .await
+                .map_err(crate::store::StoreError::from)?;
+            incidents::open(&mut conn).await?
+        };
+        let remind_before = self.env.config.ops.remind_before;
+        let mut done = 0;
+        for incident in open {
+            let Some(action) = incident
+                .promises()
+                .and_then(|p| due_action(&p, now, remind_before))
+            else {
+                continue;
+            };
+            let mut tx = self.db.begin_write().await?;
+            match commands::scheduled(&self.env, &mut tx, incident.id, action, now).await {
+                Ok(true) => {
+                    tx.commit().await.map_err(crate::store::StoreError::from)?;
+                    let (name, due_at) = action.key();
+                    tracing::info!(incident.id = incident.id, action = name, due_at = %due_at, "scheduled action done");
+                    self.changes.send_modify(|v| *v = v.wrapping_add(1));
+                    done += 1;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(incident.id = incident.id, error = %e, "scheduled action failed; will retry next tick");
+                }
+            }
+        }
+        self.housekeeping(now).await;
+        Ok(done)
+    }
+
+    /// Forgets idempotency keys older than a day, once an hour.
+    async fn housekeeping(&self, now: DateTime<Utc>) {
+        {
+            let mut last = self.last_purge.lock().expect("purge lock");
+            if last.is_some_and(|t| now - t < chrono::Duration::hours(1)) {
+                return;
+            }
+            *last = Some(now);
+        }
+        if let Ok(mut conn) = self.db.pool().acquire().await {
+            if let Err(e) = idempotency::purge(&mut conn, now - chrono::Duration::hours(24)).await {
+                tracing::warn!(error = %e, "purging old idempotency keys failed");
+            }
+        }
+    }
+
+    /// Ticks every `scheduler.tick` until `stop` is cancelled.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut every = tokio::time::interval(self.env.config.scheduler.tick);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = every.tick() => {
+                    if let Err(e) = self.tick().await {
+                        tracing::warn!(error = %e, "scheduler tick failed");
+                    }
+                }
+            }
+        }
+    }
+}

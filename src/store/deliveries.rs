@@ -1,0 +1,263 @@
+//! The outbox: one row per message per channel, written in the same transaction as the update it
+//! carries, then claimed by workers with a lease.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{from_ms, ms, opt_from_ms, parse_enum, Backend, Conn, Result};
+use crate::domain::{Audience, DeliveryState};
+
+pub struct NewDelivery<'a> {
+    pub incident_id: i64,
+    pub update_id: Option<i64>,
+    pub channel: &'a str,
+    pub audience: Audience,
+    /// The message, as JSON: the same facts for every channel.
+    pub payload: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut Conn, d: &NewDelivery<'_>) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO deliveries (incident_id, update_id, channel, audience, payload, state, attempts, \
+         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) RETURNING id",
+    )
+    .bind(d.incident_id)
+    .bind(d.update_id)
+    .bind(d.channel)
+    .bind(d.audience.as_str())
+    .bind(d.payload)
+    .bind(ms(d.now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// A delivery a worker has claimed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub incident_id: i64,
+    pub update_id: Option<i64>,
+    pub payload: String,
+    /// Attempts including this one.
+    pub attempts: i64,
+}
+
+// Claimable: pending and due, or in flight with an expired lease (its worker died). A delivery
+// waits while an earlier one of the same incident on the same channel is unfinished, so each
+// channel publishes an incident's updates in order (and replies can thread under the first).
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE deliveries SET state = 'in_flight', lease_owner = $1, lease_expires_at = $2, \
+             attempts = attempts + 1 WHERE id IN (SELECT d.id FROM deliveries d WHERE d.channel = $3 \
+             AND ((d.state = 'pending' AND d.next_attempt_at <= $4) \
+               OR (d.state = 'in_flight' AND d.lease_expires_at <= $4)) \
+             AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel \
+               AND e.incident_id = d.incident_id AND e.id < d.id AND e.state IN ('pending', 'in_flight')) \
+             ORDER BY d.id LIMIT $5",
+            $lock,
+            ") RETURNING id, incident_id, update_id, payload, attempts"
+        )
+    };
+}
+
+/// Claims up to `limit` due deliveries of `channel` for `lease_owner` until `lease_until`.
+pub async fn claim(
+    conn: &mut Conn,
+    backend: Backend,
+    channel: &str,
+    lease_owner: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Claimed>> {
+    let sql = match backend {
+        Backend::Postgres => claim_sql!(" FOR UPDATE OF d SKIP LOCKED"),
+        // SQLite runs one writer at a time, so the UPDATE is already atomic.
+        Backend::Sqlite => claim_sql!(""),
+    };
+    let mut rows: Vec<Claimed> = sqlx::query_as(sql)
+        .bind(lease_owner)
+        .bind(ms(lease_until))
+        .bind(channel)
+        .bind(ms(now))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.sort_by_key(|c| c.id);
+    Ok(rows)
+}
+
+/// Records success. Returns false if the lease was lost meanwhile.
+pub async fn mark_delivered(
+    conn: &mut Conn,
+    id: i64,
+    lease_owner: &str,
+    remote_id: Option<&str>,
+    remote_url: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE deliveries SET state = 'delivered', remote_id = $3, remote_url = $4, delivered_at = $5, \
+         last_error = NULL, lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2",
+    )
+    .bind(id)
+    .bind(lease_owner)
+    .bind(remote_id)
+    .bind(remote_url)
+    .bind(ms(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Puts a failed delivery back to wait until `retry_at`.
+pub async fn mark_retry(
+    conn: &mut Conn,
+    id: i64,
+    lease_owner: &str,
+    retry_at: DateTime<Utc>,
+    error: &str,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE deliveries SET state = 'pending', next_attempt_at = $3, last_error = $4, lease_owner = NULL, \
+         lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2",
+    )
+    .bind(id)
+    .bind(lease_owner)
+    .bind(ms(retry_at))
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Parks a delivery that will not succeed (permanent error or attempts used up).
+pub async fn mark_dead(conn: &mut Conn, id: i64, lease_owner: &str, error: &str) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE deliveries SET state = 'dead', last_error = $3, lease_owner = NULL, lease_expires_at = NULL \
+         WHERE id = $1 AND lease_owner = $2",
+    )
+    .bind(id)
+    .bind(lease_owner)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Hands back everything `lease_prefix` holds (graceful shutdown), due again at once.
+pub async fn release_all(conn: &mut Conn, lease_prefix: &str, now: DateTime<Utc>) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE deliveries SET state = 'pending', next_attempt_at = $2, attempts = attempts - 1, \
+         lease_owner = NULL, lease_expires_at = NULL WHERE state = 'in_flight' AND lease_owner LIKE $1",
+    )
+    .bind(format!("{lease_prefix}%"))
+    .bind(ms(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// The remote id of the first message delivered for this incident on this channel: the post
+/// that later updates reply to.
+pub async fn thread_root(
+    conn: &mut Conn,
+    incident_id: i64,
+    channel: &str,
+) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT remote_id FROM deliveries WHERE incident_id = $1 AND channel = $2 AND audience = 'public' \
+         AND state = 'delivered' AND remote_id IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .bind(incident_id)
+    .bind(channel)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.and_then(|(r,)| r))
+}
+
+/// A delivery as shown to operators and scripts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub update_id: Option<i64>,
+    pub channel: String,
+    pub audience: Audience,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub remote_id: Option<String>,
+    pub remote_url: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    update_id: Option<i64>,
+    channel: String,
+    audience: String,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    remote_id: Option<String>,
+    remote_url: Option<String>,
+    last_error: Option<String>,
+    created_at: i64,
+    delivered_at: Option<i64>,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = super::StoreError;
+    fn try_from(r: DeliveryRow) -> Result<Self> {
+        let state: DeliveryState = parse_enum(&r.state)?;
+        Ok(Delivery {
+            id: r.id,
+            update_id: r.update_id,
+            channel: r.channel,
+            audience: parse_enum(&r.audience)?,
+            next_attempt_at: (state == DeliveryState::Pending).then(|| from_ms(r.next_attempt_at)),
+            state,
+            attempts: r.attempts,
+            remote_id: r.remote_id,
+            remote_url: r.remote_url,
+            last_error: r.last_error,
+            created_at: from_ms(r.created_at),
+            delivered_at: opt_from_ms(r.delivered_at),
+        })
+    }
+}
+
+pub async fn for_incident(conn: &mut Conn, incident_id: i64) -> Result<Vec<Delivery>> {
+    let rows: Vec<DeliveryRow> = sqlx::query_as(
+        "SELECT id, update_id, channel, audience, state, attempts, next_attempt_at, remote_id, remote_url, \
+         last_error, created_at, delivered_at FROM deliveries WHERE incident_id = $1 ORDER BY id",
+    )
+    .bind(incident_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(Delivery::try_from).collect()
+}
+
+/// How many deliveries are in each state (for health and tests).
+pub async fn count_by_state(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+/// Deliveries not yet finished (pending or in flight).
+pub async fn unfinished(conn: &mut Conn) -> Result<i64> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'in_flight')")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(n)
+}

@@ -1,0 +1,342 @@
+//! Incidents, their affected components and their ETA revisions.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{from_ms, ms, opt_from_ms, opt_ms, parse_enum, Backend, Conn, Result};
+use crate::domain::schedule::PromiseState;
+use crate::domain::{ComponentStatus, Impact, IncidentStatus};
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    pub id: i64,
+    pub title: String,
+    pub impact: Impact,
+    pub status: IncidentStatus,
+    pub eta_at: Option<DateTime<Utc>>,
+    pub next_update_at: Option<DateTime<Utc>>,
+    pub owner: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    #[serde(skip)]
+    pub apologised_eta_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub reminded_for_at: Option<DateTime<Utc>>,
+}
+
+impl Incident {
+    pub fn is_open(&self) -> bool {
+        self.resolved_at.is_none()
+    }
+
+    /// The scheduling view of an open incident.
+    pub fn promises(&self) -> Option<PromiseState> {
+        Some(PromiseState {
+            eta_at: self.eta_at,
+            next_update_at: self.next_update_at?,
+            apologised_eta_at: self.apologised_eta_at,
+            reminded_for: self.reminded_for_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IncidentRow {
+    id: i64,
+    title: String,
+    impact: String,
+    status: String,
+    eta_at: Option<i64>,
+    next_update_at: Option<i64>,
+    owner: Option<String>,
+    started_at: i64,
+    resolved_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    version: i64,
+    apologised_eta_at: Option<i64>,
+    reminded_for_at: Option<i64>,
+}
+
+impl TryFrom<IncidentRow> for Incident {
+    type Error = super::StoreError;
+    fn try_from(r: IncidentRow) -> Result<Self> {
+        Ok(Incident {
+            id: r.id,
+            title: r.title,
+            impact: parse_enum(&r.impact)?,
+            status: parse_enum(&r.status)?,
+            eta_at: opt_from_ms(r.eta_at),
+            next_update_at: opt_from_ms(r.next_update_at),
+            owner: r.owner,
+            started_at: from_ms(r.started_at),
+            resolved_at: opt_from_ms(r.resolved_at),
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+            version: r.version,
+            apologised_eta_at: opt_from_ms(r.apologised_eta_at),
+            reminded_for_at: opt_from_ms(r.reminded_for_at),
+        })
+    }
+}
+
+/// `SELECT <every incident column> FROM incidents <tail>`, as one static SQL text.
+macro_rules! select_incidents {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, title, impact, status, eta_at, next_update_at, owner, started_at, resolved_at, \
+             created_at, updated_at, version, apologised_eta_at, reminded_for_at FROM incidents ",
+            $tail
+        )
+    };
+}
+
+/// What a new incident is created with.
+pub struct NewIncident<'a> {
+    pub title: &'a str,
+    pub impact: Impact,
+    pub status: IncidentStatus,
+    pub eta_at: Option<DateTime<Utc>>,
+    pub next_update_at: DateTime<Utc>,
+    pub owner: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut Conn, n: &NewIncident<'_>) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO incidents (title, impact, status, eta_at, next_update_at, owner, started_at, \
+         created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, 1) RETURNING id",
+    )
+    .bind(n.title)
+    .bind(n.impact.as_str())
+    .bind(n.status.as_str())
+    .bind(opt_ms(n.eta_at))
+    .bind(ms(n.next_update_at))
+    .bind(n.owner)
+    .bind(ms(n.now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<Incident>> {
+    let row: Option<IncidentRow> = sqlx::query_as(select_incidents!("WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(Incident::try_from).transpose()
+}
+
+/// Reads an incident inside a write transaction, locking its row on PostgreSQL (SQLite's
+/// `BEGIN IMMEDIATE` already holds the database's write lock).
+pub async fn get_for_update(
+    conn: &mut Conn,
+    backend: Backend,
+    id: i64,
+) -> Result<Option<Incident>> {
+    let sql = match backend {
+        Backend::Postgres => select_incidents!("WHERE id = $1 FOR UPDATE"),
+        Backend::Sqlite => select_incidents!("WHERE id = $1"),
+    };
+    let row: Option<IncidentRow> = sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(Incident::try_from).transpose()
+}
+
+/// The new state after a public update. Returns false when `expected_version` is stale.
+pub struct Revision<'a> {
+    pub id: i64,
+    pub expected_version: i64,
+    pub title: &'a str,
+    pub impact: Impact,
+    pub status: IncidentStatus,
+    pub eta_at: Option<DateTime<Utc>>,
+    pub next_update_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub apologised_eta_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn revise(conn: &mut Conn, r: &Revision<'_>) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE incidents SET title = $3, status = $4, eta_at = $5, next_update_at = $6, \
+         resolved_at = $7, apologised_eta_at = $8, updated_at = $9, impact = $10, version = version + 1 \
+         WHERE id = $1 AND version = $2",
+    )
+    .bind(r.id)
+    .bind(r.expected_version)
+    .bind(r.title)
+    .bind(r.status.as_str())
+    .bind(opt_ms(r.eta_at))
+    .bind(opt_ms(r.next_update_at))
+    .bind(opt_ms(r.resolved_at))
+    .bind(opt_ms(r.apologised_eta_at))
+    .bind(ms(r.now))
+    .bind(r.impact.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Notes that the team was reminded of the promise due at `promised` (not a public change, so
+/// the version stays).
+pub async fn mark_reminded(conn: &mut Conn, id: i64, promised: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE incidents SET reminded_for_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(ms(promised))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Which incidents a listing asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFilter {
+    Open,
+    Resolved,
+    All,
+}
+
+pub async fn list(
+    conn: &mut Conn,
+    filter: StateFilter,
+    limit: i64,
+    before_id: Option<i64>,
+) -> Result<Vec<Incident>> {
+    let sql = match filter {
+        StateFilter::Open => {
+            select_incidents!("WHERE resolved_at IS NULL AND id < $1 ORDER BY id DESC LIMIT $2")
+        }
+        StateFilter::Resolved => {
+            select_incidents!("WHERE resolved_at IS NOT NULL AND id < $1 ORDER BY id DESC LIMIT $2")
+        }
+        StateFilter::All => select_incidents!("WHERE id < $1 ORDER BY id DESC LIMIT $2"),
+    };
+    let rows: Vec<IncidentRow> = sqlx::query_as(sql)
+        .bind(before_id.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.into_iter().map(Incident::try_from).collect()
+}
+
+/// Every open incident, oldest first (the scheduler's worklist).
+pub async fn open(conn: &mut Conn) -> Result<Vec<Incident>> {
+    let rows: Vec<IncidentRow> =
+        sqlx::query_as(select_incidents!("WHERE resolved_at IS NULL ORDER BY id"))
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.into_iter().map(Incident::try_from).collect()
+}
+
+/// Sets the status of each named component for this incident (others are left as they are).
+pub async fn set_components(
+    conn: &mut Conn,
+    id: i64,
+    components: &BTreeMap<String, ComponentStatus>,
+) -> Result<()> {
+    for (component, status) in components {
+        sqlx::query(
+            "INSERT INTO incident_components (incident_id, component_id, status) VALUES ($1, $2, $3) \
+             ON CONFLICT (incident_id, component_id) DO UPDATE SET status = excluded.status",
+        )
+        .bind(id)
+        .bind(component.as_str())
+        .bind(status.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Marks every component of a resolved incident operational.
+pub async fn clear_components(conn: &mut Conn, id: i64) -> Result<()> {
+    sqlx::query("UPDATE incident_components SET status = $2 WHERE incident_id = $1")
+        .bind(id)
+        .bind(ComponentStatus::Operational.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn components(conn: &mut Conn, id: i64) -> Result<BTreeMap<String, ComponentStatus>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT component_id, status FROM incident_components WHERE incident_id = $1 ORDER BY component_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(c, s)| Ok((c, parse_enum(&s)?)))
+        .collect()
+}
+
+/// One change of estimate: who moved it, from what, to what, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EtaRevision {
+    pub id: i64,
+    pub update_id: Option<i64>,
+    pub old_eta: Option<DateTime<Utc>>,
+    pub new_eta: Option<DateTime<Utc>>,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_eta_revision(
+    conn: &mut Conn,
+    incident_id: i64,
+    update_id: i64,
+    old: Option<DateTime<Utc>>,
+    new: Option<DateTime<Utc>>,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO eta_revisions (incident_id, update_id, old_eta_at, new_eta_at, actor, reason, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(incident_id)
+    .bind(update_id)
+    .bind(opt_ms(old))
+    .bind(opt_ms(new))
+    .bind(actor)
+    .bind(reason)
+    .bind(ms(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn eta_revisions(conn: &mut Conn, incident_id: i64) -> Result<Vec<EtaRevision>> {
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(i64, Option<i64>, Option<i64>, Option<i64>, String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT id, update_id, old_eta_at, new_eta_at, actor, reason, created_at FROM eta_revisions \
+         WHERE incident_id = $1 ORDER BY id",
+    )
+    .bind(incident_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, update_id, old, new, actor, reason, at)| EtaRevision {
+            id,
+            update_id,
+            old_eta: opt_from_ms(old),
+            new_eta: opt_from_ms(new),
+            actor,
+            reason,
+            created_at: from_ms(at),
+        })
+        .collect())
+}

@@ -1,0 +1,125 @@
+//! Public updates of an incident: each a snapshot of the facts at the time it was posted.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{from_ms, ms, opt_from_ms, opt_ms, parse_enum, Conn, Result, StoreError};
+use crate::domain::{ComponentStatus, IncidentStatus, UpdateKind};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Update {
+    pub id: i64,
+    pub incident_id: i64,
+    pub kind: UpdateKind,
+    pub status: IncidentStatus,
+    pub message: String,
+    pub eta_at: Option<DateTime<Utc>>,
+    pub next_update_at: Option<DateTime<Utc>>,
+    /// Component statuses as they were when this update was posted.
+    pub components: BTreeMap<String, ComponentStatus>,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct UpdateRow {
+    id: i64,
+    incident_id: i64,
+    kind: String,
+    status: String,
+    message: String,
+    eta_at: Option<i64>,
+    next_update_at: Option<i64>,
+    components: String,
+    author: String,
+    created_at: i64,
+}
+
+impl TryFrom<UpdateRow> for Update {
+    type Error = StoreError;
+    fn try_from(r: UpdateRow) -> Result<Self> {
+        Ok(Update {
+            id: r.id,
+            incident_id: r.incident_id,
+            kind: parse_enum(&r.kind)?,
+            status: parse_enum(&r.status)?,
+            message: r.message,
+            eta_at: opt_from_ms(r.eta_at),
+            next_update_at: opt_from_ms(r.next_update_at),
+            components: serde_json::from_str(&r.components)
+                .map_err(|e| StoreError::Corrupt(format!("update {} components: {e}", r.id)))?,
+            author: r.author,
+            created_at: from_ms(r.created_at),
+        })
+    }
+}
+
+pub struct NewUpdate<'a> {
+    pub incident_id: i64,
+    pub kind: UpdateKind,
+    pub status: IncidentStatus,
+    pub message: &'a str,
+    pub eta_at: Option<DateTime<Utc>>,
+    pub next_update_at: Option<DateTime<Utc>>,
+    pub components: &'a BTreeMap<String, ComponentStatus>,
+    pub author: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn insert(conn: &mut Conn, u: &NewUpdate<'_>) -> Result<i64> {
+    let components =
+        serde_json::to_string(u.components).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO updates (incident_id, kind, status, message, eta_at, next_update_at, components, \
+         author, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(u.incident_id)
+    .bind(u.kind.as_str())
+    .bind(u.status.as_str())
+    .bind(u.message)
+    .bind(opt_ms(u.eta_at))
+    .bind(opt_ms(u.next_update_at))
+    .bind(components)
+    .bind(u.author)
+    .bind(ms(u.now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// An incident's updates, oldest first.
+pub async fn for_incident(conn: &mut Conn, incident_id: i64) -> Result<Vec<Update>> {
+    let rows: Vec<UpdateRow> = sqlx::query_as(
+        "SELECT id, incident_id, kind, status, message, eta_at, next_update_at, components, author, \
+         created_at FROM updates WHERE incident_id = $1 ORDER BY id",
+    )
+    .bind(incident_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(Update::try_from).collect()
+}
+
+/// How many updates of `kind` an incident has had (used to vary the wording of scheduled ones).
+pub async fn count_kind(conn: &mut Conn, incident_id: i64, kind: UpdateKind) -> Result<i64> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM updates WHERE incident_id = $1 AND kind = $2")
+            .bind(incident_id)
+            .bind(kind.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(n)
+}
+
+/// The most recent update of an incident.
+pub async fn latest(conn: &mut Conn, incident_id: i64) -> Result<Option<Update>> {
+    let row: Option<UpdateRow> = sqlx::query_as(
+        "SELECT id, incident_id, kind, status, message, eta_at, next_update_at, components, author, \
+         created_at FROM updates WHERE incident_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(incident_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(Update::try_from).transpose()
+}
