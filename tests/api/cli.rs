@@ -1,0 +1,224 @@
+//! The `candor` binary as a newcomer runs it: check-config, token create, serve, SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn candor() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_candor"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DATABASE_URL")
+        .env_remove("CANDOR_CONFIG");
+    c
+}
+
+#[test]
+fn check_config_accepts_the_shipped_file() {
+    let out = candor().args(["check-config"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+}
+
+#[test]
+fn check_config_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/candor.yaml"))
+            .unwrap();
+    let cases = [
+        (
+            shipped.replace("  tick: 1s", "  tick: 1s\n  tock: 2s"),
+            "scheduler",
+            "tock",
+        ),
+        (
+            shipped.replace(
+                "major: { update_every: 30m }",
+                "major: { update_every: often }",
+            ),
+            "policies.major.update_every",
+            "often",
+        ),
+        (
+            shipped.replace("group: platform", "group: plaform"),
+            "components[0].group",
+            "plaform",
+        ),
+        (
+            shipped.replace("time_zone: \"UTC\"", "time_zone: \"Mars/Olympus\""),
+            "site.time_zone",
+            "Mars/Olympus",
+        ),
+        (
+            shipped.replace("channels: [ops-log]", "channels: [pager]"),
+            "ops.channels[0]",
+            "pager",
+        ),
+    ];
+    for (text, key, word) in cases {
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, text).unwrap();
+        let out = candor()
+            .arg("--config")
+            .arg(&path)
+            .arg("check-config")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(key) && err.contains(word),
+            "expected `{key}` and `{word}` in: {err}"
+        );
+    }
+    let out = candor()
+        .args(["--config", "/nonexistent/candor.yaml", "check-config"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/candor.yaml"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["check-config", "--help"],
+        vec!["token", "create", "--help"],
+    ] {
+        let out = candor().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}
+
+/// The README's first command: `serve` with the shipped config (here on a fresh database and a
+/// free port), a token from `token create`, one incident declared over HTTP, its line on the
+/// log channel (stdout), then a clean exit on SIGTERM.
+#[tokio::test]
+async fn serve_with_the_shipped_config_shows_a_declared_incident_through_the_api_and_the_log_channel(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database_url(&dir).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+
+    let out = candor()
+        .env("DATABASE_URL", &db)
+        .args(["token", "create", "--name", "readme"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().last().unwrap().trim().to_string();
+    assert!(
+        token.starts_with("candor_"),
+        "token on the last line: {stdout}"
+    );
+
+    let mut child = candor()
+        .env("DATABASE_URL", &db)
+        .args(["serve", "--listen", &listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    // Wait (bounded) for the server to answer.
+    let mut up = false;
+    for _ in 0..100 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not become ready");
+
+    let r = http
+        .post(format!("{base}/api/v1/incidents"))
+        .bearer_auth(&token)
+        .json(&json!({ "title": "Website down", "impact": "critical", "message": "The site returns 503.",
+                       "components": { "web": "major_outage" }, "eta_in": "30m" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+
+    let line = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = rx.recv().await {
+            let v: Value = serde_json::from_str(&l).unwrap();
+            if v["channel"] == "log" && v["incident_id"] == id {
+                return v;
+            }
+        }
+        panic!("stdout closed");
+    })
+    .await
+    .expect("the log channel printed the incident");
+    assert_eq!(line["kind"], "operator");
+    assert!(line["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Investigating: Website down"));
+
+    let shown: Value = http
+        .get(format!("{base}/api/v1/incidents/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["updates"][0]["deliveries"][0]["state"], "delivered");
+
+    // SIGTERM: a clean, prompt exit.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}

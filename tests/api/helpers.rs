@@ -1,0 +1,304 @@
+//! One place for test plumbing: spawn the app on port 0 with a fresh database and a manual clock,
+//! talk to it over HTTP, drive the scheduler and the outbox, read what the channels wrote.
+//!
+//! The database is a new SQLite file per test, or, when `CANDOR_TEST_DATABASE_URL` names a
+//! PostgreSQL server (an admin URL such as `postgres://candor:candor@127.0.0.1/postgres`), a new
+//! database created on it per test. `.ci/run` runs the whole suite both ways.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use candor::channels::Channel;
+use candor::config::{Config, Overrides};
+use candor::store::{deliveries, tokens};
+use candor::{App, Clock, ManualClock};
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use tempfile::TempDir;
+use wiremock::MockServer;
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+}
+
+/// A database for one test: a SQLite file in `dir`, or a fresh PostgreSQL database.
+pub async fn fresh_database_url(dir: &TempDir) -> String {
+    match std::env::var("CANDOR_TEST_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            sqlx::any::install_default_drivers();
+            let name = format!("candor_t_{}", hex(8));
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .expect("connect to CANDOR_TEST_DATABASE_URL");
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create test database");
+            let mut url = url::Url::parse(&admin).expect("CANDOR_TEST_DATABASE_URL is a URL");
+            url.set_path(&format!("/{name}"));
+            url.to_string()
+        }
+        _ => format!("sqlite://{}", dir.path().join("candor.db").display()),
+    }
+}
+
+pub fn on_postgres() -> bool {
+    std::env::var("CANDOR_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty())
+}
+
+fn hex(n: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// How a test wants its app.
+#[derive(Default)]
+pub struct Options {
+    /// Adds a `hook` webhook channel pointed at a wiremock server.
+    pub webhook: bool,
+    /// Replaces configured channels (by id) with these.
+    pub channels: Vec<Arc<dyn Channel>>,
+    /// Extra `outbox:` settings, as YAML flow-mapping entries.
+    pub outbox: Option<String>,
+}
+
+pub struct TestApp {
+    pub app: App,
+    pub clock: Arc<ManualClock>,
+    pub addr: SocketAddr,
+    pub token: String,
+    pub http: reqwest::Client,
+    pub dir: Arc<TempDir>,
+    pub database_url: String,
+    pub mock: Option<MockServer>,
+    pub config_yaml: String,
+}
+
+pub fn config_yaml(
+    dir: &TempDir,
+    database_url: &str,
+    webhook: Option<&str>,
+    outbox: Option<&str>,
+) -> String {
+    let d = dir.path().display();
+    let hook = webhook
+        .map(|u| format!("  hook: {{ type: webhook, url: \"{u}/hook\", bearer_token: \"s3cret-token\", limits: {{ timeout: 5s }} }}\n"))
+        .unwrap_or_default();
+    let outbox =
+        outbox.unwrap_or("lease: 60s, max_attempts: 5, backoff_min: 10s, backoff_max: 10m");
+    format!(
+        r#"
+site: {{ name: "Acme Cloud", public_url: "https://status.acme.test", support_contact: "help@acme.test" }}
+database: {{ url: "{database_url}", max_connections: 4 }}
+groups: [ {{ id: core, name: Core }} ]
+components:
+  - {{ id: api, name: "Public API", group: core }}
+  - {{ id: web, name: "Website", group: core }}
+  - {{ id: email, name: "Email delivery" }}
+policies: {{ major: {{ update_every: 30m }}, critical: {{ update_every: 15m }} }}
+ops: {{ channels: [ops], remind_before: 5m }}
+outbox: {{ {outbox} }}
+channels:
+  log: {{ type: log, path: "{d}/public.log" }}
+  ops: {{ type: log, path: "{d}/ops.log" }}
+{hook}"#
+    )
+}
+
+pub fn parse_config(yaml: &str) -> Config {
+    Config::from_yaml_with_env(yaml, &Overrides::default(), &|_| None)
+        .expect("test config is valid")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let database_url = fresh_database_url(&dir).await;
+    let mock = if opts.webhook {
+        Some(MockServer::start().await)
+    } else {
+        None
+    };
+    let yaml = config_yaml(
+        &dir,
+        &database_url,
+        mock.as_ref().map(|m| m.uri()).as_deref(),
+        opts.outbox.as_deref(),
+    );
+    let clock = Arc::new(ManualClock::new(t0()));
+    let app = build(&yaml, clock.clone(), opts.channels).await;
+    let token = {
+        let mut conn = app.db.pool().acquire().await.unwrap();
+        tokens::create(&mut conn, "ci-script", clock.now())
+            .await
+            .unwrap()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    TestApp {
+        app,
+        clock,
+        addr,
+        token,
+        http: reqwest::Client::new(),
+        dir,
+        database_url,
+        mock,
+        config_yaml: yaml,
+    }
+}
+
+async fn build(yaml: &str, clock: Arc<ManualClock>, channels: Vec<Arc<dyn Channel>>) -> App {
+    let mut b = App::builder(parse_config(yaml)).clock(clock);
+    for c in channels {
+        b = b.channel(c);
+    }
+    b.build().await.expect("app builds")
+}
+
+impl TestApp {
+    /// Another instance on the same database and clock (as a second `candor serve` would be).
+    pub async fn another_instance(&self, channels: Vec<Arc<dyn Channel>>) -> App {
+        build(&self.config_yaml, self.clock.clone(), channels).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    pub fn advance_to(&self, minutes_after_t0: i64) {
+        self.clock
+            .set(t0() + chrono::Duration::minutes(minutes_after_t0));
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Declares an incident and returns its JSON.
+    pub async fn declare(&self, body: Value) -> Value {
+        let r = self.post("/api/v1/incidents", &body).await;
+        assert_eq!(
+            r.status(),
+            201,
+            "declare failed: {}",
+            r.text().await.unwrap()
+        );
+        r.json().await.unwrap()
+    }
+
+    pub async fn incident(&self, id: i64) -> Value {
+        let r = self.get(&format!("/api/v1/incidents/{id}")).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Runs one scheduler tick at the clock's time; returns how many actions it took.
+    pub async fn tick(&self) -> usize {
+        self.app.scheduler().tick().await.expect("tick")
+    }
+
+    /// Delivers everything due at the clock's time.
+    pub async fn dispatch_all(&self) -> candor::outbox::PassReport {
+        self.app.outbox().drain().await.expect("drain")
+    }
+
+    /// Lines the public `log` channel wrote.
+    pub fn public_log(&self) -> Vec<Value> {
+        read_lines(self.dir.path().join("public.log"))
+    }
+
+    /// Lines the `ops` channel wrote.
+    pub fn ops_log(&self) -> Vec<Value> {
+        read_lines(self.dir.path().join("ops.log"))
+    }
+
+    pub async fn unfinished_deliveries(&self) -> i64 {
+        let mut conn = self.app.db.pool().acquire().await.unwrap();
+        deliveries::unfinished(&mut conn).await.unwrap()
+    }
+
+    /// Every test ends with nothing left in the outbox, or says why.
+    pub async fn assert_outbox_empty(&self) {
+        let left = self.unfinished_deliveries().await;
+        assert_eq!(left, 0, "{left} deliveries were left unprocessed");
+    }
+
+    /// Updates of an incident of one kind.
+    pub async fn updates_of_kind(&self, id: i64, kind: &str) -> Vec<Value> {
+        self.incident(id).await["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["kind"] == kind)
+            .cloned()
+            .collect()
+    }
+}
+
+fn read_lines(path: PathBuf) -> Vec<Value> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("log line is JSON"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A channel that signals when a send starts and then never finishes: a worker stuck here is
+/// what a process killed mid-delivery looks like from the database.
+pub struct HangingChannel {
+    pub id: String,
+    pub started: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl Channel for HangingChannel {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    async fn deliver(
+        &self,
+        _msg: &candor::channels::Message,
+        _ctx: &candor::channels::DeliveryContext,
+    ) -> Result<candor::channels::Sent, candor::channels::SendError> {
+        self.started.notify_one();
+        std::future::pending().await
+    }
+}
+
+impl TestApp {
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}
