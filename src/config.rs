@@ -718,11 +718,7 @@ fn interpolate(
 ) -> Result<(), ConfigError> {
     use serde_yaml::Value;
     match v {
-        Value::String(s) => {
-            if s.contains('$') {
-                *s = expand(s, path, env)?;
-            }
-        }
+        Value::String(s) if s.contains('$') => *s = expand(s, path, env)?,
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 interpolate(item, &format!("{path}[{i}]"), env)?;

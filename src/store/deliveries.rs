@@ -152,9 +152,9 @@ pub async fn mark_dead(conn: &mut Conn, id: i64, lease_owner: &str, error: &str)
 pub async fn release_all(conn: &mut Conn, lease_prefix: &str, now: DateTime<Utc>) -> Result<u64> {
     let r = sqlx::query(
         "UPDATE deliveries SET state = 'pending', next_attempt_at = $2, attempts = attempts - 1, \
-         lease_owner = NULL, lease_expires_at = NULL WHERE state = 'in_flight' AND lease_owner LIKE $1",
+         lease_owner = NULL, lease_expires_at = NULL WHERE state = 'in_flight' AND lease_owner LIKE $1 ESCAPE '!'",
     )
-    .bind(format!("{lease_prefix}%"))
+    .bind(format!("{}%", lease_prefix.replace('!', "!!").replace('%', "!%").replace('_', "!_")))
     .bind(ms(now))
     .execute(&mut *conn)
     .await?;

@@ -245,6 +245,38 @@ async fn an_idempotent_retry_returns_the_first_response_and_does_nothing_again()
 }
 
 #[tokio::test]
+async fn concurrent_retries_with_one_idempotency_key_declare_once() {
+    let t = spawn_app().await;
+    let sends = (0..6).map(|_| {
+        t.http
+            .post(t.url("/api/v1/incidents"))
+            .bearer_auth(&t.token)
+            .header("Idempotency-Key", "alert-group-7")
+            .json(&declare_body())
+            .send()
+    });
+    let responses = futures::future::join_all(sends).await;
+    let mut ids = Vec::new();
+    for r in responses {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 201);
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every retry got the same incident");
+    let list: Value = t
+        .get("/api/v1/incidents?state=all")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 1);
+    t.dispatch_all().await;
+    assert_eq!(t.public_log().len(), 1, "and one message went out");
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
 async fn a_stale_write_gets_409_and_changes_nothing() {
     let t = spawn_app().await;
     let id = t.declare(declare_body()).await["id"].as_i64().unwrap();
