@@ -82,7 +82,7 @@ impl Scheduler {
             }
             *last = Some(now);
         }
-        if let Ok(mut conn) = self.db.pool().acquire().await {
+        if let Ok(mut conn) = self.db.write_conn().await {
             if let Err(e) = idempotency::purge(&mut conn, now - chrono::Duration::hours(24)).await {
                 tracing::warn!(error = %e, "purging old idempotency keys failed");
             }

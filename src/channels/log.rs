@@ -1,11 +1,10 @@
 //! The `log` channel: one JSON line per outgoing message, to stdout or appended to a file. The
 //! default config uses it, so a first run needs no credentials.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 
 use super::{Channel, DeliveryContext, Message, SendError, Sent};
@@ -13,40 +12,40 @@ use crate::clock::{Clock, SystemClock};
 use crate::render::Renderer;
 
 enum Sink {
-    Stdout,
-    File(PathBuf),
+    Stdout(tokio::io::Stdout),
+    File(tokio::fs::File),
 }
 
 pub struct LogChannel {
     id: String,
-    sink: Sink,
-    lock: Mutex<()>,
+    /// One writer at a time, so lines never interleave.
+    sink: Mutex<Sink>,
     renderer: Arc<Renderer>,
 }
 
 impl LogChannel {
     pub fn open(id: &str, path: &str, renderer: Arc<Renderer>) -> anyhow::Result<Self> {
         let sink = if path == "-" {
-            Sink::Stdout
+            Sink::Stdout(tokio::io::stdout())
         } else {
-            let p = PathBuf::from(path);
+            let p = std::path::Path::new(path);
             if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
-            // Fail at start, not at the first incident, if the file cannot be written.
-            std::fs::OpenOptions::new()
+            // Opened once, at start: a file that cannot be written fails the start, not the
+            // first incident.
+            let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&p)
+                .open(p)
                 .map_err(|e| {
                     anyhow::anyhow!("channels.{id}.path: cannot open {}: {e}", p.display())
                 })?;
-            Sink::File(p)
+            Sink::File(tokio::fs::File::from_std(file))
         };
         Ok(Self {
             id: id.to_string(),
-            sink,
-            lock: Mutex::new(()),
+            sink: Mutex::new(sink),
             renderer,
         })
     }
@@ -79,31 +78,16 @@ impl Channel for LogChannel {
         let mut bytes =
             serde_json::to_vec(&line).map_err(|e| SendError::permanent(e.to_string()))?;
         bytes.push(b'\n');
-        let _guard = self.lock.lock().await;
-        let result = match &self.sink {
-            Sink::Stdout => {
-                let mut out = tokio::io::stdout();
-                match out.write_all(&bytes).await {
-                    Ok(()) => out.flush().await,
-                    Err(e) => Err(e),
-                }
-            }
-            Sink::File(path) => {
-                let file = tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .await;
-                match file {
-                    Ok(mut f) => match f.write_all(&bytes).await {
-                        Ok(()) => f.flush().await,
-                        Err(e) => Err(e),
-                    },
-                    Err(e) => Err(e),
-                }
-            }
+        let mut sink = self.sink.lock().await;
+        let out: &mut (dyn AsyncWrite + Send + Unpin) = match &mut *sink {
+            Sink::Stdout(s) => s,
+            Sink::File(f) => f,
         };
-        result.map_err(|e| SendError::retryable(format!("write failed: {e}")))?;
+        let written = match out.write_all(&bytes).await {
+            Ok(()) => out.flush().await,
+            Err(e) => Err(e),
+        };
+        written.map_err(|e| SendError::retryable(format!("write failed: {e}")))?;
         Ok(Sent {
             remote_id: Some(format!("log-{}", ctx.delivery_id)),
             remote_url: None,

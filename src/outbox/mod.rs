@@ -148,7 +148,7 @@ impl Outbox {
         let lease_owner = format!("{}:{}", self.instance, hex::encode(token));
         let now = self.clock.now();
         let claimed = {
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = self.db.write_conn().await?;
             deliveries::claim(
                 &mut conn,
                 self.db.backend(),
@@ -195,11 +195,11 @@ impl Outbox {
             attempt = c.attempts
         );
         let _enter = span.enter();
-        let mut conn = self.db.pool().acquire().await?;
         let msg: Message = match serde_json::from_str(&c.payload) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %e, "delivery payload unreadable; parking it as dead");
+                let mut conn = self.db.write_conn().await?;
                 deliveries::mark_dead(&mut conn, c.id, owner, &format!("payload unreadable: {e}"))
                     .await?;
                 return Ok(Outcome::Dead);
@@ -208,12 +208,15 @@ impl Outbox {
         if c.attempts > lane.max_attempts {
             // Earlier attempts never reported back (their workers died mid-send).
             let why = format!("gave up: {} attempts did not finish", lane.max_attempts);
+            let mut conn = self.db.write_conn().await?;
             deliveries::mark_dead(&mut conn, c.id, owner, &why).await?;
             tracing::warn!("{why}");
             return Ok(Outcome::Dead);
         }
-        let thread_root = deliveries::thread_root(&mut conn, c.incident_id, channel).await?;
-        drop(conn);
+        let thread_root = {
+            let mut conn = self.db.pool().acquire().await?;
+            deliveries::thread_root(&mut conn, c.incident_id, channel).await?
+        };
         if let Some(limiter) = &lane.limiter {
             limiter.until_ready().await;
         }
@@ -233,7 +236,7 @@ impl Outbox {
                 ))),
             };
         let now = self.clock.now();
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.write_conn().await?;
         let (outcome, kept) = match result {
             Ok(sent) => {
                 tracing::info!(remote.id = sent.remote_id.as_deref(), "delivered");
@@ -323,7 +326,7 @@ impl Outbox {
     /// Hands back every delivery this instance still holds, so another worker can send it at
     /// once rather than after the lease (graceful shutdown).
     pub async fn release(&self) -> Result<u64, StoreError> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.write_conn().await?;
         deliveries::release_all(&mut conn, &format!("{}:", self.instance), self.clock.now()).await
     }
 }

@@ -44,26 +44,41 @@ pub struct Claimed {
     pub attempts: i64,
 }
 
-// Claimable: pending and due, or in flight with an expired lease (its worker died). A delivery
-// waits while an earlier one of the same incident on the same channel is unfinished, so each
-// channel publishes an incident's updates in order (and replies can thread under the first).
-macro_rules! claim_sql {
+// A delivery waits while an earlier one of the same incident on the same channel is unfinished,
+// so each channel publishes an incident's updates in order (and replies can thread under the
+// first). The predicates match the partial indexes in the migrations word for word.
+macro_rules! claim_pending_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE deliveries SET state = 'in_flight', lease_owner = $1, lease_expires_at = $2, \
-             attempts = attempts + 1 WHERE id IN (SELECT d.id FROM deliveries d WHERE d.channel = $3 \
-             AND ((d.state = 'pending' AND d.next_attempt_at <= $4) \
-               OR (d.state = 'in_flight' AND d.lease_expires_at <= $4)) \
-             AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel \
-               AND e.incident_id = d.incident_id AND e.id < d.id AND e.state IN ('pending', 'in_flight')) \
-             ORDER BY d.id LIMIT $5",
+             attempts = attempts + 1 WHERE id IN (SELECT d.id FROM deliveries d \
+             WHERE d.channel = $3 AND d.state = 'pending' AND d.next_attempt_at <= $4 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.incident_id = d.incident_id \
+               AND e.channel = d.channel AND e.id < d.id AND e.state IN ('pending', 'in_flight')) \
+             ORDER BY d.next_attempt_at, d.id LIMIT $5",
             $lock,
             ") RETURNING id, incident_id, update_id, payload, attempts"
         )
     };
 }
 
-/// Claims up to `limit` due deliveries of `channel` for `lease_owner` until `lease_until`.
+// Deliveries whose worker died mid-send: the lease ran out without an outcome.
+macro_rules! claim_expired_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE deliveries SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT d.id FROM deliveries d WHERE d.channel = $3 AND d.state = 'in_flight' \
+             AND d.lease_expires_at <= $4 ORDER BY d.lease_expires_at LIMIT $5",
+            $lock,
+            ") RETURNING id, incident_id, update_id, payload, attempts"
+        )
+    };
+}
+
+/// Claims up to `limit` due deliveries of `channel` for `lease_owner` until `lease_until`:
+/// first those whose lease expired, then pending ones, oldest due first. Each statement is
+/// atomic on its own (SQLite has one writer at a time; PostgreSQL skips rows another worker
+/// has locked).
 pub async fn claim(
     conn: &mut Conn,
     backend: Backend,
@@ -73,19 +88,29 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Claimed>> {
-    let sql = match backend {
-        Backend::Postgres => claim_sql!(" FOR UPDATE OF d SKIP LOCKED"),
-        // SQLite runs one writer at a time, so the UPDATE is already atomic.
-        Backend::Sqlite => claim_sql!(""),
+    let (expired, pending) = match backend {
+        Backend::Postgres => (
+            claim_expired_sql!(" FOR UPDATE OF d SKIP LOCKED"),
+            claim_pending_sql!(" FOR UPDATE OF d SKIP LOCKED"),
+        ),
+        Backend::Sqlite => (claim_expired_sql!(""), claim_pending_sql!("")),
     };
-    let mut rows: Vec<Claimed> = sqlx::query_as(sql)
-        .bind(lease_owner)
-        .bind(ms(lease_until))
-        .bind(channel)
-        .bind(ms(now))
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+    let mut rows = Vec::new();
+    for sql in [expired, pending] {
+        let left = limit - rows.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        let claimed: Vec<Claimed> = sqlx::query_as(sql)
+            .bind(lease_owner)
+            .bind(ms(lease_until))
+            .bind(channel)
+            .bind(ms(now))
+            .bind(left)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.extend(claimed);
+    }
     rows.sort_by_key(|c| c.id);
     Ok(rows)
 }

@@ -12,14 +12,17 @@ pub mod schedule;
 pub mod tokens;
 pub mod updates;
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub type Tx = Transaction<'static, Any>;
 pub type Conn = AnyConnection;
 
 /// Which database is behind the pool, picked from the URL scheme.
@@ -74,6 +77,55 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time. Writers of this process take turns here, first come
+    /// first served, instead of spinning in SQLite's busy handler (whose growing sleeps starve
+    /// whoever has waited longest). Writers in other processes still meet `busy_timeout`.
+    write_turn: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction (holding this process's write turn on SQLite). Derefs to a connection.
+pub struct Tx {
+    tx: Transaction<'static, Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+impl Deref for Tx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.tx
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
+}
+
+/// A connection for single-statement writes outside a transaction (holding this process's
+/// write turn on SQLite).
+pub struct WriteConn {
+    conn: PoolConnection<Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Deref for WriteConn {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -103,7 +155,12 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
-        Ok(Self { pool, backend })
+        let write_turn = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self {
+            pool,
+            backend,
+            write_turn,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -144,10 +201,28 @@ impl Db {
     /// Starts a transaction that will write. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so a read-then-write transaction cannot fail to upgrade.
     pub async fn begin_write(&self) -> Result<Tx> {
-        Ok(match self.backend {
+        let turn = self.write_turn().await;
+        let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(Tx { tx, _turn: turn })
+    }
+
+    /// A connection for one-statement writes (claims, outcomes), taken in turn on SQLite.
+    pub async fn write_conn(&self) -> Result<WriteConn> {
+        let turn = self.write_turn().await;
+        Ok(WriteConn {
+            conn: self.pool.acquire().await?,
+            _turn: turn,
         })
+    }
+
+    async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.write_turn {
+            Some(m) => Some(m.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     pub async fn ping(&self) -> Result<()> {
