@@ -57,7 +57,7 @@ impl Scheduler {
             let mut tx = self.db.begin_write().await?;
             match commands::scheduled(&self.env, &mut tx, incident.id, action, now).await {
                 Ok(true) => {
-                    tx.commit().await.map_err(crate::store::StoreError::from)?;
+                    tx.commit().await?;
                     let (name, due_at) = action.key();
                     tracing::info!(incident.id = incident.id, action = name, due_at = %due_at, "scheduled action done");
                     self.changes.send_modify(|v| *v = v.wrapping_add(1));
