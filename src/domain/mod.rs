@@ -4,6 +4,7 @@
 //! `channels`.
 
 pub mod schedule;
+pub mod status;
 pub mod text;
 
 use std::fmt;

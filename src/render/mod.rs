@@ -1,6 +1,10 @@
 //! Text rendering with minijinja. Templates live under `templates/` in the repository and are
 //! built into the binary; a file of the same name under `site.templates_dir` overrides one.
 
+pub mod feeds;
+pub mod snapshot;
+pub mod v2;
+
 use std::path::{Component, Path, PathBuf};
 
 use minijinja::{context, Environment, Value};

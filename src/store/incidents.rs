@@ -340,3 +340,38 @@ pub async fn eta_revisions(conn: &mut Conn, incident_id: i64) -> Result<Vec<EtaR
         })
         .collect())
 }
+
+/// Incidents open now or resolved since `since`, newest first (the status page's window).
+pub async fn in_window(conn: &mut Conn, since: DateTime<Utc>) -> Result<Vec<Incident>> {
+    let rows: Vec<IncidentRow> = sqlx::query_as(select_incidents!(
+        "WHERE resolved_at IS NULL OR resolved_at >= $1 ORDER BY id DESC"
+    ))
+    .bind(ms(since))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(Incident::try_from).collect()
+}
+
+/// Incidents that started in `[from, to)`, newest first (history by month).
+pub async fn started_between(
+    conn: &mut Conn,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Incident>> {
+    let rows: Vec<IncidentRow> = sqlx::query_as(select_incidents!(
+        "WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at DESC, id DESC"
+    ))
+    .bind(ms(from))
+    .bind(ms(to))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(Incident::try_from).collect()
+}
+
+/// The start of the earliest incident, if any (how far back history goes).
+pub async fn first_started(conn: &mut Conn) -> Result<Option<DateTime<Utc>>> {
+    let (v,): (Option<i64>,) = sqlx::query_as("SELECT MIN(started_at) FROM incidents")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(opt_from_ms(v))
+}

@@ -123,3 +123,24 @@ pub async fn latest(conn: &mut Conn, incident_id: i64) -> Result<Option<Update>>
     .await?;
     row.map(Update::try_from).transpose()
 }
+
+/// The newest `limit` updates across all incidents, newest first (feeds).
+pub async fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<Update>> {
+    let rows: Vec<UpdateRow> = sqlx::query_as(
+        "SELECT id, incident_id, kind, status, message, eta_at, next_update_at, components, author, \
+         created_at FROM updates ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(Update::try_from).collect()
+}
+
+/// A number that moves whenever anything the public sees changes: every public change writes an
+/// update. Instances compare it to know when to rebuild their page cache.
+pub async fn revision(conn: &mut Conn) -> Result<i64> {
+    let (v,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM updates")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(v.unwrap_or(0))
+}

@@ -1,0 +1,256 @@
+//! What the status page says: the overall indicator and each component's daily availability,
+//! computed from incident history. Pure: callers pass `now`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::{ComponentStatus, Impact};
+
+/// Atlassian Statuspage's page indicator, with its value set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Indicator {
+    None,
+    Maintenance,
+    Minor,
+    Major,
+    Critical,
+}
+
+impl Indicator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indicator::None => "none",
+            Indicator::Maintenance => "maintenance",
+            Indicator::Minor => "minor",
+            Indicator::Major => "major",
+            Indicator::Critical => "critical",
+        }
+    }
+
+    /// Statuspage's wording for each indicator.
+    pub fn description(self) -> &'static str {
+        match self {
+            Indicator::None => "All Systems Operational",
+            Indicator::Maintenance => "Service Under Maintenance",
+            Indicator::Minor => "Minor Service Outage",
+            Indicator::Major => "Partial System Outage",
+            Indicator::Critical => "Major System Outage",
+        }
+    }
+}
+
+/// The page's indicator: the worst of the components' statuses and the open incidents' impacts.
+pub fn indicator(
+    components: impl IntoIterator<Item = ComponentStatus>,
+    open_impacts: impl IntoIterator<Item = Impact>,
+) -> Indicator {
+    let from_components = components.into_iter().map(|s| match s {
+        ComponentStatus::Operational => Indicator::None,
+        ComponentStatus::UnderMaintenance => Indicator::Maintenance,
+        ComponentStatus::DegradedPerformance => Indicator::Minor,
+        ComponentStatus::PartialOutage => Indicator::Major,
+        ComponentStatus::MajorOutage => Indicator::Critical,
+    });
+    let from_incidents = open_impacts.into_iter().map(|i| match i {
+        Impact::None => Indicator::None,
+        Impact::Minor => Indicator::Minor,
+        Impact::Major => Indicator::Major,
+        Impact::Critical => Indicator::Critical,
+    });
+    from_components
+        .chain(from_incidents)
+        .max()
+        .unwrap_or(Indicator::None)
+}
+
+/// A stretch of time during which one incident held a component at one status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stretch {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub status: ComponentStatus,
+    pub incident_id: i64,
+    pub title: String,
+}
+
+/// The stretches of one incident, per component, from its updates (each update's component
+/// statuses hold until the next update; the last holds until `end`, the resolution or now).
+pub fn stretches(
+    incident_id: i64,
+    title: &str,
+    updates: &[(DateTime<Utc>, BTreeMap<String, ComponentStatus>)],
+    end: DateTime<Utc>,
+) -> BTreeMap<String, Vec<Stretch>> {
+    let mut out: BTreeMap<String, Vec<Stretch>> = BTreeMap::new();
+    for (i, (at, comps)) in updates.iter().enumerate() {
+        let until = updates.get(i + 1).map(|(t, _)| *t).unwrap_or(end);
+        if until <= *at {
+            continue;
+        }
+        for (component, status) in comps {
+            if *status == ComponentStatus::Operational {
+                continue;
+            }
+            out.entry(component.clone()).or_default().push(Stretch {
+                from: *at,
+                to: until,
+                status: *status,
+                incident_id,
+                title: title.to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// One day of one component's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Day {
+    pub date: NaiveDate,
+    /// The worst status seen that day (operational if none).
+    pub worst: ComponentStatus,
+    /// Minutes during which the component was not operational (maintenance excluded).
+    pub minutes: i64,
+    /// The incidents that touched it that day, by id and title.
+    pub incidents: Vec<(i64, String)>,
+}
+
+/// The last `n` days (UTC) ending with today's, oldest first.
+pub fn days(stretches: &[Stretch], now: DateTime<Utc>, n: u32) -> Vec<Day> {
+    let today = now.date_naive();
+    (0..n)
+        .rev()
+        .map(|back| {
+            let date = today - Duration::days(i64::from(back));
+            let start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            let end = (start + Duration::days(1)).min(now);
+            let mut day = Day {
+                date,
+                worst: ComponentStatus::Operational,
+                minutes: 0,
+                incidents: Vec::new(),
+            };
+            for s in stretches {
+                let from = s.from.max(start);
+                let to = s.to.min(end);
+                if to <= from {
+                    continue;
+                }
+                if s.status.severity() > day.worst.severity() {
+                    day.worst = s.status;
+                }
+                if s.status != ComponentStatus::UnderMaintenance {
+                    day.minutes += (to - from).num_minutes().max(1);
+                }
+                if !day.incidents.iter().any(|(id, _)| *id == s.incident_id) {
+                    day.incidents.push((s.incident_id, s.title.clone()));
+                }
+            }
+            day
+        })
+        .collect()
+}
+
+/// Uptime over the days, as Statuspage weighs it: a major outage counts fully, a partial
+/// outage at 30%, degraded performance and maintenance not at all.
+pub fn uptime_percent(stretches: &[Stretch], now: DateTime<Utc>, n: u32) -> f64 {
+    let window_start = now - Duration::days(i64::from(n));
+    let total = (now - window_start).num_seconds() as f64;
+    let lost: f64 = stretches
+        .iter()
+        .map(|s| {
+            let secs = (s.to.min(now) - s.from.max(window_start))
+                .num_seconds()
+                .max(0) as f64;
+            match s.status {
+                ComponentStatus::MajorOutage => secs,
+                ComponentStatus::PartialOutage => secs * 0.3,
+                _ => 0.0,
+            }
+        })
+        .sum();
+    (100.0 * (1.0 - lost / total)).clamp(0.0, 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn the_indicator_is_the_worst_of_components_and_incidents() {
+        use ComponentStatus::*;
+        assert_eq!(indicator([Operational, Operational], []), Indicator::None);
+        assert_eq!(indicator([DegradedPerformance], []), Indicator::Minor);
+        assert_eq!(indicator([Operational], [Impact::Major]), Indicator::Major);
+        assert_eq!(
+            indicator([MajorOutage], [Impact::Minor]),
+            Indicator::Critical
+        );
+        assert_eq!(indicator([UnderMaintenance], []), Indicator::Maintenance);
+        assert_eq!(
+            indicator([UnderMaintenance, PartialOutage], []),
+            Indicator::Major
+        );
+        assert_eq!(Indicator::None.description(), "All Systems Operational");
+    }
+
+    #[test]
+    fn stretches_follow_the_updates() {
+        let ups = vec![
+            (
+                t(20, 10, 0),
+                BTreeMap::from([("api".to_string(), ComponentStatus::MajorOutage)]),
+            ),
+            (
+                t(20, 10, 30),
+                BTreeMap::from([("api".to_string(), ComponentStatus::DegradedPerformance)]),
+            ),
+            (
+                t(20, 11, 0),
+                BTreeMap::from([("api".to_string(), ComponentStatus::Operational)]),
+            ),
+        ];
+        let s = stretches(7, "API down", &ups, t(20, 11, 0));
+        let api = &s["api"];
+        assert_eq!(api.len(), 2);
+        assert_eq!(
+            (api[0].from, api[0].to, api[0].status),
+            (t(20, 10, 0), t(20, 10, 30), ComponentStatus::MajorOutage)
+        );
+        assert_eq!(api[1].status, ComponentStatus::DegradedPerformance);
+    }
+
+    #[test]
+    fn days_split_at_midnight_and_name_the_incidents() {
+        let s = vec![Stretch {
+            from: t(20, 23, 0),
+            to: t(21, 1, 0),
+            status: ComponentStatus::PartialOutage,
+            incident_id: 3,
+            title: "Slow".into(),
+        }];
+        let d = days(&s, t(22, 12, 0), 3);
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[0].date, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
+        assert_eq!(
+            (d[0].minutes, d[0].worst),
+            (60, ComponentStatus::PartialOutage)
+        );
+        assert_eq!(d[1].minutes, 60);
+        assert_eq!(d[1].incidents, vec![(3, "Slow".to_string())]);
+        assert_eq!(
+            (d[2].minutes, d[2].worst),
+            (0, ComponentStatus::Operational)
+        );
+        let up = uptime_percent(&s, t(22, 12, 0), 90);
+        assert!((up - (100.0 * (1.0 - 0.3 * 7200.0 / (90.0 * 86400.0)))).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,231 @@
+//! The public read model: everything the status page, the feeds and the v2 JSON show, read in
+//! one pass from a bounded set of rows (the last 90 days and the 50 newest incidents), so its
+//! cost does not grow with history.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::domain::status::{self, Day, Indicator, Stretch};
+use crate::domain::{ComponentStatus, Impact, IncidentStatus};
+use crate::store::incidents::{self, EtaRevision, Incident};
+use crate::store::updates::{self, Update};
+use crate::store::{Conn, Result};
+
+/// Days of history shown per component.
+pub const HISTORY_DAYS: u32 = 90;
+/// Incidents listed in `incidents.json` and kept as stories.
+pub const RECENT_INCIDENTS: i64 = 50;
+/// Entries in the feeds.
+pub const FEED_ENTRIES: i64 = 50;
+
+/// A component as the page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentView {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub group: Option<String>,
+    /// 1-based, in config order.
+    pub position: usize,
+    pub status: ComponentStatus,
+    /// When its status last changed (the newest update that named it), if ever.
+    pub updated_at: Option<DateTime<Utc>>,
+    pub days: Vec<Day>,
+    pub uptime: f64,
+}
+
+/// One incident with everything needed to tell its story.
+#[derive(Debug, Clone, Serialize)]
+pub struct Story {
+    pub incident: Incident,
+    pub url: String,
+    pub components: BTreeMap<String, ComponentStatus>,
+    /// Oldest first.
+    pub updates: Vec<Update>,
+    pub eta_revisions: Vec<EtaRevision>,
+}
+
+impl Story {
+    pub fn is_open(&self) -> bool {
+        self.incident.is_open()
+    }
+    /// The first estimate given, if any.
+    pub fn first_eta(&self) -> Option<DateTime<Utc>> {
+        self.eta_revisions.iter().find_map(|r| r.new_eta)
+    }
+    /// How many times the estimate changed after the first one.
+    pub fn eta_changes(&self) -> usize {
+        self.eta_revisions.len().saturating_sub(1)
+    }
+}
+
+/// One feed entry: an update with its incident's title.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedItem {
+    pub update: Update,
+    pub title: String,
+    pub url: String,
+    pub impact: Impact,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// Moves whenever anything public changes (see [`updates::revision`]).
+    pub revision: i64,
+    /// The moment the snapshot describes (for the 90-day bars; not shown as "generated at").
+    pub now: DateTime<Utc>,
+    /// The newest public change.
+    pub updated_at: Option<DateTime<Utc>>,
+    pub indicator: Indicator,
+    pub components: Vec<ComponentView>,
+    /// Open incidents, newest first.
+    pub active: Vec<Story>,
+    /// The newest incidents, open or resolved, newest first.
+    pub recent: Vec<Story>,
+    /// The newest updates, newest first.
+    pub feed: Vec<FeedItem>,
+}
+
+/// Loads an incident's story.
+pub async fn story(conn: &mut Conn, config: &Config, incident: Incident) -> Result<Story> {
+    let id = incident.id;
+    Ok(Story {
+        url: crate::commands::incident_url(config, id),
+        components: incidents::components(conn, id).await?,
+        updates: updates::for_incident(conn, id).await?,
+        eta_revisions: incidents::eta_revisions(conn, id).await?,
+        incident,
+    })
+}
+
+pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Result<Snapshot> {
+    let revision = updates::revision(conn).await?;
+    let since = now - Duration::days(i64::from(HISTORY_DAYS) + 1);
+    let window = incidents::in_window(conn, since).await?;
+    let newest = incidents::list(conn, incidents::StateFilter::All, RECENT_INCIDENTS, None).await?;
+
+    // Every incident needed once, loaded once.
+    let mut stories: BTreeMap<i64, Story> = BTreeMap::new();
+    let wanted: BTreeSet<i64> = window.iter().chain(newest.iter()).map(|i| i.id).collect();
+    for incident in window.into_iter().chain(newest) {
+        if wanted.contains(&incident.id) && !stories.contains_key(&incident.id) {
+            let id = incident.id;
+            stories.insert(id, story(conn, config, incident).await?);
+        }
+    }
+
+    // Per component: current status (worst across open incidents) and stretches of history.
+    let mut current: BTreeMap<&str, ComponentStatus> = BTreeMap::new();
+    let mut history: BTreeMap<String, Vec<Stretch>> = BTreeMap::new();
+    let mut changed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    for s in stories.values() {
+        if s.is_open() {
+            for (c, st) in &s.components {
+                let e = current
+                    .entry(c.as_str())
+                    .or_insert(ComponentStatus::Operational);
+                if st.severity() > e.severity() {
+                    *e = *st;
+                }
+            }
+        }
+        let snapshots: Vec<_> = s
+            .updates
+            .iter()
+            .map(|u| (u.created_at, u.components.clone()))
+            .collect();
+        let end = s.incident.resolved_at.unwrap_or(now);
+        for (c, mut st) in status::stretches(s.incident.id, &s.incident.title, &snapshots, end) {
+            history.entry(c).or_default().append(&mut st);
+        }
+        for u in &s.updates {
+            for c in u.components.keys() {
+                let e = changed.entry(c.clone()).or_insert(u.created_at);
+                *e = (*e).max(u.created_at);
+            }
+        }
+    }
+    let components: Vec<ComponentView> = config
+        .components
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let stretches = history.get(&c.id).map(Vec::as_slice).unwrap_or(&[]);
+            ComponentView {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                description: c.description.clone(),
+                group: c.group.clone(),
+                position: i + 1,
+                status: current
+                    .get(c.id.as_str())
+                    .copied()
+                    .unwrap_or(ComponentStatus::Operational),
+                updated_at: changed.get(&c.id).copied(),
+                days: status::days(stretches, now, HISTORY_DAYS),
+                uptime: status::uptime_percent(stretches, now, HISTORY_DAYS),
+            }
+        })
+        .collect();
+
+    let active: Vec<Story> = stories
+        .values()
+        .rev()
+        .filter(|s| s.is_open())
+        .cloned()
+        .collect();
+    let indicator = status::indicator(
+        components.iter().map(|c| c.status),
+        active.iter().map(|s| s.incident.impact),
+    );
+    let mut recent: Vec<Story> = stories.into_values().rev().collect();
+    recent.truncate(RECENT_INCIDENTS as usize);
+
+    let feed_updates = updates::recent(conn, FEED_ENTRIES).await?;
+    let mut titles: BTreeMap<i64, (String, Impact)> = recent
+        .iter()
+        .map(|s| (s.incident.id, (s.incident.title.clone(), s.incident.impact)))
+        .collect();
+    let mut feed = Vec::with_capacity(feed_updates.len());
+    for u in feed_updates {
+        if !titles.contains_key(&u.incident_id) {
+            if let Some(i) = incidents::get(conn, u.incident_id).await? {
+                titles.insert(i.id, (i.title, i.impact));
+            }
+        }
+        let (title, impact) = titles
+            .get(&u.incident_id)
+            .cloned()
+            .unwrap_or_else(|| ("Incident".to_string(), Impact::None));
+        feed.push(FeedItem {
+            url: crate::commands::incident_url(config, u.incident_id),
+            title,
+            impact,
+            update: u,
+        });
+    }
+    let updated_at = feed.first().map(|f| f.update.created_at);
+    Ok(Snapshot {
+        revision,
+        now,
+        updated_at,
+        indicator,
+        components,
+        active,
+        recent,
+        feed,
+    })
+}
+
+/// The status word customers read for an incident status.
+pub fn status_label(s: IncidentStatus) -> &'static str {
+    match s {
+        IncidentStatus::Investigating => "Investigating",
+        IncidentStatus::Identified => "Identified",
+        IncidentStatus::Monitoring => "Monitoring",
+        IncidentStatus::Resolved => "Resolved",
+    }
+}
