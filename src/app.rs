@@ -15,7 +15,8 @@ use crate::clock::Clock;
 use crate::commands::Env;
 use crate::config::Config;
 use crate::outbox::Outbox;
-use crate::render::Renderer;
+use crate::render::cache::PageCache;
+use crate::render::{pages, snapshot, Renderer};
 use crate::scheduler::Scheduler;
 use crate::store::Db;
 
@@ -33,6 +34,8 @@ pub struct AppInner {
     pub changes: watch::Sender<u64>,
     /// Names this instance's leases.
     pub instance: String,
+    /// The rendered public pages, feeds and v2 JSON.
+    pub pages: PageCache,
 }
 
 impl Deref for App {
@@ -96,6 +99,12 @@ impl AppBuilder {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "candor".into());
         let instance = format!("{host}-{}-{}", std::process::id(), hex::encode(suffix));
         let (changes, _) = watch::channel(0);
+        let first = {
+            let mut conn = db.pool().acquire().await?;
+            let now = self.clock.now();
+            let snap = snapshot::build(&mut conn, &config, now).await?;
+            pages::build(snap, &config, &renderer, now)?
+        };
         Ok(App(Arc::new(AppInner {
             config,
             db,
@@ -104,6 +113,7 @@ impl AppBuilder {
             channels,
             changes,
             instance,
+            pages: PageCache::new(first),
         })))
     }
 }
@@ -151,6 +161,71 @@ impl App {
         )
     }
 
+    /// Rebuilds the public pages from the database now.
+    pub async fn rebuild_pages(&self) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let snap = {
+            let mut conn = self.db.pool().acquire().await?;
+            snapshot::build(&mut conn, &self.config, now).await?
+        };
+        let built = pages::build(snap, &self.config, &self.renderer, now)?;
+        self.pages.replace(built);
+        Ok(())
+    }
+
+    /// Rebuilds the pages if something public changed in the database (another instance may
+    /// have written it), or if they are a minute old (the day bars move with time). Returns
+    /// whether it rebuilt.
+    pub async fn refresh_pages(&self) -> anyhow::Result<bool> {
+        let current = self.pages.current();
+        let now = self.clock.now();
+        let revision = {
+            let mut conn = self.db.pool().acquire().await?;
+            crate::store::updates::revision(&mut conn).await?
+        };
+        let stale = revision != current.snapshot.revision
+            || now - current.built_at >= chrono::Duration::seconds(60)
+            || now.date_naive() != current.built_at.date_naive();
+        if stale {
+            self.rebuild_pages().await?;
+        }
+        Ok(stale)
+    }
+
+    /// Keeps the pages fresh until `stop`: at once after this instance's own changes, every
+    /// `status_page.refresh` for other instances'. Rebuilds are spaced at least 200 ms apart,
+    /// so a burst of writes costs a few rebuilds, not one per write.
+    pub async fn keep_pages_fresh(self, stop: CancellationToken) {
+        let mut changes = self.changes.subscribe();
+        let refresh = self.config.status_page.refresh;
+        let mut failing = false;
+        loop {
+            let local = tokio::select! {
+                _ = stop.cancelled() => break,
+                r = changes.changed() => r.is_ok(),
+                _ = tokio::time::sleep(refresh) => false,
+            };
+            let result = if local {
+                self.rebuild_pages().await.map(|_| true)
+            } else {
+                self.refresh_pages().await
+            };
+            match result {
+                Ok(_) if failing => {
+                    tracing::info!("status page is fresh again");
+                    failing = false;
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "cannot refresh the status page; serving the last good one");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     pub fn router(&self) -> axum::Router {
         crate::http::router(self.clone())
     }
@@ -168,6 +243,9 @@ impl App {
         let outbox = Arc::new(self.outbox());
         let mut workers = outbox.spawn(self.changes.subscribe(), stop_workers.clone());
         workers.push(scheduler);
+        workers.push(tokio::spawn(
+            self.clone().keep_pages_fresh(stop_workers.clone()),
+        ));
         tracing::info!(listen = %listener.local_addr()?, instance = %self.instance, "candor is serving");
         let grace = self.config.server.shutdown_grace;
         let http = axum::serve(listener, self.router())

@@ -117,6 +117,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub ops: OpsConfig,
+    #[serde(default)]
+    pub status_page: StatusPageConfig,
     pub channels: BTreeMap<String, ChannelConfig>,
 }
 
@@ -136,6 +138,80 @@ pub struct SiteConfig {
     /// Folder of templates that override the built-in ones (a missing file falls back).
     #[serde(default = "default_templates_dir")]
     pub templates_dir: PathBuf,
+    /// Logo shown in the page header (an absolute URL or a path on this site).
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// Colours of the status page.
+    #[serde(default)]
+    pub colours: Colours,
+    /// Links in the page footer (your main site, terms, ...).
+    #[serde(default)]
+    pub footer_links: Vec<FooterLink>,
+}
+
+/// The page's colours, as CSS hex colours (`#rrggbb`). Status colours are chosen for contrast and
+/// are the same on every Candor page, so customers learn them once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Colours {
+    /// Header background and links.
+    #[serde(default = "default_accent")]
+    pub accent: String,
+    /// Text on the accent colour.
+    #[serde(default = "default_on_accent")]
+    pub on_accent: String,
+}
+
+fn default_accent() -> String {
+    "#1f3a5f".into()
+}
+fn default_on_accent() -> String {
+    "#ffffff".into()
+}
+
+impl Default for Colours {
+    fn default() -> Self {
+        Self {
+            accent: default_accent(),
+            on_accent: default_on_accent(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FooterLink {
+    pub label: String,
+    pub url: String,
+}
+
+/// How the public pages are cached and refreshed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPageConfig {
+    /// How often each instance checks the database for changes made elsewhere (another
+    /// instance); changes made here show at once.
+    #[serde(default = "default_refresh", deserialize_with = "de_duration")]
+    pub refresh: Duration,
+    /// `Cache-Control: max-age` for pages, feeds and JSON (what CDNs and browsers may reuse).
+    #[serde(default = "default_max_age", deserialize_with = "de_duration")]
+    pub max_age: Duration,
+}
+
+fn default_refresh() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_max_age() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for StatusPageConfig {
+    fn default() -> Self {
+        Self {
+            refresh: default_refresh(),
+            max_age: default_max_age(),
+        }
+    }
 }
 
 fn default_tz() -> chrono_tz::Tz {
@@ -515,6 +591,54 @@ impl Config {
             return Err(ConfigError::invalid(
                 "site.support_contact",
                 "must name how customers reach a human (an email address or URL)",
+            ));
+        }
+        for (key, value) in [
+            ("site.colours.accent", &self.site.colours.accent),
+            ("site.colours.on_accent", &self.site.colours.on_accent),
+        ] {
+            let hex = value.strip_prefix('#').unwrap_or("");
+            if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("`{value}` is not a colour; write it like `#1f3a5f`"),
+                ));
+            }
+        }
+        for (i, link) in self.site.footer_links.iter().enumerate() {
+            if link.label.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("site.footer_links[{i}].label"),
+                    "must not be empty",
+                ));
+            }
+            if !(link.url.starts_with("https://")
+                || link.url.starts_with("http://")
+                || link.url.starts_with('/'))
+            {
+                return Err(ConfigError::invalid(
+                    format!("site.footer_links[{i}].url"),
+                    "must be an http(s) URL or a path starting with `/`",
+                ));
+            }
+        }
+        if let Some(logo) = &self.site.logo_url {
+            if !(logo.starts_with("https://")
+                || logo.starts_with("http://")
+                || logo.starts_with('/'))
+            {
+                return Err(ConfigError::invalid(
+                    "site.logo_url",
+                    "must be an http(s) URL or a path starting with `/`",
+                ));
+            }
+        }
+        if self.status_page.refresh < Duration::from_millis(50)
+            || self.status_page.refresh > Duration::from_secs(60)
+        {
+            return Err(ConfigError::invalid(
+                "status_page.refresh",
+                "must be between 50ms and 60s",
             ));
         }
         let url = self.database.url.expose();

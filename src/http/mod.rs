@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod public;
 
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use error::ApiError;
 pub fn router(app: App) -> Router {
     let limits = &app.config.server;
     let request_id = header::HeaderName::from_static("x-request-id");
-    Router::new()
+    let api = Router::new()
         .nest("/api/v1", api::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -54,12 +55,17 @@ pub fn router(app: App) -> Router {
                 tracing::info_span!("http", method = %req.method(), route, request_id = id)
             }),
         )
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(app)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    // The public pages go without per-request middleware: they are answered from memory.
+    public::router().merge(api).with_state(app)
 }
 
-async fn not_found(uri: axum::http::Uri) -> Response {
-    ApiError::NotFound(format!("nothing at {}", uri.path())).into_response()
+async fn not_found(State(app): State<App>, uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::NotFound(format!("nothing at {}", uri.path())).into_response()
+    } else {
+        public::not_found_page(&app, "This page does not exist.")
+    }
 }
 
 /// Alive: the process answers.

@@ -1,7 +1,9 @@
 //! Text rendering with minijinja. Templates live under `templates/` in the repository and are
 //! built into the binary; a file of the same name under `site.templates_dir` overrides one.
 
+pub mod cache;
 pub mod feeds;
+pub mod pages;
 pub mod snapshot;
 pub mod v2;
 
@@ -33,6 +35,27 @@ const BUILT_IN: &[(&str, &str)] = &[
     (
         "social/post.txt.j2",
         include_str!("../../templates/social/post.txt.j2"),
+    ),
+    ("layout.html", include_str!("../../templates/layout.html")),
+    (
+        "status/macros.html",
+        include_str!("../../templates/status/macros.html"),
+    ),
+    (
+        "status/index.html",
+        include_str!("../../templates/status/index.html"),
+    ),
+    (
+        "status/incident.html",
+        include_str!("../../templates/status/incident.html"),
+    ),
+    (
+        "status/history.html",
+        include_str!("../../templates/status/history.html"),
+    ),
+    (
+        "status/error.html",
+        include_str!("../../templates/status/error.html"),
     ),
 ];
 
@@ -96,6 +119,16 @@ impl Renderer {
         let tmpl = self.env.get_template(name).map_err(err)?;
         let out = tmpl.render(ctx).map_err(err)?;
         Ok(out.trim().to_string())
+    }
+
+    /// Renders an HTML page (auto-escaped) with its context.
+    pub fn render_page(&self, name: &str, ctx: serde_json::Value) -> Result<String, RenderError> {
+        let err = |e: minijinja::Error| RenderError {
+            name: name.to_string(),
+            message: format!("{e:#}"),
+        };
+        let tmpl = self.env.get_template(name).map_err(err)?;
+        tmpl.render(Value::from_serialize(&ctx)).map_err(err)
     }
 
     /// The public text of a message, as a short post (title, words, estimate, next update, link).

@@ -198,16 +198,46 @@ async fn serve_with_the_shipped_config_shows_a_declared_incident_through_the_api
         .unwrap()
         .starts_with("Investigating: Website down"));
 
-    let shown: Value = http
-        .get(format!("{base}/api/v1/incidents/{id}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(shown["updates"][0]["deliveries"][0]["state"], "delivered");
+    // The line is written before the outcome is recorded; wait (bounded) for the record.
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        let shown: Value = http
+            .get(format!("{base}/api/v1/incidents/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state = shown["updates"][0]["deliveries"][0]["state"].clone();
+        if state == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "delivered");
+
+    // The status page shows it too (rebuilt after the commit, well within a second).
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = http
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains("Website down") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        page.contains("Website down") && page.contains("Major System Outage"),
+        "{page}"
+    );
 
     // SIGTERM: a clean, prompt exit.
     let pid = child.id().to_string();
