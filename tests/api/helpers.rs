@@ -302,3 +302,11 @@ impl TestApp {
         self.clock.now()
     }
 }
+
+impl TestApp {
+    /// GETs a public page after rebuilding the page cache (as the refresher would).
+    pub async fn page(&self, path: &str) -> reqwest::Response {
+        self.app.rebuild_pages().await.expect("pages rebuild");
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+}

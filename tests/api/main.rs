@@ -1,7 +1,10 @@
 //! Candor as its users see it: one integration-test binary.
 
 mod cli;
+mod feeds;
 mod helpers;
 mod incidents;
 mod outbox;
 mod scheduler;
+mod status_page;
+mod status_v2;

@@ -1,0 +1,342 @@
+//! The public status page: what customers read, served from the page cache.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn outage(t: &TestApp) -> i64 {
+    t.declare(json!({
+        "title": "Checkout errors", "impact": "major",
+        "message": "Some payments fail. We're rolling back a deploy.",
+        "components": { "api": "partial_outage" }, "eta_in": "90m", "next_update_in": "20m"
+    }))
+    .await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_page_shows_the_banner_components_the_estimate_and_the_next_update() {
+    let t = spawn_app().await;
+    let body = t.page("/").await.text().await.unwrap();
+    assert!(body.contains("All Systems Operational"));
+    assert!(body.contains("No incidents in the last 7 days."));
+
+    // A resolved incident yesterday, an open one now.
+    let old = t
+        .declare(
+            json!({ "title": "Slow emails", "impact": "minor", "message": "Mail is slow.",
+                         "components": { "email": "degraded_performance" }, "eta_in": "1h" }),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    t.advance_to(50);
+    t.post(
+        &format!("/api/v1/incidents/{old}/resolve"),
+        &json!({ "message": "Mail flows again." }),
+    )
+    .await;
+    t.advance_to(24 * 60);
+    let id = outage(&t).await;
+    t.advance_to(24 * 60 + 10);
+    t.post(
+        &format!("/api/v1/incidents/{id}/updates"),
+        &json!({ "message": "Rollback takes longer.", "eta_in": "2h", "eta_reason": "bigger rollback" }),
+    )
+    .await;
+
+    let r = t.page("/").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age=10"));
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Partial System Outage"), "banner");
+    assert!(body.contains("Checkout errors") && body.contains("Rollback takes longer."));
+    // The estimate in plain words, with its honest history, and the promise.
+    assert!(body.contains("We expect this fixed by <time datetime=\"2026-11-24T14:10:00Z\" data-local>14:10 UTC</time>."), "{body}");
+    assert!(
+        body.contains("First estimated 13:30 UTC, revised once."),
+        "{body}"
+    );
+    assert!(body.contains(
+        "Next update by <time datetime=\"2026-11-24T12:40:00Z\" data-local>12:40 UTC</time>."
+    ));
+    // Components by group, with their status in words and 90 days of history.
+    assert!(body.contains("Public API") && body.contains("Partial outage"));
+    assert_eq!(body.matches("class=\"bar\"").count(), 3);
+    assert!(
+        body.contains("aria-label=\"23 Nov 2026: Slow emails; 50 min of impact\""),
+        "a day names its incidents"
+    );
+    // Yesterday's resolved incident in the past incidents.
+    assert!(body.contains("Resolved <time datetime=\"2026-11-23T12:50:00Z\" data-local>23 Nov 2026, 12:50 UTC</time> after 50 minutes."));
+    // The support contact, on every page.
+    assert!(body.contains("mailto:help@acme.test"));
+
+    // An incident without an estimate says so, and when the next update comes.
+    t.declare(
+        json!({ "title": "Login trouble", "impact": "minor", "message": "Looking.",
+                      "components": { "web": "degraded_performance" } }),
+    )
+    .await;
+    let body = t.page("/").await.text().await.unwrap();
+    assert!(body.contains("We don't have a reliable estimate yet, and we won't guess."));
+
+    let page = t
+        .page(&format!("/incidents/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Rollback takes longer.") && page.contains("rolling back a deploy"));
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn an_unchanged_page_answers_304_and_a_change_is_fresh() {
+    let t = spawn_app().await;
+    let first = t.page("/").await;
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with("W/\""));
+    let again = t
+        .http
+        .get(t.url("/"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    outage(&t).await;
+    let changed = t.page("/").await;
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+    let stale = t
+        .http
+        .get(t.url("/"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200);
+    assert!(stale.text().await.unwrap().contains("Checkout errors"));
+    for path in ["/feed.atom", "/feed.rss", "/api/v2/summary.json"] {
+        let r = t.http.get(t.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let tag = r.headers()["etag"].to_str().unwrap().to_string();
+        let r = t
+            .http
+            .get(t.url(path))
+            .header("If-None-Match", tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 304, "{path}");
+    }
+    t.dispatch_all().await;
+}
+
+#[tokio::test]
+async fn responses_are_precompressed_for_clients_that_accept_it() {
+    let t = spawn_app().await;
+    outage(&t).await;
+    t.app.rebuild_pages().await.unwrap();
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap();
+    let plain = raw.get(t.url("/")).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["vary"], "accept-encoding");
+    let plain = plain.bytes().await.unwrap();
+    for (accept, coding) in [("br, gzip", "br"), ("gzip", "gzip"), ("gzip;q=0, br", "br")] {
+        let r = raw
+            .get(t.url("/"))
+            .header("Accept-Encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-encoding"], coding, "{accept}");
+        assert!(r.bytes().await.unwrap().len() < plain.len() / 4);
+    }
+    // reqwest's own decoding gets the same page back.
+    let decoded = t
+        .http
+        .get(t.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(decoded, plain);
+    t.dispatch_all().await;
+}
+
+#[tokio::test]
+async fn another_instance_sees_a_change_at_its_next_refresh() {
+    let t = spawn_app().await;
+    let other = t.another_instance(vec![]).await;
+    assert!(!other.refresh_pages().await.unwrap(), "nothing changed yet");
+    outage(&t).await;
+    assert!(other.refresh_pages().await.unwrap(), "the revision moved");
+    let page = other.pages.get("/").unwrap();
+    assert!(std::str::from_utf8(&page.identity)
+        .unwrap()
+        .contains("Checkout errors"));
+    assert!(!other.refresh_pages().await.unwrap());
+    // The day bars move with time: a minute later the page is rebuilt anyway.
+    t.advance(Duration::from_secs(61));
+    assert!(other.refresh_pages().await.unwrap());
+    t.dispatch_all().await;
+}
+
+#[tokio::test]
+async fn old_incidents_and_history_are_rendered_on_demand() {
+    let t = spawn_app().await;
+    // 60 incidents: more than the 50 the cache keeps pages for.
+    let mut ids = Vec::new();
+    for n in 0..60 {
+        let id = t
+            .declare(json!({ "title": format!("Blip {n}"), "impact": "minor", "message": "Brief.", "eta_in": "10m" }))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        t.post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &json!({ "message": "Gone." }),
+        )
+        .await;
+        ids.push(id);
+    }
+    t.app.rebuild_pages().await.unwrap();
+    assert!(
+        t.app.pages.get(&format!("/incidents/{}", ids[0])).is_none(),
+        "not pre-rendered"
+    );
+    let r = t
+        .http
+        .get(t.url(&format!("/incidents/{}", ids[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Blip 0"));
+
+    let r = t.http.get(t.url("/incidents/999999")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("There is no incident with that number."));
+    assert_eq!(
+        t.http
+            .get(t.url("/incidents/abc"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        t.http
+            .get(t.url("/no/such/page"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let r = t
+        .http
+        .get(t.url("/history?month=2026-11"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Incident history: November 2026"));
+    assert_eq!(body.matches("Blip ").count(), 60);
+    assert!(
+        !body.contains("month=2026-10"),
+        "no earlier history to page to"
+    );
+    let r = t
+        .http
+        .get(t.url("/history?month=2026-10"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("No incidents began in October 2026."));
+    for bad in [
+        "/history?month=yesterday",
+        "/history?month=2027-01",
+        "/history?month=2026-13",
+    ] {
+        assert_eq!(
+            t.http.get(t.url(bad)).send().await.unwrap().status(),
+            400,
+            "{bad}"
+        );
+    }
+    t.dispatch_all().await;
+}
+
+#[tokio::test]
+async fn the_snapshot_does_not_grow_with_old_history() {
+    let t = spawn_app().await;
+    // 120 incidents long ago, all resolved.
+    t.clock.set(t0() - chrono::Duration::days(400));
+    for n in 0..120 {
+        let id = t
+            .declare(
+                json!({ "title": format!("Ancient {n}"), "impact": "major", "message": "Old.",
+                             "components": { "api": "major_outage" }, "eta_in": "10m" }),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        t.advance(Duration::from_secs(60));
+        t.post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &json!({ "message": "Fixed." }),
+        )
+        .await;
+    }
+    t.clock.set(t0());
+    let mut conn = t.app.db.pool().acquire().await.unwrap();
+    let snap = candor::render::snapshot::build(&mut conn, &t.app.config, t.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(
+        snap.recent.len(),
+        50,
+        "only the newest 50 stories are loaded"
+    );
+    assert!(snap.active.is_empty());
+    assert!(snap
+        .components
+        .iter()
+        .all(|c| c.days.iter().all(|d| d.incidents.is_empty())));
+    assert!(snap.components.iter().all(|c| c.uptime == 100.0));
+    drop(conn);
+    t.dispatch_all().await;
+}
