@@ -35,11 +35,18 @@ async fn cached(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Respons
     }
 }
 
+/// Statuspage-compatible JSON. Widgets embedded on customers' own sites fetch it from another
+/// origin, so it is readable from any origin, as Statuspage's is.
 async fn v2(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Response {
-    match app.pages.get(uri.path()) {
+    let mut resp = match app.pages.get(uri.path()) {
         Some(asset) => asset.respond(&headers),
         None => ApiError::NotFound(format!("nothing at {}", uri.path())).into_response(),
-    }
+    };
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
 }
 
 /// An incident page: from the cache for recent incidents, rendered on demand for older ones.

@@ -127,6 +127,18 @@ async fn an_unchanged_page_answers_304_and_a_change_is_fresh() {
         .unwrap();
     assert_eq!(stale.status(), 200);
     assert!(stale.text().await.unwrap().contains("Checkout errors"));
+    let r = t
+        .http
+        .get(t.url("/api/v2/status.json"))
+        .header("Origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "*",
+        "widgets on other sites can read it"
+    );
     for path in ["/feed.atom", "/feed.rss", "/api/v2/summary.json"] {
         let r = t.http.get(t.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
