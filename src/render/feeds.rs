@@ -1,14 +1,186 @@
-//! `/feed.atom` (RFC 4287) and `/feed.rss` (RSS 2.0): one entry per public update.
+//! `/feed.atom` (RFC 4287) and `/feed.rss` (RSS 2.0): one entry per public update, newest
+//! first, the same items in both.
 
-use super::snapshot::Snapshot;
+use std::collections::BTreeMap;
+
+use atom_syndication as atom;
+use chrono::{DateTime, Utc};
+
+use super::snapshot::{status_label, FeedItem, Snapshot};
 use crate::config::Config;
 
+const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+
+fn base(config: &Config) -> &str {
+    config.site.public_url.as_str().trim_end_matches('/')
+}
+
+/// Where the Atom feed is served; also its `atom:id`.
+pub fn atom_url(config: &Config) -> String {
+    format!("{}/feed.atom", base(config))
+}
+
+/// Where the RSS feed is served.
+pub fn rss_url(config: &Config) -> String {
+    format!("{}/feed.rss", base(config))
+}
+
+/// An entry's id: the incident's page with the update as fragment. It never changes once the
+/// update exists, so readers do not show an entry twice.
+pub fn entry_id(config: &Config, item: &FeedItem) -> String {
+    format!(
+        "{}/incidents/{}#update-{}",
+        base(config),
+        item.update.incident_id,
+        item.update.id
+    )
+}
+
+/// An entry's title: the incident's title and the status the update gave it.
+pub fn entry_title(item: &FeedItem) -> String {
+    format!("{}: {}", item.title, status_label(item.update.status))
+}
+
+fn feed_title(config: &Config) -> String {
+    format!("{} status", config.site.name)
+}
+
+/// The newest entry's time, or the snapshot's moment when there is none.
+fn feed_updated(snapshot: &Snapshot) -> DateTime<Utc> {
+    snapshot
+        .feed
+        .first()
+        .map(|f| f.update.created_at)
+        .unwrap_or(snapshot.now)
+}
+
+fn atom_link(href: String, rel: &str, mime_type: &str) -> atom::Link {
+    atom::Link {
+        href,
+        rel: rel.to_string(),
+        mime_type: Some(mime_type.to_string()),
+        ..Default::default()
+    }
+}
+
 /// The Atom feed document.
-pub fn atom(_snapshot: &Snapshot, _config: &Config) -> String {
-    String::new()
+pub fn atom(snapshot: &Snapshot, config: &Config) -> String {
+    let home = format!("{}/", base(config));
+    let entries = snapshot
+        .feed
+        .iter()
+        .map(|item| {
+            let at = item.update.created_at.fixed_offset();
+            atom::Entry {
+                title: atom::Text::plain(entry_title(item)),
+                id: entry_id(config, item),
+                updated: at,
+                published: Some(at),
+                links: vec![atom_link(item.url.clone(), "alternate", "text/html")],
+                content: Some(atom::Content {
+                    value: Some(item.update.message.clone()),
+                    content_type: Some("text".to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let feed = atom::Feed {
+        title: atom::Text::plain(feed_title(config)),
+        id: atom_url(config),
+        updated: feed_updated(snapshot).fixed_offset(),
+        // RFC 4287 §4.1.1: a feed needs an author unless every entry has one.
+        authors: vec![atom::Person {
+            name: config.site.name.clone(),
+            uri: Some(home.clone()),
+            ..Default::default()
+        }],
+        generator: Some(atom::Generator {
+            value: "Candor".to_string(),
+            uri: None,
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        }),
+        links: vec![
+            atom_link(atom_url(config), "self", "application/atom+xml"),
+            atom_link(home, "alternate", "text/html"),
+        ],
+        entries,
+        ..Default::default()
+    };
+    // The crate's own declaration leaves out the encoding; say it.
+    let mut out = b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n".to_vec();
+    feed.write_with_config(
+        &mut out,
+        atom::WriteConfig {
+            write_document_declaration: false,
+            indent_size: None,
+        },
+    )
+    .expect("an Atom feed writes to memory");
+    String::from_utf8(out).expect("the Atom writer writes UTF-8")
+}
+
+/// Plain text as HTML that shows it as written: readers take an RSS `description` as HTML.
+fn html_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' => out.push_str("<br>\n"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The RSS 2.0 feed document.
-pub fn rss(_snapshot: &Snapshot, _config: &Config) -> String {
-    String::new()
+pub fn rss(snapshot: &Snapshot, config: &Config) -> String {
+    let items = snapshot
+        .feed
+        .iter()
+        .map(|item| rss::Item {
+            title: Some(entry_title(item)),
+            link: Some(item.url.clone()),
+            description: Some(html_text(&item.update.message)),
+            guid: Some(rss::Guid {
+                value: entry_id(config, item),
+                permalink: false,
+            }),
+            pub_date: Some(item.update.created_at.to_rfc2822()),
+            ..Default::default()
+        })
+        .collect();
+    // `<atom:link rel="self">`, as the RSS Advisory Board recommends.
+    let self_link = rss::extension::Extension {
+        name: "atom:link".to_string(),
+        value: None,
+        attrs: BTreeMap::from([
+            ("href".to_string(), rss_url(config)),
+            ("rel".to_string(), "self".to_string()),
+            ("type".to_string(), "application/rss+xml".to_string()),
+        ]),
+        children: BTreeMap::new(),
+    };
+    let channel = rss::Channel {
+        title: feed_title(config),
+        link: format!("{}/", base(config)),
+        description: format!("Incidents and their updates, from {}", config.site.name),
+        last_build_date: Some(feed_updated(snapshot).to_rfc2822()),
+        generator: Some("Candor".to_string()),
+        docs: Some("https://www.rssboard.org/rss-specification".to_string()),
+        items,
+        namespaces: BTreeMap::from([("atom".to_string(), ATOM_NS.to_string())]),
+        extensions: BTreeMap::from([(
+            "atom".to_string(),
+            BTreeMap::from([("link".to_string(), vec![self_link])]),
+        )]),
+        ..Default::default()
+    };
+    let out = channel
+        .write_to(Vec::new())
+        .expect("an RSS channel writes to memory");
+    String::from_utf8(out).expect("the RSS writer writes UTF-8")
 }
