@@ -269,13 +269,10 @@ pub async fn post_update(
         apologised_eta_at: before.apologised_eta_at,
         now,
     };
-    revise(conn, &revision, before.version).await?;
     if let Some(c) = &u.components {
         incidents::set_components(conn, id, c).await?;
     }
-    let after = incidents::get(conn, id)
-        .await?
-        .ok_or(CommandError::NotFound(id))?;
+    let after = revise(conn, &revision).await?;
     let update_id = publish(
         env,
         conn,
@@ -336,11 +333,8 @@ pub async fn resolve(
         apologised_eta_at: before.apologised_eta_at,
         now,
     };
-    revise(conn, &revision, before.version).await?;
     incidents::clear_components(conn, id).await?;
-    let after = incidents::get(conn, id)
-        .await?
-        .ok_or(CommandError::NotFound(id))?;
+    let after = revise(conn, &revision).await?;
     let update_id = publish(
         env,
         conn,
@@ -364,19 +358,50 @@ pub async fn resolve(
     Ok(())
 }
 
-async fn revise(conn: &mut Conn, r: &Revision<'_>, expected: i64) -> Result<(), CommandError> {
-    if incidents::revise(conn, r).await? {
-        return Ok(());
-    }
-    let current = incidents::get(conn, r.id)
+/// Applies a revision if the incident is still at the version it was read at, and returns the
+/// incident as it now stands.
+async fn revise(conn: &mut Conn, r: &Revision<'_>) -> Result<Incident, CommandError> {
+    let applied = incidents::revise(conn, r).await?;
+    let now = incidents::get(conn, r.id)
         .await?
-        .map(|i| i.version)
-        .unwrap_or(expected);
-    Err(CommandError::Stale {
-        id: r.id,
-        expected,
-        current,
-    })
+        .ok_or(CommandError::NotFound(r.id))?;
+    if !applied {
+        return Err(CommandError::Stale {
+            id: r.id,
+            expected: r.expected_version,
+            current: now.version,
+        });
+    }
+    Ok(now)
+}
+
+/// Posts one of Candor's own public updates (a holding update or an apology): the facts as they
+/// are, with a new promise of the next update. Returns the incident after it and the update id.
+async fn post_own_update(
+    env: &Env,
+    conn: &mut Conn,
+    incident: &Incident,
+    kind: UpdateKind,
+    body: &str,
+    apologised_eta_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(Incident, i64), CommandError> {
+    let cadence = env.config.policies.for_impact(incident.impact).update_every;
+    let revision = Revision {
+        id: incident.id,
+        expected_version: incident.version,
+        title: &incident.title,
+        impact: incident.impact,
+        status: incident.status,
+        eta_at: incident.eta_at,
+        next_update_at: Some(next_update_after(now, None, cadence)),
+        resolved_at: None,
+        apologised_eta_at,
+        now,
+    };
+    let after = revise(conn, &revision).await?;
+    let update_id = publish(env, conn, &after, kind, body, &Actor::scheduler().0, now).await?;
+    Ok((after, update_id))
 }
 
 /// Carries out a scheduled action if it is still due under the row lock, exactly once. Returns
@@ -409,7 +434,6 @@ pub async fn scheduled(
         .owner
         .clone()
         .unwrap_or_else(|| format!("The {} team", env.config.site.name));
-    let cadence = env.config.policies.for_impact(incident.impact).update_every;
     let update_id = match action {
         DueAction::OpsReminder { promised } => {
             incidents::mark_reminded(conn, id, promised).await?;
@@ -442,34 +466,17 @@ pub async fn scheduled(
                     variant, latest, signature,
                 },
             )?;
-            let revision = Revision {
-                id,
-                expected_version: incident.version,
-                title: &incident.title,
-                impact: incident.impact,
-                status: incident.status,
-                eta_at: incident.eta_at,
-                next_update_at: Some(next_update_after(now, None, cadence)),
-                resolved_at: None,
-                apologised_eta_at: incident.apologised_eta_at,
+            let (_, update_id) = post_own_update(
+                env,
+                conn,
+                &incident,
+                UpdateKind::Scheduled,
+                &body,
+                incident.apologised_eta_at,
                 now,
-            };
-            revise(conn, &revision, incident.version).await?;
-            let after = incidents::get(conn, id)
-                .await?
-                .ok_or(CommandError::NotFound(id))?;
-            Some(
-                publish(
-                    env,
-                    conn,
-                    &after,
-                    UpdateKind::Scheduled,
-                    &body,
-                    &actor.0,
-                    now,
-                )
-                .await?,
             )
+            .await?;
+            Some(update_id)
         }
         DueAction::Apology { eta } => {
             let previous_apologies = updates::count_kind(conn, id, UpdateKind::Overdue).await?;
@@ -478,24 +485,16 @@ pub async fn scheduled(
                 "messages/apology.txt.j2",
                 context! { title => incident.title, eta_text, elapsed, components, previous_apologies, signature },
             )?;
-            let revision = Revision {
-                id,
-                expected_version: incident.version,
-                title: &incident.title,
-                impact: incident.impact,
-                status: incident.status,
-                eta_at: incident.eta_at,
-                next_update_at: Some(next_update_after(now, None, cadence)),
-                resolved_at: None,
-                apologised_eta_at: Some(eta),
+            let (after, update_id) = post_own_update(
+                env,
+                conn,
+                &incident,
+                UpdateKind::Overdue,
+                &body,
+                Some(eta),
                 now,
-            };
-            revise(conn, &revision, incident.version).await?;
-            let after = incidents::get(conn, id)
-                .await?
-                .ok_or(CommandError::NotFound(id))?;
-            let update_id =
-                publish(env, conn, &after, UpdateKind::Overdue, &body, &actor.0, now).await?;
+            )
+            .await?;
             let ask = env.renderer.render(
                 "ops/eta_passed.txt.j2",
                 context! {

@@ -58,10 +58,7 @@ impl Channel for LogChannel {
     }
 
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {
-        let text = self
-            .renderer
-            .post_text(msg, None)
-            .map_err(|e| SendError::permanent(format!("template: {e}")))?;
+        let text = super::post_text(&self.renderer, msg)?;
         let line = serde_json::json!({
             // When the line was written, by the wall clock: what benchmarks measure against.
             "logged_at": SystemClock.now(),

@@ -154,6 +154,14 @@ pub fn build(
     Ok(out)
 }
 
+/// The message as a short post, for channels that send its text. A broken template is a
+/// permanent error: retrying will not mend it.
+pub fn post_text(renderer: &Renderer, msg: &Message) -> Result<String, SendError> {
+    renderer
+        .post_text(msg, None)
+        .map_err(|e| SendError::permanent(format!("template: {e}")))
+}
+
 /// Reads `Retry-After` (seconds, or an HTTP date relative to `now`).
 pub fn retry_after(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let v = headers

@@ -50,10 +50,7 @@ impl Channel for WebhookChannel {
     }
 
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {
-        let text = self
-            .renderer
-            .post_text(msg, None)
-            .map_err(|e| SendError::permanent(format!("template: {e}")))?;
+        let text = super::post_text(&self.renderer, msg)?;
         let body = serde_json::json!({
             "delivery_id": ctx.delivery_id,
             "attempt": ctx.attempt,

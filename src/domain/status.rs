@@ -37,7 +37,7 @@ impl Indicator {
             Indicator::Maintenance => "Service Under Maintenance",
             Indicator::Minor => "Minor Service Outage",
             Indicator::Major => "Partial System Outage",
-            Indicator::Critical => "Major System Outage",
+            Indicator::Critical => "Major Service Outage",
         }
     }
 }

@@ -235,7 +235,7 @@ async fn serve_with_the_shipped_config_shows_a_declared_incident_through_the_api
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        page.contains("Website down") && page.contains("Major System Outage"),
+        page.contains("Website down") && page.contains("Major Service Outage"),
         "{page}"
     );
 

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# End-to-end check of Candor's public status page in a real browser.
+#
+#   bash tests/e2e/run.sh
+#
+# Installs what it needs (idempotently, from Debian and npm only; no browser download:
+# Playwright drives Debian's /usr/bin/chromium), builds and starts Candor on 127.0.0.1 with a
+# throwaway SQLite database, seeds incidents through the HTTP API, then:
+#   - tests/e2e/e2e.mjs (Playwright + axe-core): screenshots, visible content, accessibility
+#     at desktop and phone widths, no-JavaScript rendering, local-time enhancement, keyboard;
+#   - the Nu Html Checker (vnu.jar) on the HTML of every public page kind.
+# Ends with the line `N passed, M failed` and exits non-zero if anything failed. Screenshots
+# and logs land in tests/e2e/out/ (ignored by git). The server is always stopped.
+set -uo pipefail
+
+E2E_DIR="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$E2E_DIR/../.." && pwd)"
+OUT="$E2E_DIR/out"
+cd "$ROOT" || exit 1
+
+passed=0
+failed=0
+server_pid=""
+tmp=""
+started_at=$(date +%s)
+
+log() { printf '\n==> %s  [%ss]\n' "$*" "$(($(date +%s) - started_at))"; }
+pass() { passed=$((passed + 1)); printf 'PASS  %s\n' "$*"; }
+fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$*"; }
+
+summary() {
+  printf '\n(e2e took %ss)\n' "$(($(date +%s) - started_at))"
+  printf '%s passed, %s failed\n' "$passed" "$failed"
+}
+
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  if [ -n "$tmp" ] && [ -d "$tmp" ]; then
+    cp "$tmp"/candor.stderr.log "$tmp"/candor.stdout.log "$OUT"/ 2>/dev/null || true
+    rm -rf "$tmp"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A step that the rest cannot do without: record the failure, summarise, stop.
+fatal() {
+  fail "$*"
+  if [ -n "$tmp" ] && [ -f "$tmp/candor.stderr.log" ]; then
+    echo "--- last lines of Candor's log ---"
+    tail -n 30 "$tmp/candor.stderr.log"
+  fi
+  summary
+  exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+log "dependencies"
+
+apt_missing=()
+dpkg -s chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+# Any installed Java runtime will do (the image may ship openjdk-17 without the default-* alias).
+if ! dpkg -s default-jre-headless >/dev/null 2>&1 && ! command -v java >/dev/null 2>&1; then
+  apt_missing+=(default-jre-headless)
+fi
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  echo "installing ${apt_missing[*]} (apt)"
+  if [ "$(id -u)" != 0 ]; then fatal "missing ${apt_missing[*]} and not root to apt-get install it"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || fatal "apt-get update"
+  apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null \
+    || fatal "apt-get install ${apt_missing[*]}"
+fi
+[ -x /usr/bin/chromium ] || fatal "/usr/bin/chromium is not there after installing chromium"
+command -v java >/dev/null 2>&1 || fatal "no java on PATH after installing default-jre-headless"
+
+# npm packages, from the committed lock file. --ignore-scripts: vnu-jar's postinstall would try
+# to download a Java runtime, which we neither need nor may fetch.
+lock_sum=$(sha256sum "$E2E_DIR/package-lock.json" | cut -d' ' -f1)
+stamp="$E2E_DIR/node_modules/.e2e-lock-sha256"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ] \
+  || [ ! -f "$E2E_DIR/node_modules/playwright-core/package.json" ]; then
+  echo "installing npm packages (npm ci)"
+  (cd "$E2E_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+    || fatal "npm ci in tests/e2e"
+  echo "$lock_sum" >"$stamp"
+fi
+VNU_JAR="$E2E_DIR/node_modules/vnu-jar/build/dist/vnu.jar"
+AXE_JS="$E2E_DIR/node_modules/axe-core/axe.min.js"
+[ -f "$VNU_JAR" ] || fatal "vnu.jar not found at $VNU_JAR"
+[ -f "$AXE_JS" ] || fatal "axe.min.js not found at $AXE_JS"
+pass "dependencies installed (chromium, java, playwright-core, axe-core, vnu-jar)"
+
+# ---------------------------------------------------------------------------------------------
+log "build and start Candor"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+tmp=$(mktemp -d /tmp/candor-e2e.XXXXXX)
+
+if ! cargo build --quiet 2>"$tmp/build.log"; then
+  cat "$tmp/build.log"
+  fatal "cargo build"
+fi
+BIN="$ROOT/target/debug/candor"
+
+port=$(node -e '
+  const s = require("net").createServer();
+  s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
+[ -n "$port" ] || fatal "finding a free port"
+BASE="http://127.0.0.1:$port"
+
+# The shipped config, with a throwaway database and this run's address.
+awk -v db="sqlite://$tmp/candor.db" -v url="$BASE" '
+  /^[^ #]/ { section = $1 }
+  section == "database:" && $1 == "url:" { sub(/url:.*/, "url: \"" db "\"") }
+  section == "site:" && $1 == "public_url:" { sub(/public_url:.*/, "public_url: \"" url "\"") }
+  { print }' config/candor.yaml >"$tmp/candor.yaml"
+grep -q "sqlite://$tmp/candor.db" "$tmp/candor.yaml" || fatal "pointing database.url at the temp dir"
+CONF=(--config "$tmp/candor.yaml")
+
+"$BIN" "${CONF[@]}" check-config >/dev/null 2>"$tmp/check.log" || { cat "$tmp/check.log"; fatal "candor check-config"; }
+
+token=$("$BIN" "${CONF[@]}" token create --name e2e 2>"$tmp/token.log" | tail -n 1)
+case "$token" in
+  candor_*) ;;
+  *) cat "$tmp/token.log"; fatal "candor token create (last line was '$token')" ;;
+esac
+
+"$BIN" "${CONF[@]}" serve --listen "127.0.0.1:$port" >"$tmp/candor.stdout.log" 2>"$tmp/candor.stderr.log" &
+server_pid=$!
+
+ready=false
+for _ in $(seq 1 100); do
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/readyz")" = 200 ]; then
+    ready=true; break
+  fi
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.2
+done
+[ "$ready" = true ] || fatal "GET /readyz did not answer 200 within 20 s"
+pass "Candor serves on $BASE and /readyz is 200"
+
+# ---------------------------------------------------------------------------------------------
+log "seed incidents through the API"
+
+# POST JSON; prints the body, fails the step unless the status is the expected one.
+api() { # method path expected-status body [extra curl args...]
+  local method=$1 path=$2 want=$3 body=$4; shift 4
+  local code
+  code=$(curl -sS --max-time 10 -o "$tmp/resp.json" -w '%{http_code}' -X "$method" "$BASE$path" \
+    -H "Authorization: Bearer $token" -H "Content-Type: application/json" "$@" -d "$body") || code=000
+  if [ "$code" != "$want" ]; then
+    echo "$method $path -> $code (wanted $want): $(head -c 2000 "$tmp/resp.json" 2>/dev/null)" >&2
+    return 1
+  fi
+  cat "$tmp/resp.json"
+}
+field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s)[process.argv[1]];console.log(v===undefined?"":v)})' "$1"; }
+
+RESOLVED_TITLE="Delayed password-reset emails"
+ACTIVE_TITLE="Elevated API error rates"
+
+resp=$(api POST /api/v1/incidents 201 '{
+  "title": "'"$RESOLVED_TITLE"'",
+  "impact": "minor",
+  "status": "investigating",
+  "message": "Password-reset emails arrive up to 20 minutes late. We are looking into it.",
+  "components": { "email": "degraded_performance" },
+  "eta_in": "30m"
+}') || fatal "declare the incident to resolve"
+resolved_id=$(field id <<<"$resp")
+api POST "/api/v1/incidents/$resolved_id/resolve" 200 \
+  '{ "message": "The mail queue has drained; emails are on time again." }' >/dev/null \
+  || fatal "resolve incident $resolved_id"
+
+resp=$(api POST /api/v1/incidents 201 '{
+  "title": "'"$ACTIVE_TITLE"'",
+  "impact": "major",
+  "status": "investigating",
+  "message": "About 20% of API requests fail with 502, and the dashboard loads slowly. We are looking into it.",
+  "components": { "api": "partial_outage", "web": "degraded_performance" },
+  "eta_in": "45m"
+}' -H "Idempotency-Key: e2e-active-declare") || fatal "declare the active incident"
+active_id=$(field id <<<"$resp")
+version=$(field version <<<"$resp")
+api POST "/api/v1/incidents/$active_id/updates" 200 '{
+  "message": "A bad deploy; we are rolling it back region by region.",
+  "status": "identified",
+  "eta_in": "90m",
+  "eta_reason": "the rollback takes longer than a restart",
+  "components": { "api": "partial_outage", "web": "degraded_performance" }
+}' -H "If-Match: \"$version\"" >/dev/null || fatal "update incident $active_id with a revised estimate"
+pass "seeded: resolved incident #$resolved_id, active incident #$active_id (estimate revised)"
+
+# The page cache refreshes within about a second.
+fresh=false
+for _ in $(seq 1 30); do
+  if curl -s --max-time 2 "$BASE/" | grep -qF "$ACTIVE_TITLE"; then fresh=true; break; fi
+  sleep 0.1
+done
+if [ "$fresh" = true ]; then pass "GET / shows the active incident within 3 s"; else fatal "GET / did not show '$ACTIVE_TITLE' within 3 s"; fi
+
+# ---------------------------------------------------------------------------------------------
+log "browser checks (Playwright + axe-core, Chromium headless)"
+
+E2E_BASE="$BASE" E2E_ACTIVE_ID="$active_id" E2E_RESOLVED_ID="$resolved_id" \
+  E2E_ACTIVE_TITLE="$ACTIVE_TITLE" E2E_RESOLVED_TITLE="$RESOLVED_TITLE" \
+  E2E_OUT="$OUT" E2E_AXE="$AXE_JS" E2E_RESULTS="$tmp/browser-results" \
+  timeout -k 10 300 node "$E2E_DIR/e2e.mjs"
+node_rc=$?
+if [ -f "$tmp/browser-results" ]; then
+  read -r bp bf <"$tmp/browser-results"
+  passed=$((passed + bp)); failed=$((failed + bf))
+  if [ "$node_rc" != 0 ] && [ "$bf" = 0 ]; then fail "e2e.mjs exited $node_rc"; fi
+else
+  fail "e2e.mjs stopped before reporting (exit $node_rc)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+log "Nu Html Checker (vnu.jar --errors-only)"
+
+declare -A pages=(
+  [status.html]="/"
+  [incident.html]="/incidents/$active_id"
+  [resolved-incident.html]="/incidents/$resolved_id"
+  [history.html]="/history"
+  [not-found.html]="/incidents/999999"
+)
+declare -A want_code=([not-found.html]=404)
+files=()
+for f in status.html incident.html resolved-incident.html history.html not-found.html; do
+  code=$(curl -s --max-time 10 -o "$OUT/$f" -w '%{http_code}' "$BASE${pages[$f]}") || code=000
+  want=${want_code[$f]:-200}
+  if [ "$code" = "$want" ]; then
+    files+=("$OUT/$f")
+  else
+    fail "GET ${pages[$f]} answered $code (wanted $want)"
+  fi
+done
+
+if [ ${#files[@]} -gt 0 ]; then
+  timeout -k 10 180 java -Xss2m -jar "$VNU_JAR" --errors-only --format json "${files[@]}" \
+    2>"$tmp/vnu.json" >/dev/null
+  vnu_rc=$?
+  if [ "$vnu_rc" -ge 124 ] || ! node -e 'JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))' "$tmp/vnu.json" 2>/dev/null; then
+    cat "$tmp/vnu.json"
+    fail "vnu.jar did not produce a report (exit $vnu_rc)"
+  else
+    cp "$tmp/vnu.json" "$OUT/vnu.json"
+    for f in "${files[@]}"; do
+      name=$(basename "$f")
+      report=$(node -e '
+        const [json, file, path] = process.argv.slice(1);
+        const msgs = JSON.parse(require("fs").readFileSync(json, "utf8")).messages
+          .filter(m => m.type === "error" || m.subType === "fatal" || m.type === "non-document-error")
+          .filter(m => !m.url || decodeURIComponent(m.url).endsWith("/" + file));
+        for (const m of msgs) {
+          const where = m.lastLine ? ` (line ${m.lastLine}${m.firstColumn ? ", col " + m.firstColumn : ""})` : "";
+          const ext = m.extract ? `\n        near: ${m.extract.replace(/\s+/g, " ").trim()}` : "";
+          console.log(`      - ${path}${where}: ${m.message}${ext}`);
+        }' "$tmp/vnu.json" "$name" "${pages[$name]}")
+      if [ -z "$report" ]; then
+        pass "vnu: ${pages[$name]} has no HTML errors"
+      else
+        fail "vnu: ${pages[$name]} has HTML errors:"
+        echo "$report"
+      fi
+    done
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The server must have stayed up through all of this.
+if kill -0 "$server_pid" 2>/dev/null; then
+  pass "Candor still running at the end"
+else
+  fail "Candor exited during the run (see out/candor.stderr.log)"
+fi
+
+summary
+[ "$failed" = 0 ]
