@@ -45,13 +45,9 @@ fn feed_title(config: &Config) -> String {
     format!("{} status", config.site.name)
 }
 
-/// The newest entry's time, or the snapshot's moment when there is none.
+/// The newest entry's time (see [`Snapshot::last_change`] for a feed with none).
 fn feed_updated(snapshot: &Snapshot) -> DateTime<Utc> {
-    snapshot
-        .feed
-        .first()
-        .map(|f| f.update.created_at)
-        .unwrap_or(snapshot.now)
+    snapshot.last_change()
 }
 
 fn atom_link(href: String, rel: &str, mime_type: &str) -> atom::Link {

@@ -89,6 +89,20 @@ pub struct Snapshot {
     pub feed: Vec<FeedItem>,
 }
 
+impl Snapshot {
+    /// The newest public change; on a page that has never had one, the start of today (UTC),
+    /// so documents that show it stay byte-identical (and keep their ETag) within a day.
+    pub fn last_change(&self) -> DateTime<Utc> {
+        self.updated_at.unwrap_or_else(|| {
+            self.now
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc()
+        })
+    }
+}
+
 /// Loads an incident's story.
 pub async fn story(conn: &mut Conn, config: &Config, incident: Incident) -> Result<Story> {
     let id = incident.id;

@@ -180,7 +180,7 @@ struct View<'a> {
 
 impl<'a> View<'a> {
     fn new(snapshot: &'a Snapshot, config: &'a Config) -> Self {
-        let updated_at = snapshot.updated_at.unwrap_or(snapshot.now);
+        let updated_at = snapshot.last_change();
         let epoch = snapshot
             .recent
             .iter()
