@@ -82,12 +82,12 @@ fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
         ),
         (false, _) => ("resolved", ""),
     };
+    // "First estimated <time>, revised twice.": the time is an element, so readers see it in
+    // the same zone as the estimate beside it.
     let eta_history = match (s.first_eta(), s.eta_changes()) {
-        (Some(first), n) if n > 0 => Some(format!(
-            "First estimated {}, revised {}.",
-            time(first, now).text,
-            count_words(n)
-        )),
+        (Some(first), n) if n > 0 => {
+            Some(json!({ "first": time(first, now), "revised": count_words(n) }))
+        }
         _ => None,
     };
     let components: Vec<Value> = s

@@ -61,7 +61,7 @@ async fn the_page_shows_the_banner_components_the_estimate_and_the_next_update()
     // The estimate in plain words, with its honest history, and the promise.
     assert!(body.contains("We expect this fixed by <time datetime=\"2026-11-24T14:10:00Z\" data-local>14:10 UTC</time>."), "{body}");
     assert!(
-        body.contains("First estimated 13:30 UTC, revised once."),
+        body.contains("First estimated <time datetime=\"2026-11-24T13:30:00Z\" data-local>13:30 UTC</time>, revised once."),
         "{body}"
     );
     assert!(body.contains(
