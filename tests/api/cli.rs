@@ -8,6 +8,24 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+/// Kills the server if the test fails before stopping it, so no process outlives its test.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    fn get(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("child present")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn candor() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_candor"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -137,14 +155,16 @@ async fn serve_with_the_shipped_config_shows_a_declared_incident_through_the_api
         "token on the last line: {stdout}"
     );
 
-    let mut child = candor()
-        .env("DATABASE_URL", &db)
-        .args(["serve", "--listen", &listen])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(Some(
+        candor()
+            .env("DATABASE_URL", &db)
+            .args(["serve", "--listen", &listen])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    let stdout = child.get().stdout.take().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -240,12 +260,13 @@ async fn serve_with_the_shipped_config_shows_a_declared_incident_through_the_api
     );
 
     // SIGTERM: a clean, prompt exit.
-    let pid = child.id().to_string();
+    let pid = child.get().id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
         .success());
+    let mut child = child.0.take().unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
