@@ -165,7 +165,7 @@ channels:
         let stop = CancellationToken::new();
         let task = tokio::spawn({
             let (app, stop) = (app.clone(), stop.clone());
-            async move { app.serve(listener, stop).await }
+            async move { app.serve(listener, stop, candor::app::Role::All).await }
         });
         let api = Api {
             http: reqwest::Client::builder()

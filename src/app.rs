@@ -20,6 +20,18 @@ use crate::render::{pages, snapshot, Renderer};
 use crate::scheduler::Scheduler;
 use crate::store::Db;
 
+/// What one `candor serve` process does. Several instances on one PostgreSQL may mix roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// Serve the status page and the API only.
+    Web,
+    /// Run the scheduler and deliver messages only (HTTP answers health checks).
+    Worker,
+    /// Both.
+    #[default]
+    All,
+}
+
 /// Everything a request, a worker or a test needs. Cheap to clone.
 #[derive(Clone)]
 pub struct App(Arc<AppInner>);
@@ -184,6 +196,7 @@ impl App {
             crate::store::updates::revision(&mut conn).await?
         };
         let stale = revision != current.snapshot.revision
+            || current.snapshot.stale_since.is_some()
             || now - current.built_at >= chrono::Duration::seconds(60)
             || now.date_naive() != current.built_at.date_naive();
         if stale {
@@ -219,6 +232,7 @@ impl App {
                 Err(e) if !failing => {
                     tracing::warn!(error = %e, "cannot refresh the status page; serving the last good one");
                     failing = true;
+                    self.mark_pages_stale();
                 }
                 Err(_) => {}
             }
@@ -226,29 +240,54 @@ impl App {
         }
     }
 
+    /// The database cannot be reached: keep serving the last good pages, re-rendered from the
+    /// snapshot in memory with a note saying since when (no database needed).
+    pub fn mark_pages_stale(&self) {
+        let current = self.pages.current();
+        if current.snapshot.stale_since.is_some() {
+            return;
+        }
+        let mut snap = (*current.snapshot).clone();
+        snap.stale_since = Some(self.clock.now());
+        match pages::build(snap, &self.config, &self.renderer, current.built_at) {
+            Ok(p) => self.pages.replace(p),
+            Err(e) => tracing::error!(error = %e, "cannot mark the status page stale"),
+        }
+    }
+
     pub fn router(&self) -> axum::Router {
         crate::http::router(self.clone())
     }
 
-    /// Serves HTTP and runs the scheduler and delivery workers until `shutdown` is cancelled;
-    /// then stops taking work, lets in-flight deliveries finish within `server.shutdown_grace`,
-    /// and hands back whatever is still held.
+    /// Serves until `shutdown` is cancelled, in the given role: HTTP (pages and API) for `web`,
+    /// the scheduler and delivery workers for `worker` (with only the health checks on HTTP),
+    /// both for `all`. Then stops taking work, lets in-flight deliveries finish within
+    /// `server.shutdown_grace`, and hands back whatever is still held.
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: CancellationToken,
+        role: Role,
     ) -> anyhow::Result<()> {
         let stop_workers = CancellationToken::new();
-        let scheduler = tokio::spawn(self.scheduler().run(stop_workers.clone()));
         let outbox = Arc::new(self.outbox());
-        let mut workers = outbox.spawn(self.changes.subscribe(), stop_workers.clone());
-        workers.push(scheduler);
-        workers.push(tokio::spawn(
-            self.clone().keep_pages_fresh(stop_workers.clone()),
-        ));
-        tracing::info!(listen = %listener.local_addr()?, instance = %self.instance, "candor is serving");
+        let mut workers = Vec::new();
+        if role != Role::Web {
+            workers.push(tokio::spawn(self.scheduler().run(stop_workers.clone())));
+            workers.extend(outbox.spawn(self.changes.subscribe(), stop_workers.clone()));
+        }
+        if role != Role::Worker {
+            workers.push(tokio::spawn(
+                self.clone().keep_pages_fresh(stop_workers.clone()),
+            ));
+        }
+        let router = match role {
+            Role::Worker => crate::http::health_router(self.clone()),
+            Role::Web | Role::All => self.router(),
+        };
+        tracing::info!(listen = %listener.local_addr()?, instance = %self.instance, role = ?role, "candor is serving");
         let grace = self.config.server.shutdown_grace;
-        let http = axum::serve(listener, self.router())
+        let http = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let http = tokio::spawn(async move { http.await });
         shutdown.cancelled().await;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use candor::app::Role;
 use candor::config::{Config, Overrides};
 use candor::store::{tokens, Db};
 use candor::telemetry::{self, LogFormat};
@@ -41,6 +42,10 @@ enum Command {
         /// Address to listen on; overrides `server.listen`.
         #[arg(long, env = "CANDOR_LISTEN")]
         listen: Option<SocketAddr>,
+        /// What this instance does: `web` (status page and API), `worker` (scheduler and
+        /// deliveries; HTTP answers health checks only) or `all`.
+        #[arg(long, env = "CANDOR_ROLE", value_enum, default_value_t = Role::All)]
+        role: Role,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -90,7 +95,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let listen = match &cli.command {
-        Command::Serve { listen } => *listen,
+        Command::Serve { listen, .. } => *listen,
         _ => None,
     };
     let overrides = Overrides {
@@ -170,7 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { .. } => {
+        Command::Serve { role, .. } => {
             let listen = config.server.listen;
             let app = App::builder(config).build().await?;
             let listener = tokio::net::TcpListener::bind(listen)
@@ -178,7 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let shutdown = CancellationToken::new();
             tokio::spawn(wait_for_signal(shutdown.clone()));
-            app.serve(listener, shutdown).await
+            app.serve(listener, shutdown, role).await
         }
     }
 }

@@ -60,6 +60,14 @@ pub fn router(app: App) -> Router {
     public::router().merge(api).with_state(app)
 }
 
+/// Only the health checks: what a worker-only instance serves.
+pub fn health_router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(app)
+}
+
 async fn not_found(State(app): State<App>, uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         ApiError::NotFound(format!("nothing at {}", uri.path())).into_response()

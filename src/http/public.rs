@@ -73,6 +73,7 @@ async fn incident(State(app): State<App>, Path(raw): Path<String>, headers: Head
             &app.config,
             &app.renderer,
             app.clock.now(),
+            None,
         )?))
     }
     .await;

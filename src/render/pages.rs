@@ -263,6 +263,7 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
         "recent": recent,
         "history_days": super::snapshot::HISTORY_DAYS,
         "updated": s.updated_at.map(|t| time(t, now)),
+        "stale_since": s.stale_since.map(|t| time(t, now)),
     })
 }
 
@@ -272,8 +273,13 @@ pub fn incident_page(
     config: &Config,
     renderer: &Renderer,
     now: DateTime<Utc>,
+    stale_since: Option<DateTime<Utc>>,
 ) -> Result<Asset, RenderError> {
-    let ctx = json!({ "site": site_view(config), "incident": incident_view(story, config, now) });
+    let ctx = json!({
+        "site": site_view(config),
+        "incident": incident_view(story, config, now),
+        "stale_since": stale_since.map(|t| time(t, now)),
+    });
     html(
         renderer,
         "status/incident.html",
@@ -355,7 +361,7 @@ pub fn build(
     )?;
     assets.insert("/".into(), Arc::new(index));
     for story in &snapshot.recent {
-        let page = incident_page(story, config, renderer, snapshot.now)?;
+        let page = incident_page(story, config, renderer, snapshot.now, snapshot.stale_since)?;
         assets.insert(format!("/incidents/{}", story.incident.id), Arc::new(page));
     }
     assets.insert(

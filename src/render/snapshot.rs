@@ -87,6 +87,9 @@ pub struct Snapshot {
     pub recent: Vec<Story>,
     /// The newest updates, newest first.
     pub feed: Vec<FeedItem>,
+    /// Set when the database cannot be reached: the pages then show this (last good) state
+    /// with a note saying since when. Never read from the database.
+    pub stale_since: Option<DateTime<Utc>>,
 }
 
 impl Snapshot {
@@ -231,6 +234,7 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
         active,
         recent,
         feed,
+        stale_since: None,
     })
 }
 

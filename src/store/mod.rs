@@ -47,15 +47,27 @@ pub enum StoreError {
 impl StoreError {
     /// True when the database could not be reached at all (as opposed to a bad query).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Sqlx(
                 sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-            )
-        )
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            StoreError::Sqlx(sqlx::Error::Database(e)) => {
+                let code = e.code().unwrap_or_default();
+                // PostgreSQL: connection exceptions (class 08), the server shutting down or
+                // starting (57P01-57P03), too many connections (53300). SQLite: busy or locked
+                // for longer than busy_timeout (5, 6 and their extended codes).
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "53300"
+                    || matches!(code.as_ref(), "5" | "6" | "261" | "517" | "262")
+            }
+            _ => false,
+        }
     }
 
     /// True when a unique or primary-key constraint named `name` was violated.

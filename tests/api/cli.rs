@@ -273,3 +273,105 @@ async fn serve_with_the_shipped_config_shows_a_declared_incident_through_the_api
         .unwrap();
     assert!(status.success(), "exit status {status}");
 }
+
+/// `--role web` serves pages and the API but sends nothing; `--role worker` on the same database
+/// sends what the web instance queued, and answers only health checks.
+#[tokio::test]
+async fn web_and_worker_roles_split_the_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database_url(&dir).await;
+    let out = candor()
+        .env("DATABASE_URL", &db)
+        .args(["token", "create", "--name", "roles"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let http = reqwest::Client::new();
+
+    let start = |role: &str| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = candor()
+            .env("DATABASE_URL", &db)
+            .args([
+                "serve",
+                "--role",
+                role,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (KillOnDrop(Some(child)), format!("http://127.0.0.1:{port}"))
+    };
+    let ready = |base: String| {
+        let http = http.clone();
+        async move {
+            for _ in 0..100 {
+                if http
+                    .get(format!("{base}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("{base} did not become ready");
+        }
+    };
+
+    let (_web, web) = start("web");
+    ready(web.clone()).await;
+    let r = http
+        .post(format!("{web}/api/v1/incidents"))
+        .bearer_auth(&token)
+        .json(&json!({ "title": "Search is slow", "message": "Looking.", "eta_in": "1h" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+
+    let (mut worker, worker_base) = start("worker");
+    ready(worker_base.clone()).await;
+    assert_eq!(
+        http.get(format!("{worker_base}/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "a worker serves no pages"
+    );
+    let stdout = worker.get().stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("\"channel\":\"log\""))
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .expect("worker delivered")
+        .unwrap()
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        v["incident_id"], id,
+        "the worker sent what the web instance queued"
+    );
+}

@@ -352,3 +352,62 @@ async fn the_snapshot_does_not_grow_with_old_history() {
     drop(conn);
     t.dispatch_all().await;
 }
+
+#[tokio::test]
+async fn when_the_database_is_unreachable_the_page_keeps_its_last_state_and_says_since_when() {
+    let t = spawn_app().await;
+    outage(&t).await;
+    t.app.rebuild_pages().await.unwrap();
+    t.advance_to(3);
+    // What the refresher does when a refresh fails: keep the pages, add the note.
+    t.app.mark_pages_stale();
+    let r = t.http.get(t.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("Checkout errors"),
+        "the last good state is still served"
+    );
+    assert!(
+        body.contains("We can't reach our status database right now")
+            && body.contains("<time datetime=\"2026-11-23T12:03:00Z\" data-local>12:03 UTC</time>"),
+        "{body}"
+    );
+    // The JSON keeps its shape: no note there.
+    let v2 = t
+        .http
+        .get(t.url("/api/v2/status.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!v2.contains("reach"));
+    // Marking twice keeps the first time.
+    t.advance_to(5);
+    t.app.mark_pages_stale();
+    assert!(t
+        .http
+        .get(t.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("12:03 UTC</time>. It will"));
+    // The database answers again: the next refresh rebuilds, and the note is gone.
+    assert!(t.app.refresh_pages().await.unwrap());
+    let body = t
+        .http
+        .get(t.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!body.contains("We can't reach") && body.contains("Checkout errors"));
+    t.dispatch_all().await;
+}
