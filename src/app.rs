@@ -48,6 +48,7 @@ pub struct AppInner {
     pub instance: String,
     /// The rendered public pages, feeds and v2 JSON.
     pub pages: PageCache,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Deref for App {
@@ -126,6 +127,7 @@ impl AppBuilder {
             changes,
             instance,
             pages: PageCache::new(first),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         })))
     }
 }
@@ -146,6 +148,7 @@ impl App {
             config: self.config.clone(),
             renderer: self.renderer.clone(),
             backend: self.db.backend(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -170,6 +173,7 @@ impl App {
             &self.config,
             &self.channels,
             &self.instance,
+            self.metrics.clone(),
         )
     }
 

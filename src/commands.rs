@@ -51,6 +51,7 @@ pub struct Env {
     pub config: Arc<Config>,
     pub renderer: Arc<Renderer>,
     pub backend: Backend,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Who is acting, as the audit log and updates name them.
@@ -307,7 +308,16 @@ pub async fn post_update(
         now,
     )
     .await?;
+    env.metrics.promise(promise_outcome(&before, now));
     Ok(())
+}
+
+/// Whether a person's update came before the promised time.
+fn promise_outcome(before: &Incident, now: DateTime<Utc>) -> crate::metrics::Promise {
+    match before.next_update_at {
+        Some(t) if now > t => crate::metrics::Promise::Late,
+        _ => crate::metrics::Promise::Kept,
+    }
 }
 
 /// Resolves an incident: every affected component returns to operational.
@@ -355,6 +365,7 @@ pub async fn resolve(
         now,
     )
     .await?;
+    env.metrics.promise(promise_outcome(&before, now));
     Ok(())
 }
 
@@ -450,6 +461,7 @@ pub async fn scheduled(
             None
         }
         DueAction::Holding { .. } => {
+            env.metrics.promise(crate::metrics::Promise::HoldingUpdate);
             let latest = updates::for_incident(conn, id)
                 .await?
                 .into_iter()
@@ -479,6 +491,7 @@ pub async fn scheduled(
             Some(update_id)
         }
         DueAction::Apology { eta } => {
+            env.metrics.apology();
             let previous_apologies = updates::count_kind(conn, id, UpdateKind::Overdue).await?;
             let eta_text = human_time(eta, now, tz);
             let body = env.renderer.render(

@@ -235,6 +235,9 @@ pub struct ServerConfig {
     /// How long `serve` waits for in-flight work after SIGTERM/Ctrl-C.
     #[serde(default = "default_grace", deserialize_with = "de_duration")]
     pub shutdown_grace: Duration,
+    /// When set, `/metrics` asks for `Authorization: Bearer <this>`.
+    #[serde(default)]
+    pub metrics_token: Option<Secret>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -257,6 +260,7 @@ impl Default for ServerConfig {
             max_body_bytes: default_max_body(),
             request_timeout: default_request_timeout(),
             shutdown_grace: default_grace(),
+            metrics_token: None,
         }
     }
 }

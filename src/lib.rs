@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod outbox;
 pub mod render;
 pub mod scheduler;

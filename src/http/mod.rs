@@ -30,6 +30,8 @@ pub fn router(app: App) -> Router {
         .nest("/api/v1", api::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), track))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -57,15 +59,81 @@ pub fn router(app: App) -> Router {
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
     // The public pages go without per-request middleware: they are answered from memory.
-    public::router().merge(api).with_state(app)
+    public::router()
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), track))
+        .merge(api)
+        .with_state(app)
 }
 
-/// Only the health checks: what a worker-only instance serves.
+/// Only the health checks and metrics: what a worker-only instance serves.
 pub fn health_router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(app)
+}
+
+/// `/metrics` in the OpenMetrics text format, which Prometheus reads.
+async fn metrics(State(app): State<App>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &app.config.server.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = given.is_some_and(|g| {
+            use sha2::Digest;
+            // Compare digests, so the time taken says nothing about the token.
+            sha2::Sha256::digest(g.as_bytes()) == sha2::Sha256::digest(token.expose().as_bytes())
+        });
+        if !ok {
+            return ApiError::Unauthorized(
+                "send `Authorization: Bearer <server.metrics_token>`".into(),
+            )
+            .into_response();
+        }
+    }
+    let channels: Vec<String> = app.config.channels.keys().cloned().collect();
+    let rendered = async {
+        let mut conn = app.db.pool().acquire().await?;
+        app.metrics
+            .render(&mut conn, &channels, app.clock.now())
+            .await
+    }
+    .await;
+    match rendered {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Times every request on a matched route (unmatched paths are not labelled, so they cannot
+/// blow up the number of series).
+async fn track(
+    State(app): State<App>,
+    matched: axum::extract::MatchedPath,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = req.method().as_str().to_string();
+    let started = tokio::time::Instant::now();
+    let resp = next.run(req).await;
+    app.metrics.http(
+        &method,
+        matched.as_str(),
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    resp
 }
 
 async fn not_found(State(app): State<App>, uri: axum::http::Uri) -> Response {

@@ -40,6 +40,7 @@ pub struct Outbox {
     poll_interval: Duration,
     backoff: ExponentialBuilder,
     instance: String,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What one pass over a lane did.
@@ -73,6 +74,7 @@ impl Outbox {
         config: &Config,
         channels: &BTreeMap<String, Arc<dyn Channel>>,
         instance: &str,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let lanes = config
             .channels
@@ -107,6 +109,7 @@ impl Outbox {
             poll_interval: config.outbox.poll_interval,
             backoff,
             instance: instance.to_string(),
+            metrics,
         }
     }
 
@@ -202,6 +205,7 @@ impl Outbox {
                 let mut conn = self.db.write_conn().await?;
                 deliveries::mark_dead(&mut conn, c.id, owner, &format!("payload unreadable: {e}"))
                     .await?;
+                self.metrics.delivery(channel, "dead");
                 return Ok(Outcome::Dead);
             }
         };
@@ -211,6 +215,7 @@ impl Outbox {
             let mut conn = self.db.write_conn().await?;
             deliveries::mark_dead(&mut conn, c.id, owner, &why).await?;
             tracing::warn!("{why}");
+            self.metrics.delivery(channel, "dead");
             return Ok(Outcome::Dead);
         }
         let thread_root = {
@@ -279,6 +284,12 @@ impl Outbox {
                 )
             }
         };
+        let label = match outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Retrying => "retry",
+            Outcome::Dead => "dead",
+        };
+        self.metrics.delivery(channel, label);
         if !kept {
             tracing::warn!(
                 "lease was lost before the outcome was recorded; another worker owns this delivery"

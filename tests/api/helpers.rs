@@ -65,6 +65,8 @@ pub struct Options {
     pub channels: Vec<Arc<dyn Channel>>,
     /// Extra `outbox:` settings, as YAML flow-mapping entries.
     pub outbox: Option<String>,
+    /// More top-level YAML appended to the config (keys the default leaves out).
+    pub extra: Option<String>,
 }
 
 pub struct TestApp {
@@ -133,6 +135,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         mock.as_ref().map(|m| m.uri()).as_deref(),
         opts.outbox.as_deref(),
     );
+    let yaml = yaml + opts.extra.as_deref().unwrap_or("");
     let clock = Arc::new(ManualClock::new(t0()));
     let app = build(&yaml, clock.clone(), opts.channels).await;
     let token = {

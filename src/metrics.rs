@@ -1,0 +1,257 @@
+//! `/metrics` for Prometheus (prometheus-client, the official Rust client; one registry per app).
+//!
+//! Two kinds of figures:
+//! - counters of what this instance did (deliveries by channel and outcome, promises kept or
+//!   not, apologies, HTTP latency by route): Prometheus sums them across instances;
+//! - facts read from the database at scrape time (outbox depth and the age of the oldest
+//!   unfinished delivery per channel, estimate accuracy of resolved incidents): the same on
+//!   every instance.
+
+use std::sync::atomic::AtomicU64;
+
+use chrono::{DateTime, Duration, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::store::{from_ms, ms, Conn, Result};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    channel: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// What happened to a promised update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promise {
+    /// A person wrote before the promised time.
+    Kept,
+    /// A person wrote, but after the promised time (before the holding update went out).
+    Late,
+    /// Nobody wrote; Candor posted a holding update.
+    HoldingUpdate,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    deliveries: Family<DeliveryLabels, Counter>,
+    promises: Family<OutcomeLabels, Counter>,
+    apologies: Counter,
+    http: HistogramFamily<HttpLabels>,
+    outbox_depth: Family<ChannelLabels, Gauge>,
+    outbox_oldest: Family<ChannelLabels, FloatGauge>,
+    estimate_median: FloatGauge,
+    estimate_p90: FloatGauge,
+    estimates: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms to about 4 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("candor");
+        let m = Self {
+            deliveries: Family::default(),
+            promises: Family::default(),
+            apologies: Counter::default(),
+            http: Family::new_with_constructor(latency_histogram),
+            outbox_depth: Family::default(),
+            outbox_oldest: Family::default(),
+            estimate_median: FloatGauge::default(),
+            estimate_p90: FloatGauge::default(),
+            estimates: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "deliveries",
+            "Delivery attempts by channel and outcome (delivered, retry, dead)",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "promises",
+            "Promised public updates by outcome: kept (written in time), late (written after the promised time), holding_update (nobody wrote; Candor did)",
+            m.promises.clone(),
+        );
+        registry.register(
+            "apologies",
+            "Public apologies for an estimate that passed",
+            m.apologies.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by method, matched route and status class",
+            m.http.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Deliveries not yet finished (pending or in flight), by channel",
+            m.outbox_depth.clone(),
+        );
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest unfinished delivery, by channel (0 when none)",
+            m.outbox_oldest.clone(),
+        );
+        registry.register(
+            "estimate_accuracy_median_ratio",
+            "Median of actual time to resolve / first estimated time to resolve, resolved incidents of the last 90 days (1 is perfect, above 1 is optimistic)",
+            m.estimate_median.clone(),
+        );
+        registry.register(
+            "estimate_accuracy_p90_ratio",
+            "90th percentile of actual / first estimated time to resolve, last 90 days",
+            m.estimate_p90.clone(),
+        );
+        registry.register(
+            "estimate_accuracy_incidents",
+            "Resolved incidents of the last 90 days that had an estimate",
+            m.estimates.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    pub fn delivery(&self, channel: &str, outcome: &str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                channel: channel.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn promise(&self, p: Promise) {
+        let outcome = match p {
+            Promise::Kept => "kept",
+            Promise::Late => "late",
+            Promise::HoldingUpdate => "holding_update",
+        };
+        self.promises
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub fn apology(&self) {
+        self.apologies.inc();
+    }
+
+    pub fn http(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.http
+            .get_or_create(&HttpLabels {
+                method: method.to_string(),
+                route: route.to_string(),
+                status: format!("{}xx", status / 100),
+            })
+            .observe(seconds);
+    }
+
+    /// Reads the database facts, then renders everything in the OpenMetrics text format.
+    pub async fn render(
+        &self,
+        conn: &mut Conn,
+        channels: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT channel, COUNT(*), MIN(created_at) FROM deliveries \
+             WHERE state IN ('pending', 'in_flight') GROUP BY channel",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for ch in channels {
+            let row = rows.iter().find(|(c, _, _)| c == ch);
+            let labels = ChannelLabels {
+                channel: ch.clone(),
+            };
+            self.outbox_depth
+                .get_or_create(&labels)
+                .set(row.map(|r| r.1).unwrap_or(0));
+            let age = row
+                .and_then(|r| r.2)
+                .map(|t| (now - from_ms(t)).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            self.outbox_oldest.get_or_create(&labels).set(age);
+        }
+
+        let resolved: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT i.started_at, i.resolved_at, (SELECT r.new_eta_at FROM eta_revisions r \
+             WHERE r.incident_id = i.id ORDER BY r.id LIMIT 1) FROM incidents i \
+             WHERE i.resolved_at IS NOT NULL AND i.resolved_at >= $1",
+        )
+        .bind(ms(now - Duration::days(90)))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut ratios: Vec<f64> = resolved
+            .into_iter()
+            .filter_map(|(started, resolved, eta)| {
+                let estimated = eta? - started;
+                (estimated > 0).then(|| (resolved - started) as f64 / estimated as f64)
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        self.estimates.set(ratios.len() as i64);
+        self.estimate_median.set(quantile(&ratios, 0.5));
+        self.estimate_p90.set(quantile(&ratios, 0.9));
+
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        Ok(out)
+    }
+}
+
+/// The nearest-rank quantile of sorted values (0 for none).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let v = [0.5, 1.0, 1.5, 2.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), 1.5);
+        assert_eq!(quantile(&v, 0.9), 4.0);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+    }
+}
