@@ -31,6 +31,20 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, env = "CANDOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Server to talk to (for `incident`).
+    #[arg(
+        long,
+        global = true,
+        env = "CANDOR_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// API token (for `incident`); create one with `candor token create`.
+    #[arg(long, global = true, env = "CANDOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON instead of text (for `incident`).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +70,87 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Declare, update, resolve and read incidents on a running server (for scripts).
+    ///
+    /// Exit codes: 0 done, 2 bad arguments, 3 refused as invalid, 4 no such incident,
+    /// 5 changed meanwhile or already resolved, 6 bad token, 7 server error, 8 unreachable.
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum IncidentCommand {
+    /// Declare an incident; prints it (its id first).
+    Open {
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        message: String,
+        /// none, minor, major or critical.
+        #[arg(long)]
+        impact: Option<String>,
+        /// investigating, identified or monitoring.
+        #[arg(long)]
+        status: Option<String>,
+        /// ID=STATUS, repeatable: `--component api=partial_outage`.
+        #[arg(long = "component")]
+        components: Vec<String>,
+        /// When it will be fixed (RFC 3339).
+        #[arg(long, conflicts_with = "eta_in")]
+        eta: Option<String>,
+        /// When it will be fixed, from now (`45m`).
+        #[arg(long)]
+        eta_in: Option<String>,
+        /// Promise the next update sooner than the policy says (`20m`).
+        #[arg(long)]
+        next_update_in: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Post an update to an open incident.
+    Update {
+        id: i64,
+        #[arg(long)]
+        message: String,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        impact: Option<String>,
+        #[arg(long = "component")]
+        components: Vec<String>,
+        #[arg(long, conflicts_with = "eta_in")]
+        eta: Option<String>,
+        #[arg(long)]
+        eta_in: Option<String>,
+        /// Why the estimate moved.
+        #[arg(long)]
+        eta_reason: Option<String>,
+        #[arg(long)]
+        next_update_in: Option<String>,
+        /// Refuse (exit 5) if the incident is no longer at this version.
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Resolve an incident.
+    Resolve {
+        id: i64,
+        #[arg(long)]
+        message: String,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// List incidents (newest first).
+    List {
+        /// open, resolved or all.
+        #[arg(long, default_value = "open")]
+        state: String,
+    },
+    /// Show one incident with its updates and their deliveries.
+    Show { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -76,6 +171,11 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = &cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut cmd, "candor", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -84,6 +184,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Incident { .. } = &cli.command {
+        return runtime.block_on(incident(cli));
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -104,6 +207,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let config = Config::load(&cli.config, &overrides)?;
     match cli.command {
+        Command::Incident { .. } | Command::Completions { .. } => {
+            unreachable!("handled before the config is loaded")
+        }
         Command::CheckConfig => {
             println!(
                 "{}: OK ({} components, {} channels, database {})",
@@ -184,6 +290,135 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let shutdown = CancellationToken::new();
             tokio::spawn(wait_for_signal(shutdown.clone()));
             app.serve(listener, shutdown, role).await
+        }
+    }
+}
+
+/// `candor incident ...`: the HTTP client for scripts.
+async fn incident(cli: Cli) -> ExitCode {
+    use candor::client::{body, components, describe, Client, Exit};
+    use serde_json::{json, Value};
+    let Command::Incident { command } = cli.command else {
+        unreachable!("checked by the caller")
+    };
+    let client = match Client::new(&cli.url, cli.token.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let j = |v: Option<String>| v.map(Value::String);
+    let request = match command {
+        IncidentCommand::Open {
+            title,
+            message,
+            impact,
+            status,
+            components: comps,
+            eta,
+            eta_in,
+            next_update_in,
+            owner,
+        } => components(&comps).map(|c| {
+            let b = body(&[
+                ("title", Some(json!(title))),
+                ("message", Some(json!(message))),
+                ("impact", j(impact)),
+                ("status", j(status)),
+                ("components", c),
+                ("eta", j(eta)),
+                ("eta_in", j(eta_in)),
+                ("next_update_in", j(next_update_in)),
+                ("owner", j(owner)),
+            ]);
+            (
+                reqwest::Method::POST,
+                "/api/v1/incidents".to_string(),
+                Some(b),
+            )
+        }),
+        IncidentCommand::Update {
+            id,
+            message,
+            status,
+            impact,
+            components: comps,
+            eta,
+            eta_in,
+            eta_reason,
+            next_update_in,
+            version,
+        } => components(&comps).map(|c| {
+            let b = body(&[
+                ("message", Some(json!(message))),
+                ("status", j(status)),
+                ("impact", j(impact)),
+                ("components", c),
+                ("eta", j(eta)),
+                ("eta_in", j(eta_in)),
+                ("eta_reason", j(eta_reason)),
+                ("next_update_in", j(next_update_in)),
+                ("version", version.map(|v| json!(v))),
+            ]);
+            (
+                reqwest::Method::POST,
+                format!("/api/v1/incidents/{id}/updates"),
+                Some(b),
+            )
+        }),
+        IncidentCommand::Resolve {
+            id,
+            message,
+            version,
+        } => Ok((
+            reqwest::Method::POST,
+            format!("/api/v1/incidents/{id}/resolve"),
+            Some(body(&[
+                ("message", Some(json!(message))),
+                ("version", version.map(|v| json!(v))),
+            ])),
+        )),
+        IncidentCommand::List { state } => Ok((
+            reqwest::Method::GET,
+            format!("/api/v1/incidents?state={state}"),
+            None,
+        )),
+        IncidentCommand::Show { id } => Ok((
+            reqwest::Method::GET,
+            format!("/api/v1/incidents/{id}"),
+            None,
+        )),
+    };
+    let (method, path, payload) = match request {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match client.call(method, &path, payload).await {
+        Ok((_, value)) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
+            } else if let Some(list) = value["incidents"].as_array() {
+                if list.is_empty() {
+                    println!("no incidents");
+                }
+                for i in list {
+                    print!("{}", describe(i));
+                }
+            } else {
+                print!("{}", describe(&value));
+            }
+            ExitCode::from(Exit::Ok as u8)
+        }
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.exit as u8)
         }
     }
 }

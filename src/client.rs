@@ -1,0 +1,237 @@
+//! The command-line client for incident scripts: `candor incident open|update|resolve|list|show`
+//! talks to a running server over HTTP. Every invocation sends one `Idempotency-Key`, kept
+//! across its own retries, so a retried write never happens twice. Exit codes let scripts branch.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use rand::RngCore;
+use serde_json::{json, Map, Value};
+
+/// What a script can branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    /// The request was refused as invalid (400, 413, 415, 422).
+    Invalid = 3,
+    /// No such incident (404).
+    NotFound = 4,
+    /// Someone else changed it first, or it is already resolved (409).
+    Conflict = 5,
+    /// The token is missing, wrong or revoked (401).
+    Unauthorized = 6,
+    /// The server failed or is unavailable (5xx), after retries.
+    Server = 7,
+    /// The server could not be reached, after retries.
+    Unreachable = 8,
+}
+
+/// A failed call: the exit code and what to tell the user.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    /// One per invocation: the same for every retry of this invocation's write.
+    idempotency_key: String,
+}
+
+enum Attempt {
+    Retry(String),
+    Final(Result<(u16, Value), Failure>),
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> anyhow::Result<Self> {
+        let base = base.trim_end_matches('/').to_string();
+        anyhow::ensure!(
+            base.starts_with("http://") || base.starts_with("https://"),
+            "--url must start with http:// or https:// (got `{base}`)"
+        );
+        let mut key = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .user_agent(concat!("candor-cli/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+            base,
+            token,
+            idempotency_key: format!("cli-{}", hex::encode(key)),
+        })
+    }
+
+    /// Sends a request, retrying connection failures, 429 and 5xx with backoff (the same
+    /// idempotency key each time). Returns the status and JSON body of a 2xx answer.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), Failure> {
+        let attempt = || async {
+            match self.once(method.clone(), path, body.as_ref()).await {
+                Attempt::Retry(why) => Err(why),
+                Attempt::Final(r) => Ok(r),
+            }
+        };
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(300))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_times(4)
+            .with_jitter();
+        match attempt.retry(policy).await {
+            Ok(result) => result,
+            Err(why) => Err(Failure {
+                exit: if why.starts_with("unreachable") {
+                    Exit::Unreachable
+                } else {
+                    Exit::Server
+                },
+                message: format!("{why} (gave up after retries)"),
+            }),
+        }
+    }
+
+    async fn once(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Attempt {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if method == reqwest::Method::POST {
+            req = req.header("Idempotency-Key", &self.idempotency_key);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(format!("unreachable: {}", e.without_url())),
+        };
+        let status = resp.status().as_u16();
+        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            return Attempt::Final(Ok((status, value)));
+        }
+        let message = value["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        let exit = match status {
+            401 => Exit::Unauthorized,
+            404 => Exit::NotFound,
+            409 => Exit::Conflict,
+            429 | 500..=599 => return Attempt::Retry(format!("server error {status}: {message}")),
+            _ => Exit::Invalid,
+        };
+        Attempt::Final(Err(Failure { exit, message }))
+    }
+}
+
+/// Builds the request body, leaving out what was not given.
+pub fn body(fields: &[(&str, Option<Value>)]) -> Value {
+    let mut m = Map::new();
+    for (k, v) in fields {
+        if let Some(v) = v {
+            m.insert((*k).to_string(), v.clone());
+        }
+    }
+    Value::Object(m)
+}
+
+/// Parses `api=partial_outage` pairs.
+pub fn components(pairs: &[String]) -> anyhow::Result<Option<Value>> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut m = BTreeMap::new();
+    for p in pairs {
+        let (id, status) = p.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--component takes ID=STATUS, like api=partial_outage (got `{p}`)")
+        })?;
+        m.insert(id.trim().to_string(), json!(status.trim()));
+    }
+    Ok(Some(json!(m)))
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+/// One incident in words.
+pub fn describe(i: &Value) -> String {
+    let mut out = format!(
+        "#{} {} [{} impact, {}]\n",
+        i["id"],
+        s(&i["title"]),
+        s(&i["impact"]),
+        s(&i["status"])
+    );
+    if let Some(eta) = i["eta"].as_str() {
+        out.push_str(&format!("  estimate: {eta}\n"));
+    } else if i["resolved_at"].is_null() {
+        out.push_str("  estimate: none yet\n");
+    }
+    if let Some(next) = i["next_update_at"].as_str() {
+        out.push_str(&format!("  next update promised by: {next}\n"));
+    }
+    if let Some(r) = i["resolved_at"].as_str() {
+        out.push_str(&format!("  resolved: {r}\n"));
+    }
+    out.push_str(&format!("  version: {}  {}\n", i["version"], s(&i["url"])));
+    if let Some(updates) = i["updates"].as_array() {
+        for u in updates.iter().rev().take(5) {
+            let states: Vec<String> = u["deliveries"]
+                .as_array()
+                .map(|ds| {
+                    ds.iter()
+                        .map(|d| format!("{}:{}", s(&d["channel"]), s(&d["state"])))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  - {} {} ({}) {}\n",
+                s(&u["created_at"]),
+                s(&u["kind"]),
+                states.join(" "),
+                s(&u["message"]).lines().next().unwrap_or("")
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_pairs() {
+        assert_eq!(
+            components(&[
+                "api=partial_outage".into(),
+                "web = degraded_performance".into()
+            ])
+            .unwrap(),
+            Some(json!({ "api": "partial_outage", "web": "degraded_performance" }))
+        );
+        assert!(components(&["api".into()]).is_err());
+        assert_eq!(components(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn bodies_leave_out_what_was_not_given() {
+        assert_eq!(
+            body(&[("message", Some(json!("x"))), ("eta_in", None)]),
+            json!({ "message": "x" })
+        );
+    }
+}
