@@ -16,6 +16,7 @@ use rand::RngCore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::channels::{Channel, DeliveryContext, Message, SendError};
 use crate::clock::Clock;
@@ -183,21 +184,32 @@ impl Outbox {
         Ok(report)
     }
 
+    /// Sends one claimed delivery and records the outcome, inside a span naming it. (The span
+    /// is attached with `Instrument`, not entered: an entered guard held across `.await` would
+    /// label other deliveries' log lines with this one.)
     async fn deliver_one(
         &self,
         lane: &Lane,
         c: deliveries::Claimed,
         owner: &str,
     ) -> Result<Outcome, StoreError> {
-        let channel = lane.channel.id();
         let span = tracing::info_span!(
             "deliver",
             delivery.id = c.id,
             incident.id = c.incident_id,
-            channel,
+            channel = lane.channel.id(),
             attempt = c.attempts
         );
-        let _enter = span.enter();
+        self.attempt(lane, c, owner).instrument(span).await
+    }
+
+    async fn attempt(
+        &self,
+        lane: &Lane,
+        c: deliveries::Claimed,
+        owner: &str,
+    ) -> Result<Outcome, StoreError> {
+        let channel = lane.channel.id();
         let msg: Message = match serde_json::from_str(&c.payload) {
             Ok(m) => m,
             Err(e) => {
