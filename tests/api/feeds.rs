@@ -2,19 +2,11 @@
 //! change, read back with an independent parser (feed-rs).
 
 use candor::render::feeds;
-use candor::render::snapshot::{self, Snapshot};
 use chrono::{DateTime, Duration, Utc};
 use feed_rs::model::{Feed, FeedType};
 use serde_json::json;
 
 use crate::helpers::*;
-
-async fn snapshot_of(t: &TestApp) -> Snapshot {
-    let mut conn = t.app.db.pool().acquire().await.unwrap();
-    snapshot::build(&mut conn, &t.app.config, t.clock_now())
-        .await
-        .unwrap()
-}
 
 fn parse(xml: &str) -> Feed {
     feed_rs::parser::parse(xml.as_bytes()).unwrap_or_else(|e| panic!("{e}:\n{xml}"))
@@ -95,7 +87,7 @@ async fn update_ids(t: &TestApp, incidents: &[i64]) -> Vec<(i64, i64, String)> {
 async fn atom_feed_has_one_entry_per_update_newest_first() {
     let t = spawn_app().await;
     let (a, b) = two_incidents(&t).await;
-    let snap = snapshot_of(&t).await;
+    let snap = t.snapshot().await;
     let xml = feeds::atom(&snap, &t.app.config);
 
     assert!(xml.starts_with("<?xml version=\"1.0\""), "{xml}");
@@ -175,7 +167,7 @@ async fn atom_feed_has_one_entry_per_update_newest_first() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let again = parse(&feeds::atom(&snapshot_of(&t).await, &t.app.config));
+    let again = parse(&feeds::atom(&t.snapshot().await, &t.app.config));
     assert_eq!(again.entries.len(), 5);
     assert_eq!(ids(&again)[1..], ids(&feed)[..]);
     assert_eq!(
@@ -192,7 +184,7 @@ async fn atom_feed_has_one_entry_per_update_newest_first() {
 async fn rss_feed_has_the_same_items_with_non_permalink_guids() {
     let t = spawn_app().await;
     let (a, b) = two_incidents(&t).await;
-    let snap = snapshot_of(&t).await;
+    let snap = t.snapshot().await;
     let xml = feeds::rss(&snap, &t.app.config);
 
     assert!(xml.contains("<rss version=\"2.0\""), "{xml}");
@@ -252,7 +244,7 @@ async fn rss_feed_has_the_same_items_with_non_permalink_guids() {
     );
     // Stable across renders.
     assert_eq!(
-        feeds::rss(&snapshot_of(&t).await, &t.app.config),
+        feeds::rss(&t.snapshot().await, &t.app.config),
         xml,
         "nothing changed, so the document did not either"
     );
@@ -264,7 +256,7 @@ async fn rss_feed_has_the_same_items_with_non_permalink_guids() {
 #[tokio::test]
 async fn with_no_updates_both_feeds_are_valid_and_empty() {
     let t = spawn_app().await;
-    let snap = snapshot_of(&t).await;
+    let snap = t.snapshot().await;
 
     let atom = parse(&feeds::atom(&snap, &t.app.config));
     assert_eq!(atom.feed_type, FeedType::Atom);
@@ -275,7 +267,7 @@ async fn with_no_updates_both_feeds_are_valid_and_empty() {
     assert_eq!(atom.updated, Some(t0() - chrono::Duration::hours(12)));
     let xml = feeds::atom(&snap, &t.app.config);
     t.advance(std::time::Duration::from_secs(3 * 3600));
-    assert_eq!(feeds::atom(&snapshot_of(&t).await, &t.app.config), xml);
+    assert_eq!(feeds::atom(&t.snapshot().await, &t.app.config), xml);
 
     let rss = parse(&feeds::rss(&snap, &t.app.config));
     assert_eq!(rss.feed_type, FeedType::RSS2);

@@ -313,3 +313,13 @@ impl TestApp {
         self.http.get(self.url(path)).send().await.unwrap()
     }
 }
+
+impl TestApp {
+    /// The status page's read model as of the clock's time.
+    pub async fn snapshot(&self) -> candor::render::snapshot::Snapshot {
+        let mut conn = self.app.db.pool().acquire().await.unwrap();
+        candor::render::snapshot::build(&mut conn, &self.app.config, self.clock_now())
+            .await
+            .unwrap()
+    }
+}

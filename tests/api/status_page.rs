@@ -334,10 +334,7 @@ async fn the_snapshot_does_not_grow_with_old_history() {
         .await;
     }
     t.clock.set(t0());
-    let mut conn = t.app.db.pool().acquire().await.unwrap();
-    let snap = candor::render::snapshot::build(&mut conn, &t.app.config, t.clock_now())
-        .await
-        .unwrap();
+    let snap = t.snapshot().await;
     assert_eq!(
         snap.recent.len(),
         50,
@@ -349,7 +346,6 @@ async fn the_snapshot_does_not_grow_with_old_history() {
         .iter()
         .all(|c| c.days.iter().all(|d| d.incidents.is_empty())));
     assert!(snap.components.iter().all(|c| c.uptime == 100.0));
-    drop(conn);
     t.dispatch_all().await;
 }
 

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use candor::render::snapshot::{self, Snapshot};
 use candor::render::v2;
 use serde_json::{json, Value};
 
@@ -134,13 +133,6 @@ fn opt_timestamp(v: &Value) {
     if !v.is_null() {
         timestamp(v);
     }
-}
-
-async fn snapshot_of(t: &TestApp) -> Snapshot {
-    let mut conn = t.app.db.pool().acquire().await.unwrap();
-    snapshot::build(&mut conn, &t.app.config, t.clock_now())
-        .await
-        .unwrap()
 }
 
 fn by_path(docs: Vec<(&'static str, Value)>) -> BTreeMap<&'static str, Value> {
@@ -294,7 +286,7 @@ async fn v2_json_has_statuspages_shape_with_the_estimate_added() {
         .unwrap();
     let (a_id, b_id) = (a.to_string(), b.to_string());
 
-    let snap = snapshot_of(&t).await;
+    let snap = t.snapshot().await;
     let docs = by_path(v2::documents(&snap, &t.app.config));
     let paths: BTreeSet<&str> = docs.keys().copied().collect();
     assert_eq!(paths, PATHS.iter().copied().collect());
@@ -521,7 +513,7 @@ async fn v2_json_has_statuspages_shape_with_the_estimate_added() {
 #[tokio::test]
 async fn a_quiet_page_says_all_systems_operational_with_empty_lists() {
     let t = spawn_app().await;
-    let snap = snapshot_of(&t).await;
+    let snap = t.snapshot().await;
     let docs = by_path(v2::documents(&snap, &t.app.config));
     let status = &docs["/api/v2/summary.json"]["status"];
     assert_eq!(status["indicator"], "none");
