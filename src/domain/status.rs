@@ -66,6 +66,21 @@ pub fn indicator(
         .unwrap_or(Indicator::None)
 }
 
+/// Each component's current status: the worst any open incident gives it. `statuses` are the
+/// (component, status) pairs of the open incidents; components not named are operational.
+pub fn current(
+    statuses: impl IntoIterator<Item = (String, ComponentStatus)>,
+) -> BTreeMap<String, ComponentStatus> {
+    let mut out: BTreeMap<String, ComponentStatus> = BTreeMap::new();
+    for (component, status) in statuses {
+        let e = out.entry(component).or_insert(ComponentStatus::Operational);
+        if status.severity() > e.severity() {
+            *e = status;
+        }
+    }
+    out
+}
+
 /// A stretch of time during which one incident held a component at one status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stretch {

@@ -135,20 +135,15 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
     }
 
     // Per component: current status (worst across open incidents) and stretches of history.
-    let mut current: BTreeMap<&str, ComponentStatus> = BTreeMap::new();
+    let current = status::current(
+        stories
+            .values()
+            .filter(|s| s.is_open())
+            .flat_map(|s| s.components.iter().map(|(c, st)| (c.clone(), *st))),
+    );
     let mut history: BTreeMap<String, Vec<Stretch>> = BTreeMap::new();
     let mut changed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     for s in stories.values() {
-        if s.is_open() {
-            for (c, st) in &s.components {
-                let e = current
-                    .entry(c.as_str())
-                    .or_insert(ComponentStatus::Operational);
-                if st.severity() > e.severity() {
-                    *e = *st;
-                }
-            }
-        }
         let snapshots: Vec<_> = s
             .updates
             .iter()

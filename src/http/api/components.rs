@@ -14,15 +14,11 @@ use crate::store::incidents;
 pub async fn list(State(app): State<App>) -> Result<Response, ApiError> {
     let mut conn = app.db.pool().acquire().await?;
     let open = incidents::open(&mut conn).await?;
-    let mut worst: std::collections::BTreeMap<String, ComponentStatus> = Default::default();
+    let mut named = Vec::new();
     for i in &open {
-        for (c, s) in incidents::components(&mut conn, i.id).await? {
-            let e = worst.entry(c).or_insert(ComponentStatus::Operational);
-            if s.severity() > e.severity() {
-                *e = s;
-            }
-        }
+        named.extend(incidents::components(&mut conn, i.id).await?);
     }
+    let worst = crate::domain::status::current(named);
     let components: Vec<_> = app
         .config
         .components
