@@ -57,6 +57,16 @@ impl Channel for LogChannel {
         &self.id
     }
 
+    fn preview(&self, msg: &Message) -> Option<super::Preview> {
+        let text = super::post_text(&self.renderer, msg).ok()?;
+        Some(super::Preview {
+            kind: "log",
+            length: text.chars().count(),
+            text,
+            limit: None,
+        })
+    }
+
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {
         let text = super::post_text(&self.renderer, msg)?;
         let line = serde_json::json!({

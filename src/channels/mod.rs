@@ -124,6 +124,25 @@ pub trait Channel: Send + Sync + 'static {
     fn id(&self) -> &str;
     /// Sends one message. Must not panic; must classify its errors.
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError>;
+    /// What this channel would publish for `msg`, exactly, for the console's preview: the text
+    /// after fitting it to the platform's limit, and that limit. `None` for channels whose
+    /// output is not a short text (or that do not take this audience).
+    fn preview(&self, _msg: &Message) -> Option<Preview> {
+        None
+    }
+}
+
+/// A channel's rendering of one message, as the console previews it before posting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    /// The channel's kind as config names it (`log`, `mastodon`, ...).
+    pub kind: &'static str,
+    /// Exactly what would be published.
+    pub text: String,
+    /// The length as the platform counts it (graphemes, weighted characters, ...).
+    pub length: usize,
+    /// The platform's limit in the same unit, if it has one.
+    pub limit: Option<usize>,
 }
 
 /// Builds the configured channels.

@@ -49,6 +49,16 @@ impl Channel for WebhookChannel {
         &self.id
     }
 
+    fn preview(&self, msg: &Message) -> Option<super::Preview> {
+        let text = super::post_text(&self.renderer, msg).ok()?;
+        Some(super::Preview {
+            kind: "webhook",
+            length: text.chars().count(),
+            text,
+            limit: None,
+        })
+    }
+
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {
         let text = super::post_text(&self.renderer, msg)?;
         let body = serde_json::json!({
