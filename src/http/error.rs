@@ -4,7 +4,6 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use crate::commands::CommandError;
 use crate::render::RenderError;
@@ -83,7 +82,12 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (
             status,
-            Json(json!({ "error": { "code": code, "message": message } })),
+            Json(super::api::doc::ErrorBody {
+                error: super::api::doc::ErrorDetail {
+                    code: code.to_string(),
+                    message,
+                },
+            }),
         )
             .into_response();
         if status == StatusCode::UNAUTHORIZED {

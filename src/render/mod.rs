@@ -57,6 +57,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         "status/error.html",
         include_str!("../../templates/status/error.html"),
     ),
+    (
+        "api/docs.html",
+        include_str!("../../templates/api/docs.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -205,7 +205,7 @@ pub async fn thread_root(
 }
 
 /// A delivery as shown to operators and scripts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: i64,
     pub update_id: Option<i64>,

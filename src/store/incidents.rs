@@ -280,7 +280,7 @@ pub async fn components(conn: &mut Conn, id: i64) -> Result<BTreeMap<String, Com
 }
 
 /// One change of estimate: who moved it, from what, to what, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EtaRevision {
     pub id: i64,
     pub update_id: Option<i64>,

@@ -5,6 +5,7 @@ mod feeds;
 mod helpers;
 mod incidents;
 mod metrics;
+mod openapi;
 mod outbox;
 mod scheduler;
 mod status_page;

@@ -8,8 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::FutureExt;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
+use super::doc::{ReadErrors, WriteErrors};
+use super::views::{IncidentDetail, IncidentList};
 use super::{expected_version, json_response, parse_id, views, write};
 use crate::app::App;
 use crate::commands::{self, Actor, Declare, PostUpdate, Resolve};
@@ -19,20 +21,34 @@ use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::store::incidents::{self, StateFilter};
 
-#[derive(Debug, Deserialize)]
+/// A new incident. Give an honest estimate as `eta` (a time) or `eta_in` (a duration), or
+/// neither when nobody knows yet; then Candor promises the next update instead.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    /// What customers see as the headline.
     title: String,
     #[serde(default = "default_impact")]
+    #[schema(default = "minor")]
     impact: Impact,
     #[serde(default = "default_status")]
+    #[schema(default = "investigating")]
     status: IncidentStatus,
+    /// The first public words: what is wrong, in plain language.
     message: String,
+    /// Affected components (ids from config) and their status.
     #[serde(default)]
     components: BTreeMap<String, ComponentStatus>,
+    /// When it will be fixed, RFC 3339 (`2026-11-23T14:30:00Z`), within 30 days.
+    #[schema(format = DateTime)]
     eta: Option<String>,
+    /// When it will be fixed, as a duration from now (`90m`, `2h`).
+    #[schema(example = "2h")]
     eta_in: Option<String>,
+    /// When the next update is promised (`30m`); the impact's policy decides when absent.
+    #[schema(example = "30m")]
     next_update_in: Option<String>,
+    /// Who is handling it.
     owner: Option<String>,
 }
 
@@ -43,25 +59,36 @@ fn default_status() -> IncidentStatus {
     IncidentStatus::Investigating
 }
 
-#[derive(Debug, Deserialize)]
+/// A public update. Absent fields keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     message: String,
     title: Option<String>,
     status: Option<IncidentStatus>,
     impact: Option<Impact>,
+    /// Replaces the affected components and their statuses.
     components: Option<BTreeMap<String, ComponentStatus>>,
+    /// A revised estimate, RFC 3339; say why in `eta_reason`.
+    #[schema(format = DateTime)]
     eta: Option<String>,
+    /// A revised estimate as a duration from now.
+    #[schema(example = "45m")]
     eta_in: Option<String>,
+    /// Why the estimate moved; recorded with the revision.
     eta_reason: Option<String>,
+    #[schema(example = "30m")]
     next_update_in: Option<String>,
+    /// The incident's version as last read; the write is refused with 409 if it changed.
     version: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The all-clear.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     message: String,
+    /// The incident's version as last read; the write is refused with 409 if it changed.
     version: Option<i64>,
 }
 
@@ -80,12 +107,26 @@ async fn incident_body(
     app: &App,
     id: i64,
 ) -> Result<serde_json::Value, ApiError> {
-    views::incident(conn, &app.config, id)
+    let detail = views::incident(conn, &app.config, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))?;
+    serde_json::to_value(detail).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// `POST /api/v1/incidents`
+/// Declare an incident
+///
+/// Writes the incident, its first update and one delivery per channel in one transaction.
+#[utoipa::path(
+    post, path = "/incidents", operation_id = "declareIncident", tag = "incidents",
+    request_body = CreateBody,
+    params(IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Declared; `Location` names it.", body = IncidentDetail,
+         headers(("Location" = String), ("ETag" = String))),
+        WriteErrors,
+    )
+)]
 pub async fn create(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
@@ -123,7 +164,19 @@ pub async fn create(
     .await
 }
 
-/// `POST /api/v1/incidents/{id}/updates`
+/// Post an update
+///
+/// A new public update, optionally revising the estimate, status, impact or components.
+#[utoipa::path(
+    post, path = "/incidents/{id}/updates", operation_id = "postUpdate", tag = "incidents",
+    request_body = UpdateBody,
+    params(IncidentId, IfMatch, IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Posted.", body = IncidentDetail, headers(("ETag" = String))),
+        WriteErrors,
+    )
+)]
 pub async fn update(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
@@ -162,7 +215,19 @@ pub async fn update(
     .await
 }
 
-/// `POST /api/v1/incidents/{id}/resolve`
+/// Resolve an incident
+///
+/// Posts the all-clear and returns the components to operational.
+#[utoipa::path(
+    post, path = "/incidents/{id}/resolve", operation_id = "resolveIncident", tag = "incidents",
+    request_body = ResolveBody,
+    params(IncidentId, IfMatch, IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Resolved.", body = IncidentDetail, headers(("ETag" = String))),
+        WriteErrors,
+    )
+)]
 pub async fn resolve(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
@@ -194,15 +259,32 @@ pub async fn resolve(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Which incidents: `open` (the default), `resolved` or `all`.
+    #[param(pattern = "^(open|resolved|all)$")]
     state: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// Only incidents with a smaller id: the previous page's `next_before`.
     before: Option<i64>,
 }
 
-/// `GET /api/v1/incidents?state=open|resolved|all&limit=50&before=ID`
+/// List incidents
+///
+/// Newest first, a page at a time.
+#[utoipa::path(
+    get, path = "/incidents", operation_id = "listIncidents", tag = "incidents",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of incidents.", body = IncidentList),
+        ReadErrors,
+    )
+)]
 pub async fn list(
     State(app): State<App>,
     _caller: ApiCaller,
@@ -235,14 +317,27 @@ pub async fn list(
     let next_before = (found.len() as i64 == limit)
         .then(|| found.last().map(|i| i.id))
         .flatten();
-    let items = views::listing(&mut conn, &app.config, &found).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "incidents": items, "next_before": next_before }),
-    ))
+    let list = IncidentList {
+        incidents: views::listing(&mut conn, &app.config, &found).await?,
+        next_before,
+    };
+    let body = serde_json::to_value(list).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, &body))
 }
 
-/// `GET /api/v1/incidents/{id}`
+/// Show an incident
+///
+/// With its updates, each update's delivery to every channel, the estimate's revisions and the
+/// notices sent to the team.
+#[utoipa::path(
+    get, path = "/incidents/{id}", operation_id = "showIncident", tag = "incidents",
+    params(IncidentId),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The incident.", body = IncidentDetail, headers(("ETag" = String))),
+        ReadErrors,
+    )
+)]
 pub async fn show(
     State(app): State<App>,
     _caller: ApiCaller,
@@ -252,4 +347,35 @@ pub async fn show(
     let mut conn = app.db.pool().acquire().await?;
     let body = incident_body(&mut conn, &app, id).await?;
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The incident's id, as in its `url` and `Location`.
+#[derive(IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+struct IncidentId(i64);
+
+/// Header parameters shared by the writes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IdempotencyKey {
+    /// 1-255 visible ASCII characters. A retry with the same key and body replays the first
+    /// answer; the same key with another body is refused with 422.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$"
+    )]
+    idempotency_key: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IfMatch {
+    /// The incident's version as last read (its `ETag`), e.g. `"3"`; must agree with `version`.
+    #[param(rename = "If-Match", pattern = "^(W/)?\"?[0-9]+\"?$")]
+    if_match: Option<String>,
 }

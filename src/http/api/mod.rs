@@ -1,28 +1,46 @@
 //! The v1 JSON API for incident scripts.
 
 pub mod components;
+pub mod doc;
 pub mod incidents;
 pub mod views;
 
+use std::sync::LazyLock;
+
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use crate::app::App;
 use crate::store::tokens::TokenOwner;
 use crate::store::{idempotency, tokens, Conn};
 
+/// Every v1 route, each registered through `routes!` so that it is in the OpenAPI document:
+/// a handler without `#[utoipa::path]` does not compile here, and `tests` below fail if a
+/// route is added any other way.
+fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(incidents::create, incidents::list))
+        .routes(routes!(incidents::show))
+        .routes(routes!(incidents::update))
+        .routes(routes!(incidents::resolve))
+        .routes(routes!(components::list))
+        .routes(routes!(doc::openapi_json))
+        .routes(routes!(doc::docs_page))
+}
+
+/// The OpenAPI document of the v1 API, with paths as served (under `/api/v1`).
+pub static OPENAPI: LazyLock<utoipa::openapi::OpenApi> =
+    LazyLock::new(|| doc::document(routes().split_for_parts().1));
+
+/// The v1 router, to be nested under `/api/v1`.
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/incidents", post(incidents::create).get(incidents::list))
-        .route("/incidents/{id}", get(incidents::show))
-        .route("/incidents/{id}/updates", post(incidents::update))
-        .route("/incidents/{id}/resolve", post(incidents::resolve))
-        .route("/components", get(components::list))
-        .method_not_allowed_fallback(method_not_allowed)
+    let (router, _) = routes().split_for_parts();
+    router.method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
@@ -171,4 +189,35 @@ fn replay(saved: idempotency::Saved, fingerprint: &str) -> Result<Response, ApiE
     resp.headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A route added with plain `.route(...)` would be served but missing from the OpenAPI
+    /// document; every v1 route must go through `routes!` in [`super::routes`].
+    #[test]
+    fn every_api_route_is_registered_through_the_openapi_router() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/api");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code: String = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let bypasses = [".route", ".route_service", ".nest_service", ".merge"]
+                    .map(|b| format!("{b}("));
+                assert!(
+                    !bypasses.iter().any(|b| code.contains(b)),
+                    "{} adds a route outside `routes!`, so it would be missing from openapi.json",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 4);
+    }
 }
