@@ -613,7 +613,7 @@ async fn publish(
 }
 
 /// Writes one delivery per ops channel carrying a notice for the team.
-async fn notify_ops(
+pub(crate) async fn notify_ops(
     env: &Env,
     conn: &mut Conn,
     incident: &Incident,

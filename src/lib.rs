@@ -5,6 +5,7 @@
 //! Everything that leaves Candor is read back out of that outbox by [`outbox`] workers; the
 //! [`scheduler`] keeps the promises each public update makes. See `../shared/DESIGN.md`.
 
+pub mod alerts;
 pub mod app;
 pub mod channels;
 pub mod client;

@@ -32,6 +32,8 @@ pub enum MessageKind {
     OpsReminder,
     /// To the team: the estimate has passed; post a new one.
     OpsEtaPassed,
+    /// To the team: Alertmanager says the alerts behind an incident resolved; confirm it.
+    OpsAlertResolved,
 }
 
 /// A component as a message names it.

@@ -33,6 +33,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/ops/eta_passed.txt.j2"),
     ),
     (
+        "ops/alert_resolved.txt.j2",
+        include_str!("../../templates/ops/alert_resolved.txt.j2"),
+    ),
+    (
         "social/post.txt.j2",
         include_str!("../../templates/social/post.txt.j2"),
     ),

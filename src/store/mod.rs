@@ -4,6 +4,7 @@
 //! `RETURNING` and `ON CONFLICT`); a backend-specific variant exists only where they must differ
 //! (claiming work, row locks). Times are stored as milliseconds since the epoch, UTC.
 
+pub mod alert_groups;
 pub mod audit;
 pub mod deliveries;
 pub mod idempotency;

@@ -1,5 +1,6 @@
 //! Candor as its users see it: one integration-test binary.
 
+mod alertmanager;
 mod cli;
 mod feeds;
 mod helpers;

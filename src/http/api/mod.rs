@@ -1,5 +1,6 @@
 //! The v1 JSON API for incident scripts.
 
+pub mod alertmanager;
 pub mod components;
 pub mod doc;
 pub mod incidents;
@@ -29,6 +30,7 @@ fn routes() -> OpenApiRouter<App> {
         .routes(routes!(incidents::update))
         .routes(routes!(incidents::resolve))
         .routes(routes!(components::list))
+        .routes(routes!(alertmanager::receive))
         .routes(routes!(doc::openapi_json))
         .routes(routes!(doc::docs_page))
 }

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::config::Config;
 use crate::domain::{ComponentStatus, Impact, IncidentStatus, UpdateKind};
+use crate::store::alert_groups::{self, AlertGroup};
 use crate::store::deliveries::Delivery;
 use crate::store::incidents::{self, EtaRevision, Incident};
 use crate::store::{deliveries, updates, Conn, Result};
@@ -82,6 +83,9 @@ pub struct IncidentDetail {
     pub updates: Vec<UpdateView>,
     pub eta_revisions: Vec<EtaRevision>,
     pub ops_notices: Vec<Delivery>,
+    /// Alertmanager groups that opened or joined this incident; one with `resolved_at` set
+    /// while the incident is open awaits a person's confirmation.
+    pub alert_groups: Vec<AlertGroup>,
 }
 
 /// A page of incidents, newest first.
@@ -166,6 +170,7 @@ pub async fn incident(conn: &mut Conn, config: &Config, id: i64) -> Result<Optio
         updates: ups,
         eta_revisions: incidents::eta_revisions(conn, id).await?,
         ops_notices,
+        alert_groups: alert_groups::for_incident(conn, id).await?,
     }))
 }
 

@@ -1,0 +1,292 @@
+//! Alertmanager's webhook: a firing group opens one incident however often and from however
+//! many replicas it is sent; resolved resolves it or asks the team, as configured.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const MAPPING: &str = "alertmanager: { components: { payments-gw: api } }\n";
+
+fn firing() -> Value {
+    serde_json::from_str(include_str!("../fixtures/alertmanager-firing.json")).unwrap()
+}
+
+fn resolved() -> Value {
+    let mut v = firing();
+    v["status"] = json!("resolved");
+    v["alerts"][0]["status"] = json!("resolved");
+    v["alerts"][0]["endsAt"] = json!("2026-11-23T12:40:00Z");
+    v
+}
+
+async fn notify(t: &TestApp, body: &Value) -> Value {
+    let r = t.post("/api/v1/integrations/alertmanager", body).await;
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+async fn incidents(t: &TestApp, state: &str) -> Vec<Value> {
+    let v: Value = t
+        .get(&format!("/api/v1/incidents?state={state}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["incidents"].as_array().unwrap().clone()
+}
+
+async fn app_with(extra: &str) -> TestApp {
+    spawn_app_with(Options {
+        extra: Some(extra.to_string()),
+        ..Default::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_firing_group_opens_one_incident_with_mapped_facts_and_a_promise() {
+    let t = app_with(MAPPING).await;
+    let out = notify(&t, &firing()).await;
+    assert_eq!(out["action"], "opened");
+    let id = out["incident_id"].as_i64().unwrap();
+
+    let i = t.incident(id).await;
+    assert_eq!(i["title"], "Payments are failing at checkout");
+    assert_eq!(i["impact"], "major", "severity=critical maps to major");
+    assert_eq!(i["components"][0]["id"], "api");
+    assert_eq!(i["components"][0]["status"], "partial_outage");
+    assert_eq!(
+        i["eta"],
+        Value::Null,
+        "Alertmanager does not know when it will be fixed"
+    );
+    assert_eq!(
+        i["next_update_at"], "2026-11-23T12:30:00Z",
+        "so the next update is promised instead (major: every 30m)"
+    );
+    assert_eq!(i["alert_groups"][0]["opened"], true);
+    assert_eq!(i["alert_groups"][0]["alerts"], 1);
+    let words = i["updates"][0]["message"].as_str().unwrap();
+    assert!(words.contains("Public API"), "{words}");
+    assert!(
+        !words.contains("payments-gw-7"),
+        "internal details from annotations are not published by default: {words}"
+    );
+
+    t.dispatch_all().await;
+    assert_eq!(t.public_log().len(), 1);
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn repeats_and_a_second_replica_do_not_open_another_incident() {
+    let t = app_with(MAPPING).await;
+    assert_eq!(notify(&t, &firing()).await["action"], "opened");
+    // Alertmanager re-sends the group every repeat_interval.
+    t.advance(std::time::Duration::from_secs(4 * 3600));
+    assert_eq!(notify(&t, &firing()).await["action"], "unchanged");
+    assert_eq!(incidents(&t, "all").await.len(), 1);
+
+    // Two replicas of an HA pair, each notifying a different Candor instance, at once.
+    let mut fresh = firing();
+    fresh["groupKey"] = json!("{}/{}:{alertname=\"WebDown\"}");
+    fresh["commonLabels"]["component"] = json!("web");
+    fresh["groupLabels"]["component"] = json!("web");
+    fresh["alerts"][0]["labels"]["component"] = json!("web");
+    let second = t.another_instance(vec![]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = second.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let send = |url: String| {
+        let http = t.http.clone();
+        let body = fresh.clone();
+        let token = t.token.clone();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(
+        send(t.url("/api/v1/integrations/alertmanager")),
+        send(format!("http://{addr}/api/v1/integrations/alertmanager"))
+    );
+    let mut actions = [a["action"].clone(), b["action"].clone()];
+    actions.sort_by_key(|v| v.to_string());
+    assert_eq!(actions, [json!("opened"), json!("unchanged")], "{a} {b}");
+    assert_eq!(a["incident_id"], b["incident_id"]);
+    assert_eq!(incidents(&t, "all").await.len(), 2);
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn resolved_asks_the_team_to_confirm_by_default_and_the_incident_stays_open() {
+    let t = app_with(MAPPING).await;
+    let id = notify(&t, &firing()).await["incident_id"].as_i64().unwrap();
+    t.advance_to(40);
+    let out = notify(&t, &resolved()).await;
+    assert_eq!(out["action"], "awaiting_confirmation");
+    // Alertmanager repeats resolved notifications: the team is asked once.
+    assert_eq!(
+        notify(&t, &resolved()).await["action"],
+        "awaiting_confirmation"
+    );
+
+    let i = t.incident(id).await;
+    assert_eq!(
+        i["status"], "investigating",
+        "still open until a person decides"
+    );
+    assert_eq!(i["alert_groups"][0]["resolved_at"], "2026-11-23T12:40:00Z");
+    t.dispatch_all().await;
+    let asks: Vec<Value> = t
+        .ops_log()
+        .into_iter()
+        .filter(|l| l["kind"] == "ops_alert_resolved")
+        .collect();
+    assert_eq!(asks.len(), 1, "{asks:?}");
+    assert!(asks[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("resolve the incident"));
+
+    // The person resolves it; the next firing of the same group is a new incident.
+    let r = t
+        .post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &json!({ "message": "Confirmed fixed." }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let again = notify(&t, &firing()).await;
+    assert_eq!(again["action"], "opened");
+    assert_ne!(again["incident_id"].as_i64().unwrap(), id);
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn resolved_resolves_the_incident_when_configured() {
+    let t = app_with("alertmanager: { on_resolved: resolve, components: { payments-gw: api } }\n")
+        .await;
+    let id = notify(&t, &firing()).await["incident_id"].as_i64().unwrap();
+    t.advance_to(40);
+    let out = notify(&t, &resolved()).await;
+    assert_eq!(out["action"], "resolved");
+    let i = t.incident(id).await;
+    assert_eq!(i["status"], "resolved");
+    assert!(
+        i["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "operational"),
+        "{}",
+        i["components"]
+    );
+    let last = i["updates"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "resolution");
+    assert!(last["message"]
+        .as_str()
+        .unwrap()
+        .contains("Public API working"));
+    // A late repeat of the resolved notification changes nothing.
+    assert_eq!(notify(&t, &resolved()).await["action"], "ignored");
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn a_group_for_a_component_already_in_an_incident_joins_it() {
+    let t = app_with("alertmanager: { on_resolved: resolve, components: { payments-gw: api } }\n")
+        .await;
+    let declared = t
+        .declare(json!({
+            "title": "Payments slow", "message": "We are looking into slow payments.",
+            "components": { "api": "degraded_performance" }, "eta_in": "1h",
+        }))
+        .await;
+    let out = notify(&t, &firing()).await;
+    assert_eq!(out["action"], "joined");
+    assert_eq!(out["incident_id"], declared["id"]);
+    assert_eq!(incidents(&t, "all").await.len(), 1);
+    let i = t.incident(declared["id"].as_i64().unwrap()).await;
+    assert_eq!(i["alert_groups"][0]["opened"], false);
+    assert_eq!(
+        i["updates"].as_array().unwrap().len(),
+        1,
+        "joining posts nothing publicly"
+    );
+
+    // Even with on_resolved: resolve, a group that only joined never resolves a person's
+    // incident by itself: the team is asked instead.
+    assert_eq!(
+        notify(&t, &resolved()).await["action"],
+        "awaiting_confirmation"
+    );
+    let i = t.incident(declared["id"].as_i64().unwrap()).await;
+    assert_eq!(i["status"], "investigating");
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn bad_notifications_are_refused_clearly() {
+    let t = app_with(MAPPING).await;
+    let mut v3 = firing();
+    v3["version"] = json!("3");
+    let r = t.post("/api/v1/integrations/alertmanager", &v3).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("version"));
+
+    let mut no_key = firing();
+    no_key.as_object_mut().unwrap().remove("groupKey");
+    let r = t.post("/api/v1/integrations/alertmanager", &no_key).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("groupKey"));
+
+    let r = t
+        .http
+        .post(t.url("/api/v1/integrations/alertmanager"))
+        .json(&firing())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(incidents(&t, "all").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_mapping_to_an_unknown_component_is_a_config_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(&dir, "sqlite::memory:", None, None)
+        + "alertmanager: { components: { payments-gw: billing } }\n";
+    let err = candor::config::Config::from_yaml_with_env(
+        &yaml,
+        &candor::config::Overrides::default(),
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("alertmanager.components.payments-gw"), "{err}");
+    let yaml =
+        config_yaml(&dir, "sqlite::memory:", None, None) + "alertmanager: { title: \"{{ oops\" }\n";
+    let err = candor::config::Config::from_yaml_with_env(
+        &yaml,
+        &candor::config::Overrides::default(),
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("alertmanager.title"), "{err}");
+}
