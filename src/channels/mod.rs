@@ -359,3 +359,75 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
         t
     }
 }
+
+/// A message that says it is a test, for `candor channel test ID`: no incident is behind it.
+pub fn test_message(config: &Config, channel_id: &str, now: DateTime<Utc>) -> Message {
+    Message {
+        audience: Audience::Public,
+        kind: MessageKind::Operator,
+        site_name: config.site.name.clone(),
+        incident_id: 0,
+        incident_url: config.site.public_url.to_string(),
+        title: format!("Test of the {channel_id} channel"),
+        impact: Impact::None,
+        status: IncidentStatus::Resolved,
+        components: Vec::new(),
+        update_id: None,
+        body: format!(
+            "This is a test message from {}'s status page. Nothing is wrong.",
+            config.site.name
+        ),
+        started_at: now,
+        eta_at: None,
+        next_update_at: None,
+        eta_line: None,
+        next_update_line: None,
+        posted_at: now,
+    }
+}
+
+/// Sends [`test_message`] through one configured channel, once, outside the outbox: what
+/// `candor channel test ID` does.
+pub async fn send_test(
+    config: &Config,
+    renderer: &Arc<Renderer>,
+    channel_id: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Sent, Option<Preview>)> {
+    let Some(cfg) = config.channels.get(channel_id) else {
+        anyhow::bail!(
+            "no channel `{channel_id}` in config; configured: {}",
+            config
+                .channels
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let mut built = build(config, renderer)?;
+    let channel = built
+        .remove(channel_id)
+        .expect("every configured channel is built");
+    let msg = test_message(config, channel_id, now);
+    let ctx = DeliveryContext {
+        // Delivery ids are positive; 0 keeps a test apart from every real delivery.
+        delivery_id: 0,
+        attempt: 1,
+        idempotency_key: format!("candor-test-{channel_id}-{}", now.timestamp_millis()),
+        thread_root: None,
+        thread_parent: None,
+        now,
+    };
+    let preview = channel.preview(&msg);
+    let sent = tokio::time::timeout(cfg.limits().timeout, channel.deliver(&msg, &ctx))
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))?
+        .map_err(|e| match e {
+            SendError::Retryable { reason, .. } => {
+                anyhow::anyhow!("failed (temporary, worth trying again): {reason}")
+            }
+            SendError::Permanent { reason } => anyhow::anyhow!("refused: {reason}"),
+        })?;
+    Ok((sent, preview))
+}

@@ -7,5 +7,6 @@ mod incidents;
 mod metrics;
 mod outbox;
 mod scheduler;
+mod social;
 mod status_page;
 mod status_v2;
