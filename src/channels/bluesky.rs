@@ -149,7 +149,7 @@ impl BlueskyChannel {
                 .map(Call::Ok)
                 .map_err(|e| SendError::retryable(format!("{what}: unreadable answer: {e}")));
         }
-        let wait = wait_hint(resp.headers(), "ratelimit-reset", Reset::EpochSeconds, now);
+        let wait = wait_hint(&resp, "ratelimit-reset", Reset::EpochSeconds, now);
         let body = resp.text().await.unwrap_or_default();
         let code = serde_json::from_str::<serde_json::Value>(&body)
             .ok()

@@ -88,7 +88,7 @@ impl Channel for DiscordChannel {
             });
         }
         let wait = wait_hint(
-            resp.headers(),
+            &resp,
             "x-ratelimit-reset-after",
             Reset::SecondsFromNow,
             ctx.now,

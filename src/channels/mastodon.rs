@@ -106,7 +106,7 @@ impl MastodonChannel {
             .map_err(describe_reqwest_error)?;
         let status = resp.status();
         if !status.is_success() {
-            let wait = wait_hint(resp.headers(), "x-ratelimit-reset", Reset::Iso8601, ctx.now);
+            let wait = wait_hint(&resp, "x-ratelimit-reset", Reset::Iso8601, ctx.now);
             let body = resp.text().await.unwrap_or_default();
             return Err(classify_status(
                 status,
@@ -187,7 +187,7 @@ impl Channel for MastodonChannel {
                 remote_url: s.url,
             });
         }
-        let wait = wait_hint(resp.headers(), "x-ratelimit-reset", Reset::Iso8601, ctx.now);
+        let wait = wait_hint(&resp, "x-ratelimit-reset", Reset::Iso8601, ctx.now);
         let body = resp.text().await.unwrap_or_default();
         Err(classify_status(
             status,

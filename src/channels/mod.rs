@@ -256,16 +256,21 @@ pub enum Reset {
     SecondsFromNow,
 }
 
-/// How long to wait before trying again after a refusal: the remote's `Retry-After` if it gave
-/// one, else when its rate-limit window `header` resets, if it said so.
+/// How long to wait before trying again after a failure: the remote's `Retry-After` if it gave
+/// one, else, for a `429`, when its rate-limit window `header` resets. (Platforms send the reset
+/// header on every answer; on a `5xx` it says nothing about when the server recovers.)
 pub fn wait_hint(
-    headers: &reqwest::header::HeaderMap,
+    resp: &reqwest::Response,
     header: &str,
     format: Reset,
     now: DateTime<Utc>,
 ) -> Option<Duration> {
+    let headers = resp.headers();
     if let Some(d) = retry_after(headers, now) {
         return Some(d);
+    }
+    if resp.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return None;
     }
     let v = headers.get(header)?.to_str().ok()?.trim();
     let at = match format {

@@ -140,12 +140,7 @@ impl Channel for XChannel {
                 remote_id: id,
             });
         }
-        let wait = wait_hint(
-            resp.headers(),
-            "x-rate-limit-reset",
-            Reset::EpochSeconds,
-            ctx.now,
-        );
+        let wait = wait_hint(&resp, "x-rate-limit-reset", Reset::EpochSeconds, ctx.now);
         let raw = resp.text().await.unwrap_or_default();
         if status == reqwest::StatusCode::FORBIDDEN && ctx.attempt > 1 && is_duplicate(&raw) {
             tracing::info!("X refused a duplicate on a retry: an earlier attempt had posted");

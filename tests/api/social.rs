@@ -261,6 +261,28 @@ async fn mastodon_429_waits_for_retry_after_then_for_the_iso_8601_reset() {
 }
 
 #[tokio::test]
+async fn mastodon_5xx_backs_off_instead_of_waiting_for_the_rate_limit_window() {
+    let m = MockServer::start().await;
+    mount_instance(&m, 500).await;
+    let t = app(mastodon_yaml(&m)).await;
+    // Mastodon sends its rate-limit headers on every answer; an hour-away reset on a 503 is
+    // not a reason to wait an hour.
+    Mock::given(method("POST"))
+        .and(path("/api/v1/statuses"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("x-ratelimit-remaining", "299")
+                .insert_header("x-ratelimit-reset", at(&t, 3600).to_rfc3339().as_str()),
+        )
+        .mount(&m)
+        .await;
+    declare(&t, "Some users cannot log in.").await;
+    assert_eq!(t.dispatch_all().await.retrying, 1);
+    let d = &deliveries_of(&t, "masto").await[0];
+    assert!(d.next_attempt_at.unwrap() <= at(&t, 60), "{d:?}");
+}
+
+#[tokio::test]
 async fn mastodon_422_is_dead_with_mastodons_words() {
     let m = MockServer::start().await;
     mount_instance(&m, 500).await;
