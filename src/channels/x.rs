@@ -89,8 +89,10 @@ impl XChannel {
 }
 
 /// Whether an error body is X's refusal of a post identical to a recent one.
+/// (v2: "You are not allowed to create a Tweet with duplicate content."; v1.1: "Status is a
+/// duplicate.")
 fn is_duplicate(body: &str) -> bool {
-    body.to_ascii_lowercase().contains("duplicate content")
+    body.to_ascii_lowercase().contains("duplicate")
 }
 
 #[async_trait]
@@ -158,7 +160,10 @@ impl Channel for XChannel {
 mod tests {
     use super::*;
 
-    /// The worked example in X's "Creating a signature" (OAuth 1.0a) documentation.
+    /// The worked example in X's "Creating a signature" (OAuth 1.0a) documentation: its keys,
+    /// nonce, timestamp and parameters give its signature `hCtSmYh+iHYCEqBWrE7C7hYmtUk=`. (The
+    /// page's prose now names api.x.com, but that signature was computed, and still verifies,
+    /// over the original base URL https://api.twitter.com/1.1/statuses/update.json.)
     #[test]
     fn signature_matches_x_documentation_example() {
         let keys = Keys {
