@@ -135,6 +135,40 @@ fn status_json(id: usize) -> ResponseTemplate {
     }))
 }
 
+/// Statuses made, by Idempotency-Key.
+type Made = Arc<Mutex<HashMap<String, usize>>>;
+
+/// `POST /api/v1/statuses` honouring Idempotency-Key as Mastodon does: a key it has seen gets
+/// the status it made then. The first sight of a key makes status `id` and answers `first`
+/// (an answer that never arrives, in these tests), telling `arrived`.
+async fn mount_idempotent_statuses(
+    server: &MockServer,
+    id: usize,
+    first: ResponseTemplate,
+    arrived: Arc<tokio::sync::Notify>,
+) -> Made {
+    let made: Made = Arc::default();
+    let seen = made.clone();
+    Mock::given(method("POST"))
+        .and(path("/api/v1/statuses"))
+        .respond_with(move |r: &Request| {
+            let key = r.headers["idempotency-key"].to_str().unwrap().to_string();
+            let mut made = seen.lock().unwrap();
+            match made.get(&key) {
+                Some(id) => status_json(*id),
+                None => {
+                    made.insert(key, id);
+                    arrived.notify_one();
+                    first.clone()
+                }
+            }
+        })
+        .expect(2)
+        .mount(server)
+        .await;
+    made
+}
+
 #[tokio::test]
 async fn mastodon_posts_within_the_instance_limit_then_replies_in_the_thread() {
     let m = MockServer::start().await;
@@ -309,26 +343,14 @@ async fn mastodon_422_is_dead_with_mastodons_words() {
 async fn mastodon_retry_after_a_lost_answer_reuses_the_idempotency_key_and_posts_once() {
     let m = MockServer::start().await;
     mount_instance(&m, 500).await;
-    // Like the server: a key it has seen gets the status it made then, not a new one. The
-    // first answer is lost on the way back (a 502 from a proxy after the post was made).
-    let made: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let seen = made.clone();
-    Mock::given(method("POST"))
-        .and(path("/api/v1/statuses"))
-        .respond_with(move |r: &Request| {
-            let key = r.headers["idempotency-key"].to_str().unwrap().to_string();
-            let mut made = seen.lock().unwrap();
-            match made.get(&key) {
-                Some(id) => status_json(*id),
-                None => {
-                    made.insert(key, 4242);
-                    ResponseTemplate::new(502).set_body_string("Bad Gateway")
-                }
-            }
-        })
-        .expect(2)
-        .mount(&m)
-        .await;
+    // The first answer is lost on the way back (a 502 from a proxy after the post was made).
+    let made = mount_idempotent_statuses(
+        &m,
+        4242,
+        ResponseTemplate::new(502).set_body_string("Bad Gateway"),
+        Arc::default(),
+    )
+    .await;
     let t = app(mastodon_yaml(&m)).await;
     declare(&t, "Some users cannot log in.").await;
     assert_eq!(t.dispatch_all().await.retrying, 1);
@@ -384,6 +406,66 @@ fn created(r: &Request, n: usize) -> ResponseTemplate {
         "commit": { "cid": "bafyreicommit", "rev": "3l25zusnsfck2" },
         "validationStatus": "valid"
     }))
+}
+
+/// createRecord that stores the record under its key, tells `arrived`, and answers with
+/// `answer(request)` (in these tests an answer that never arrives). Returns the store.
+async fn mount_storing_create_record(
+    server: &MockServer,
+    answer: fn(&Request) -> ResponseTemplate,
+    arrived: Arc<tokio::sync::Notify>,
+) -> Stored {
+    let stored: Stored = Arc::default();
+    let s1 = stored.clone();
+    Mock::given(method("POST"))
+        .and(path("/xrpc/com.atproto.repo.createRecord"))
+        .respond_with(move |r: &Request| {
+            let body = json_of(r);
+            s1.lock().unwrap().insert(
+                body["rkey"].as_str().unwrap().into(),
+                body["record"].clone(),
+            );
+            arrived.notify_one();
+            answer(r)
+        })
+        .expect(1)
+        .mount(server)
+        .await;
+    stored
+}
+
+/// Records stored by key, as the PDS keeps them.
+type Stored = Arc<Mutex<HashMap<String, Value>>>;
+
+/// A PDS's getRecord over `stored`: the record if an earlier createRecord stored it, else
+/// `RecordNotFound`.
+async fn mount_get_record(server: &MockServer, stored: Stored) {
+    Mock::given(method("GET"))
+        .and(path("/xrpc/com.atproto.repo.getRecord"))
+        .and(query_param("repo", DID))
+        .and(query_param("collection", "app.bsky.feed.post"))
+        .and(header("authorization", "Bearer access-1"))
+        .respond_with(move |r: &Request| {
+            let rkey = r
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "rkey")
+                .unwrap()
+                .1
+                .to_string();
+            match stored.lock().unwrap().get(&rkey) {
+                Some(v) => ResponseTemplate::new(200).set_body_json(json!({
+                    "uri": format!("at://{DID}/app.bsky.feed.post/{rkey}"),
+                    "cid": "bafyreistored", "value": v
+                })),
+                None => ResponseTemplate::new(400).set_body_json(
+                    json!({ "error": "RecordNotFound", "message": "Could not locate record" }),
+                ),
+            }
+        })
+        .expect(1)
+        .mount(server)
+        .await;
 }
 
 fn is_tid(s: &str) -> bool {
@@ -592,48 +674,13 @@ async fn bluesky_retry_after_a_lost_answer_finds_the_record_and_posts_once() {
     let m = MockServer::start().await;
     mount_session(&m, 1).await;
     // The record is written, then the answer is lost.
-    let stored: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
-    let s1 = stored.clone();
-    Mock::given(method("POST"))
-        .and(path("/xrpc/com.atproto.repo.createRecord"))
-        .respond_with(move |r: &Request| {
-            let body = json_of(r);
-            s1.lock().unwrap().insert(
-                body["rkey"].as_str().unwrap().into(),
-                body["record"].clone(),
-            );
-            ResponseTemplate::new(502).set_body_string("Bad Gateway")
-        })
-        .expect(1)
-        .mount(&m)
-        .await;
-    let s2 = stored.clone();
-    Mock::given(method("GET"))
-        .and(path("/xrpc/com.atproto.repo.getRecord"))
-        .and(query_param("repo", DID))
-        .and(query_param("collection", "app.bsky.feed.post"))
-        .and(header("authorization", "Bearer access-1"))
-        .respond_with(move |r: &Request| {
-            let rkey = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "rkey")
-                .unwrap()
-                .1
-                .to_string();
-            match s2.lock().unwrap().get(&rkey) {
-                Some(v) => ResponseTemplate::new(200).set_body_json(json!({
-                    "uri": format!("at://{DID}/app.bsky.feed.post/{rkey}"),
-                    "cid": "bafyreistored", "value": v
-                })),
-                None => ResponseTemplate::new(400).set_body_json(
-                    json!({ "error": "RecordNotFound", "message": "Could not locate record" }),
-                ),
-            }
-        })
-        .expect(1)
-        .mount(&m)
-        .await;
+    let stored = mount_storing_create_record(
+        &m,
+        |_| ResponseTemplate::new(502).set_body_string("Bad Gateway"),
+        Arc::default(),
+    )
+    .await;
+    mount_get_record(&m, stored.clone()).await;
     let t = app(bluesky_yaml(&m)).await;
     declare(&t, "Some users cannot log in.").await;
     assert_eq!(t.dispatch_all().await.retrying, 1);
@@ -730,6 +777,13 @@ fn assert_oauth_signed(r: &Request) {
     mac.update(base.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     assert_eq!(params["oauth_signature"], expected, "base string: {base}");
+}
+
+/// X's 403 as the API v2 writes it (RFC 7807 problem details).
+fn x_forbidden(detail: &str) -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({
+        "detail": detail, "type": "about:blank", "title": "Forbidden", "status": 403
+    }))
 }
 
 fn tweet(id: &str) -> ResponseTemplate {
@@ -840,10 +894,7 @@ async fn x_403_on_a_first_attempt_is_dead_with_xs_words() {
     let m = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/2/tweets"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
-            "detail": "You are not permitted to perform this action.",
-            "type": "about:blank", "title": "Forbidden", "status": 403
-        })))
+        .respond_with(x_forbidden("You are not permitted to perform this action."))
         .expect(1)
         .mount(&m)
         .await;
@@ -869,10 +920,9 @@ async fn x_duplicate_refusal_on_a_retry_counts_as_already_posted() {
         .await;
     Mock::given(method("POST"))
         .and(path("/2/tweets"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
-            "detail": "You are not allowed to create a Tweet with duplicate content.",
-            "type": "about:blank", "title": "Forbidden", "status": 403
-        })))
+        .respond_with(x_forbidden(
+            "You are not allowed to create a Tweet with duplicate content.",
+        ))
         .with_priority(2)
         .mount(&m)
         .await;
@@ -1227,4 +1277,100 @@ async fn channel_test_command_sends_once_and_fails_loudly() {
         !stderr.contains("tok-en"),
         "the webhook URL is a secret: {stderr}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A worker killed mid-send: the remote has the post, the worker never heard back, its lease
+// runs out and the delivery is taken over.
+
+/// Runs one outbox pass in a task, waits until `arrived` says the remote has the request, then
+/// kills the task (as a SIGKILL would the worker) and lets the lease run out.
+async fn kill_mid_send(t: &TestApp, channel: &str, arrived: Arc<tokio::sync::Notify>) {
+    let outbox = t.app.outbox();
+    let worker = tokio::spawn(async move { outbox.drain().await });
+    arrived.notified().await;
+    worker.abort();
+    assert!(worker.await.unwrap_err().is_cancelled());
+    let d = &deliveries_of(t, channel).await[0];
+    assert_eq!(
+        (d.state.as_str(), d.attempts),
+        ("in_flight", 1),
+        "owner gone"
+    );
+    t.advance(std::time::Duration::from_secs(61)); // past the 60 s lease
+}
+
+#[tokio::test]
+async fn bluesky_worker_killed_mid_send_is_taken_over_without_a_second_post() {
+    let m = MockServer::start().await;
+    mount_session(&m, 1).await;
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    // The record is committed; the answer never gets back.
+    let stored = mount_storing_create_record(
+        &m,
+        |r| created(r, 1).set_delay(std::time::Duration::from_secs(3600)),
+        arrived.clone(),
+    )
+    .await;
+    mount_get_record(&m, stored.clone()).await;
+    let t = app(bluesky_yaml(&m)).await;
+    declare(&t, "Some users cannot log in.").await;
+    kill_mid_send(&t, "sky", arrived).await;
+    t.dispatch_all().await;
+    let d = &deliveries_of(&t, "sky").await[0];
+    assert_eq!((d.state.as_str(), d.attempts), ("delivered", 2));
+    assert!(d.remote_id.as_deref().unwrap().ends_with(" bafyreistored"));
+    assert_eq!(stored.lock().unwrap().len(), 1, "one post");
+}
+
+#[tokio::test]
+async fn mastodon_worker_killed_mid_send_is_taken_over_under_the_same_idempotency_key() {
+    let m = MockServer::start().await;
+    mount_instance(&m, 500).await;
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let made = mount_idempotent_statuses(
+        &m,
+        5151,
+        status_json(5151).set_delay(std::time::Duration::from_secs(3600)),
+        arrived.clone(),
+    )
+    .await;
+    let t = app(mastodon_yaml(&m)).await;
+    declare(&t, "Some users cannot log in.").await;
+    kill_mid_send(&t, "masto", arrived).await;
+    t.dispatch_all().await;
+    let d = &deliveries_of(&t, "masto").await[0];
+    assert_eq!(
+        (d.state.as_str(), d.attempts, d.remote_id.as_deref()),
+        ("delivered", 2, Some("5151"))
+    );
+    assert_eq!(made.lock().unwrap().len(), 1, "one status");
+}
+
+#[tokio::test]
+async fn x_worker_killed_mid_send_is_taken_over_and_the_duplicate_refusal_ends_it() {
+    let m = MockServer::start().await;
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let a1 = arrived.clone();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c1 = calls.clone();
+    Mock::given(method("POST"))
+        .and(path("/2/tweets"))
+        .respond_with(move |_: &Request| {
+            if c1.fetch_add(1, Ordering::SeqCst) == 0 {
+                a1.notify_one();
+                tweet("1").set_delay(std::time::Duration::from_secs(3600))
+            } else {
+                x_forbidden("You are not allowed to create a Tweet with duplicate content.")
+            }
+        })
+        .expect(2)
+        .mount(&m)
+        .await;
+    let t = app(x_yaml(&m)).await;
+    declare(&t, "Some users cannot log in.").await;
+    kill_mid_send(&t, "xcom", arrived).await;
+    t.dispatch_all().await;
+    let d = &deliveries_of(&t, "xcom").await[0];
+    assert_eq!((d.state.as_str(), d.attempts), ("delivered", 2));
 }
