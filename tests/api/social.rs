@@ -1374,3 +1374,29 @@ async fn x_worker_killed_mid_send_is_taken_over_and_the_duplicate_refusal_ends_i
     let d = &deliveries_of(&t, "xcom").await[0];
     assert_eq!((d.state.as_str(), d.attempts), ("delivered", 2));
 }
+
+#[tokio::test]
+async fn a_platform_that_does_not_answer_in_time_is_retried() {
+    let m = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "id": "1" }))
+                .set_delay(std::time::Duration::from_secs(3600)),
+        )
+        .mount(&m)
+        .await;
+    let t = app(format!(
+        "  disc: {{ type: discord, webhook_url: \"{}/api/webhooks/1/t\", limits: {{ timeout: 200ms }} }}\n",
+        m.uri()
+    ))
+    .await;
+    declare(&t, "Some users cannot log in.").await;
+    assert_eq!(t.dispatch_all().await.retrying, 1);
+    let d = &deliveries_of(&t, "disc").await[0];
+    assert_eq!(d.state.as_str(), "pending");
+    assert!(
+        d.last_error.as_deref().unwrap().contains("timed out"),
+        "{d:?}"
+    );
+}
