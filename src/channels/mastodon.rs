@@ -3,8 +3,9 @@
 //! - The length limit is the instance's own (`GET /api/v2/instance`,
 //!   `configuration.statuses.max_characters`, links counting
 //!   `characters_reserved_per_url`), read once and kept.
-//! - `Idempotency-Key` is derived from the delivery: a retry after a lost response is
-//!   recognised by the server (it keeps keys about an hour) and not posted twice.
+//! - `Idempotency-Key` is derived from the delivery (its id and the message's time): a retry
+//!   after a lost response is recognised by the server (it keeps keys about an hour) and not
+//!   posted twice.
 //! - Later updates reply (`in_reply_to_id`) to the incident's latest post here.
 //! - A 429 waits for `Retry-After` or `X-RateLimit-Reset` (an ISO 8601 time).
 
@@ -138,6 +139,17 @@ impl MastodonChannel {
     }
 }
 
+/// The delivery's key plus when its message was posted: the same on every retry, and unlikely
+/// to meet another Candor's (a staging copy with its own database posting to the same account)
+/// within the hour Mastodon keeps keys.
+fn idempotency_key(msg: &Message, ctx: &DeliveryContext) -> String {
+    format!(
+        "{}-{}",
+        ctx.idempotency_key,
+        msg.posted_at.timestamp_millis()
+    )
+}
+
 #[async_trait]
 impl Channel for MastodonChannel {
     fn id(&self) -> &str {
@@ -171,7 +183,7 @@ impl Channel for MastodonChannel {
             .http
             .post(self.endpoint("/api/v1/statuses"))
             .bearer_auth(self.token.expose())
-            .header("Idempotency-Key", &ctx.idempotency_key)
+            .header("Idempotency-Key", idempotency_key(msg, ctx))
             .form(&form)
             .send()
             .await

@@ -208,7 +208,7 @@ async fn mastodon_posts_within_the_instance_limit_then_replies_in_the_thread() {
     assert!(!first.contains_key("in_reply_to_id"));
     assert_eq!(
         reqs[0].headers["idempotency-key"],
-        format!("candor-delivery-{}", ds[0].id).as_str()
+        format!("candor-delivery-{}-{}", ds[0].id, t0().timestamp_millis()).as_str()
     );
     assert_eq!(ds[0].remote_id.as_deref(), Some("1001"));
     assert_eq!(
@@ -221,7 +221,7 @@ async fn mastodon_posts_within_the_instance_limit_then_replies_in_the_thread() {
     assert!(reply["status"].contains("Sign-ins are recovering."));
     assert_eq!(
         reqs[1].headers["idempotency-key"],
-        format!("candor-delivery-{}", ds[1].id).as_str()
+        format!("candor-delivery-{}-{}", ds[1].id, t0().timestamp_millis()).as_str()
     );
     assert_eq!(ds[1].remote_id.as_deref(), Some("1002"));
     t.assert_outbox_empty().await;
