@@ -596,7 +596,17 @@ async fn publish(
         now,
     );
     let payload = serde_json::to_string(&msg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let channels: Vec<String> = env.config.public_channels().map(str::to_string).collect();
+    // Channels limited to some impacts or components (`only:`) get no delivery for others.
+    let channels: Vec<String> = env
+        .config
+        .public_channels()
+        .filter(|id| {
+            env.config.channels[*id]
+                .only()
+                .accepts(incident.impact, components.keys().map(String::as_str))
+        })
+        .map(str::to_string)
+        .collect();
     for channel in &channels {
         enqueue(
             conn,

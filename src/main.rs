@@ -78,6 +78,11 @@ enum Command {
         #[command(subcommand)]
         command: IncidentCommand,
     },
+    /// Work with the configured channels.
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
 }
@@ -151,6 +156,16 @@ enum IncidentCommand {
     },
     /// Show one incident with its updates and their deliveries.
     Show { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum ChannelCommand {
+    /// Send a test message through one channel now (not through the outbox) and print what
+    /// happened; exits non-zero if it failed.
+    Test {
+        /// The channel's id in `channels:`.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -278,6 +293,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                     println!("revoked `{name}`");
                 }
+            }
+            Ok(())
+        }
+        Command::Channel {
+            command: ChannelCommand::Test { id },
+        } => {
+            let renderer =
+                std::sync::Arc::new(candor::render::Renderer::new(&config.site.templates_dir));
+            let (sent, preview) =
+                candor::channels::send_test(&config, &renderer, &id, SystemClock.now())
+                    .await
+                    .with_context(|| format!("channel `{id}`"))?;
+            if let Some(p) = preview {
+                let limit = p.limit.map(|l| format!(" of {l}")).unwrap_or_default();
+                println!(
+                    "sent through `{id}` ({}, length {}{limit}):",
+                    p.kind, p.length
+                );
+                println!("{}", p.text);
+            } else {
+                println!("sent through `{id}`");
+            }
+            if let Some(r) = sent.remote_id {
+                println!("remote id: {r}");
+            }
+            if let Some(u) = sent.remote_url {
+                println!("remote url: {u}");
             }
             Ok(())
         }

@@ -1,8 +1,14 @@
 //! Where messages go. Each channel kind is one file implementing [`Channel`]; it knows its own
 //! length limit, threading and which of its errors are worth retrying.
 
+pub mod bluesky;
+pub mod discord;
+pub mod fit;
 pub mod log;
+pub mod mastodon;
+pub mod slack;
 pub mod webhook;
+pub mod x;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,6 +86,9 @@ pub struct DeliveryContext {
     pub idempotency_key: String,
     /// The remote id of this incident's first post on this channel, for threading replies.
     pub thread_root: Option<String>,
+    /// The remote id of this incident's latest post on this channel: what a reply answers, so
+    /// the thread reads in order. Equal to `thread_root` after one post.
+    pub thread_parent: Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -154,25 +163,141 @@ pub fn build(
 ) -> anyhow::Result<BTreeMap<String, Arc<dyn Channel>>> {
     let mut out: BTreeMap<String, Arc<dyn Channel>> = BTreeMap::new();
     for (id, ch) in &config.channels {
-        let built: Arc<dyn Channel> = match ch {
-            ChannelConfig::Log { path, .. } => {
-                Arc::new(log::LogChannel::open(id, path, renderer.clone())?)
-            }
-            ChannelConfig::Webhook {
-                url,
-                bearer_token,
-                limits,
-            } => Arc::new(webhook::WebhookChannel::new(
-                id,
-                url.clone(),
-                bearer_token.clone(),
-                limits.timeout,
-                renderer.clone(),
-            )?),
-        };
+        let r = renderer.clone();
+        let timeout = ch.limits().timeout;
+        let built: Arc<dyn Channel> =
+            match ch {
+                ChannelConfig::Log { path, .. } => Arc::new(log::LogChannel::open(id, path, r)?),
+                ChannelConfig::Webhook {
+                    url,
+                    bearer_token,
+                    signing_secret,
+                    ..
+                } => Arc::new(webhook::WebhookChannel::new(
+                    id,
+                    url.clone(),
+                    bearer_token.clone(),
+                    signing_secret.as_ref(),
+                    timeout,
+                    r,
+                )?),
+                ChannelConfig::Mastodon {
+                    instance,
+                    access_token,
+                    ..
+                } => Arc::new(mastodon::MastodonChannel::new(
+                    id,
+                    instance.clone(),
+                    access_token.clone(),
+                    timeout,
+                    r,
+                )?),
+                ChannelConfig::Bluesky {
+                    service,
+                    identifier,
+                    app_password,
+                    ..
+                } => Arc::new(bluesky::BlueskyChannel::new(
+                    id,
+                    service.clone(),
+                    identifier.clone(),
+                    app_password.clone(),
+                    timeout,
+                    r,
+                )?),
+                ChannelConfig::X {
+                    api_url,
+                    consumer_key,
+                    consumer_secret,
+                    access_token,
+                    access_token_secret,
+                    ..
+                } => Arc::new(x::XChannel::new(
+                    id,
+                    api_url.clone(),
+                    x::Keys {
+                        consumer_key: consumer_key.clone(),
+                        consumer_secret: consumer_secret.clone(),
+                        access_token: access_token.clone(),
+                        access_token_secret: access_token_secret.clone(),
+                    },
+                    timeout,
+                    r,
+                )?),
+                ChannelConfig::Slack { webhook_url, .. } => Arc::new(slack::SlackChannel::new(
+                    id,
+                    webhook_url.clone(),
+                    timeout,
+                    r,
+                )?),
+                ChannelConfig::Discord { webhook_url, .. } => Arc::new(
+                    discord::DiscordChannel::new(id, webhook_url.clone(), timeout, r)?,
+                ),
+            };
         out.insert(id.clone(), built);
     }
     Ok(out)
+}
+
+/// The HTTP client every remote channel uses: its own timeout, Candor's user agent.
+pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("candor/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
+/// How a platform writes when its rate limit resets.
+#[derive(Debug, Clone, Copy)]
+pub enum Reset {
+    /// Unix seconds (X's `x-rate-limit-reset`, Bluesky's `ratelimit-reset`).
+    EpochSeconds,
+    /// An ISO 8601 time (Mastodon's `X-RateLimit-Reset`).
+    Iso8601,
+    /// Seconds from now, possibly fractional (Discord's `X-RateLimit-Reset-After`).
+    SecondsFromNow,
+}
+
+/// How long to wait before trying again after a failure: the remote's `Retry-After` if it gave
+/// one, else, for a `429`, when its rate-limit window `header` resets. (Platforms send the reset
+/// header on every answer; on a `5xx` it says nothing about when the server recovers.)
+pub fn wait_hint(
+    resp: &reqwest::Response,
+    header: &str,
+    format: Reset,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    let headers = resp.headers();
+    if let Some(d) = retry_after(headers, now) {
+        return Some(d);
+    }
+    if resp.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let v = headers.get(header)?.to_str().ok()?.trim();
+    let at = match format {
+        Reset::EpochSeconds => DateTime::from_timestamp(v.parse().ok()?, 0)?,
+        Reset::Iso8601 => DateTime::parse_from_rfc3339(v).ok()?.with_timezone(&Utc),
+        Reset::SecondsFromNow => {
+            let secs: f64 = v.parse().ok()?;
+            return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        }
+    };
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The platform's own words from a JSON error body: the first of `keys` that holds a string
+/// (with `error` and `message` both given, "error: message"), else the body as it came.
+pub fn error_text(body: &str, keys: &[&str]) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.trim().to_string();
+    };
+    let words: Vec<&str> = keys.iter().filter_map(|k| v[*k].as_str()).collect();
+    if words.is_empty() {
+        body.trim().to_string()
+    } else {
+        words.join(": ")
+    }
 }
 
 /// The message as a short post, for channels that send its text. A broken template is a
@@ -240,4 +365,76 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// A message that says it is a test, for `candor channel test ID`: no incident is behind it.
+pub fn test_message(config: &Config, channel_id: &str, now: DateTime<Utc>) -> Message {
+    Message {
+        audience: Audience::Public,
+        kind: MessageKind::Operator,
+        site_name: config.site.name.clone(),
+        incident_id: 0,
+        incident_url: config.site.public_url.to_string(),
+        title: format!("Test of the {channel_id} channel"),
+        impact: Impact::None,
+        status: IncidentStatus::Resolved,
+        components: Vec::new(),
+        update_id: None,
+        body: format!(
+            "This is a test message from {}'s status page. Nothing is wrong.",
+            config.site.name
+        ),
+        started_at: now,
+        eta_at: None,
+        next_update_at: None,
+        eta_line: None,
+        next_update_line: None,
+        posted_at: now,
+    }
+}
+
+/// Sends [`test_message`] through one configured channel, once, outside the outbox: what
+/// `candor channel test ID` does.
+pub async fn send_test(
+    config: &Config,
+    renderer: &Arc<Renderer>,
+    channel_id: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Sent, Option<Preview>)> {
+    let Some(cfg) = config.channels.get(channel_id) else {
+        anyhow::bail!(
+            "no channel `{channel_id}` in config; configured: {}",
+            config
+                .channels
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let mut built = build(config, renderer)?;
+    let channel = built
+        .remove(channel_id)
+        .expect("every configured channel is built");
+    let msg = test_message(config, channel_id, now);
+    let ctx = DeliveryContext {
+        // Delivery ids are positive; 0 keeps a test apart from every real delivery.
+        delivery_id: 0,
+        attempt: 1,
+        idempotency_key: format!("candor-test-{channel_id}-{}", now.timestamp_millis()),
+        thread_root: None,
+        thread_parent: None,
+        now,
+    };
+    let preview = channel.preview(&msg);
+    let sent = tokio::time::timeout(cfg.limits().timeout, channel.deliver(&msg, &ctx))
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))?
+        .map_err(|e| match e {
+            SendError::Retryable { reason, .. } => {
+                anyhow::anyhow!("failed (temporary, worth trying again): {reason}")
+            }
+            SendError::Permanent { reason } => anyhow::anyhow!("refused: {reason}"),
+        })?;
+    Ok((sent, preview))
 }

@@ -230,9 +230,12 @@ impl Outbox {
             self.metrics.delivery(channel, "dead");
             return Ok(Outcome::Dead);
         }
-        let thread_root = {
+        let (thread_root, thread_parent) = {
             let mut conn = self.db.pool().acquire().await?;
-            deliveries::thread_root(&mut conn, c.incident_id, channel).await?
+            (
+                deliveries::thread_root(&mut conn, c.incident_id, channel).await?,
+                deliveries::thread_parent(&mut conn, c.incident_id, channel).await?,
+            )
         };
         if let Some(limiter) = &lane.limiter {
             limiter.until_ready().await;
@@ -242,6 +245,7 @@ impl Outbox {
             attempt: c.attempts,
             idempotency_key: format!("candor-delivery-{}", c.id),
             thread_root,
+            thread_parent,
             now: self.clock.now(),
         };
         let result =

@@ -193,14 +193,34 @@ pub async fn thread_root(
     incident_id: i64,
     channel: &str,
 ) -> Result<Option<String>> {
-    let row: Option<(Option<String>,)> = sqlx::query_as(
+    thread_post(conn, incident_id, channel, "ASC").await
+}
+
+/// The remote id of the latest message delivered for this incident on this channel: the post
+/// the next update answers, so a thread reads in order.
+pub async fn thread_parent(
+    conn: &mut Conn,
+    incident_id: i64,
+    channel: &str,
+) -> Result<Option<String>> {
+    thread_post(conn, incident_id, channel, "DESC").await
+}
+
+async fn thread_post(
+    conn: &mut Conn,
+    incident_id: i64,
+    channel: &str,
+    order: &'static str,
+) -> Result<Option<String>> {
+    let sql = format!(
         "SELECT remote_id FROM deliveries WHERE incident_id = $1 AND channel = $2 AND audience = 'public' \
-         AND state = 'delivered' AND remote_id IS NOT NULL ORDER BY id LIMIT 1",
-    )
-    .bind(incident_id)
-    .bind(channel)
-    .fetch_optional(&mut *conn)
-    .await?;
+         AND state = 'delivered' AND remote_id IS NOT NULL ORDER BY id {order} LIMIT 1"
+    );
+    let row: Option<(Option<String>,)> = sqlx::query_as(&sql)
+        .bind(incident_id)
+        .bind(channel)
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(row.and_then(|(r,)| r))
 }
 

@@ -67,6 +67,8 @@ pub struct Options {
     pub outbox: Option<String>,
     /// More top-level YAML appended to the config (keys the default leaves out).
     pub extra: Option<String>,
+    /// More entries under `channels:`, as YAML lines indented by two spaces.
+    pub extra_channels: Option<String>,
 }
 
 pub struct TestApp {
@@ -135,6 +137,10 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         mock.as_ref().map(|m| m.uri()).as_deref(),
         opts.outbox.as_deref(),
     );
+    let yaml = match &opts.extra_channels {
+        Some(more) => yaml.replace("channels:\n  log:", &format!("channels:\n{more}  log:")),
+        None => yaml,
+    };
     let yaml = yaml + opts.extra.as_deref().unwrap_or("");
     let clock = Arc::new(ManualClock::new(t0()));
     let app = build(&yaml, clock.clone(), opts.channels).await;

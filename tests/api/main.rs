@@ -9,5 +9,6 @@ mod metrics;
 mod openapi;
 mod outbox;
 mod scheduler;
+mod social;
 mod status_page;
 mod status_v2;
