@@ -27,6 +27,7 @@ use crate::store::incidents::{self, StateFilter};
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     /// What customers see as the headline.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     title: String,
     #[serde(default = "default_impact")]
     #[schema(default = "minor")]
@@ -35,6 +36,7 @@ pub struct CreateBody {
     #[schema(default = "investigating")]
     status: IncidentStatus,
     /// The first public words: what is wrong, in plain language.
+    #[schema(min_length = 1, max_length = 5000, pattern = "\\S")]
     message: String,
     /// Affected components (ids from config) and their status.
     #[serde(default)]
@@ -43,10 +45,10 @@ pub struct CreateBody {
     #[schema(format = DateTime)]
     eta: Option<String>,
     /// When it will be fixed, as a duration from now (`90m`, `2h`).
-    #[schema(example = "2h")]
+    #[schema(example = "2h", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
     eta_in: Option<String>,
     /// When the next update is promised (`30m`); the impact's policy decides when absent.
-    #[schema(example = "30m")]
+    #[schema(example = "30m", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
     next_update_in: Option<String>,
     /// Who is handling it.
     owner: Option<String>,
@@ -63,7 +65,9 @@ fn default_status() -> IncidentStatus {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
+    #[schema(min_length = 1, max_length = 5000, pattern = "\\S")]
     message: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     title: Option<String>,
     status: Option<IncidentStatus>,
     impact: Option<Impact>,
@@ -73,11 +77,11 @@ pub struct UpdateBody {
     #[schema(format = DateTime)]
     eta: Option<String>,
     /// A revised estimate as a duration from now.
-    #[schema(example = "45m")]
+    #[schema(example = "45m", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
     eta_in: Option<String>,
     /// Why the estimate moved; recorded with the revision.
     eta_reason: Option<String>,
-    #[schema(example = "30m")]
+    #[schema(example = "30m", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
     next_update_in: Option<String>,
     /// The incident's version as last read; the write is refused with 409 if it changed.
     version: Option<i64>,
@@ -87,6 +91,7 @@ pub struct UpdateBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
+    #[schema(min_length = 1, max_length = 5000, pattern = "\\S")]
     message: String,
     /// The incident's version as last read; the write is refused with 409 if it changed.
     version: Option<i64>,
