@@ -25,6 +25,18 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/messages/apology.txt.j2"),
     ),
     (
+        "messages/maintenance.txt.j2",
+        include_str!("../../templates/messages/maintenance.txt.j2"),
+    ),
+    (
+        "messages/maintenance_overrun.txt.j2",
+        include_str!("../../templates/messages/maintenance_overrun.txt.j2"),
+    ),
+    (
+        "ops/maintenance_overrun.txt.j2",
+        include_str!("../../templates/ops/maintenance_overrun.txt.j2"),
+    ),
+    (
         "ops/reminder.txt.j2",
         include_str!("../../templates/ops/reminder.txt.j2"),
     ),

@@ -58,6 +58,7 @@ fn kind_label(k: UpdateKind) -> &'static str {
         UpdateKind::Scheduled => "Scheduled check-in",
         UpdateKind::Overdue => "Apology",
         UpdateKind::Resolution => "Resolved",
+        UpdateKind::Notice => "Maintenance notice",
     }
 }
 

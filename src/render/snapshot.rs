@@ -240,5 +240,10 @@ pub fn status_label(s: IncidentStatus) -> &'static str {
         IncidentStatus::Identified => "Identified",
         IncidentStatus::Monitoring => "Monitoring",
         IncidentStatus::Resolved => "Resolved",
+        IncidentStatus::Scheduled => "Scheduled",
+        IncidentStatus::InProgress => "In progress",
+        IncidentStatus::Verifying => "Verifying",
+        IncidentStatus::Completed => "Completed",
+        IncidentStatus::Cancelled => "Cancelled",
     }
 }

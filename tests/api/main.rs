@@ -4,6 +4,7 @@ mod cli;
 mod feeds;
 mod helpers;
 mod incidents;
+mod maintenance;
 mod metrics;
 mod outbox;
 mod scheduler;

@@ -2,6 +2,7 @@
 
 pub mod components;
 pub mod incidents;
+pub mod maintenances;
 pub mod views;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -22,6 +23,21 @@ pub fn router() -> Router<App> {
         .route("/incidents/{id}/updates", post(incidents::update))
         .route("/incidents/{id}/resolve", post(incidents::resolve))
         .route("/components", get(components::list))
+        .route(
+            "/maintenances",
+            post(maintenances::create).get(maintenances::list),
+        )
+        .route(
+            "/maintenances/{id}",
+            get(maintenances::show).patch(maintenances::edit),
+        )
+        .route("/maintenances/{id}/extend", post(maintenances::extend))
+        .route("/maintenances/{id}/complete", post(maintenances::complete))
+        .route("/maintenances/{id}/cancel", post(maintenances::cancel))
+        .route(
+            "/maintenances/{id}/incident",
+            post(maintenances::to_incident),
+        )
         .method_not_allowed_fallback(method_not_allowed)
 }
 
