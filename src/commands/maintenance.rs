@@ -458,13 +458,14 @@ pub async fn complete_window(
     let planned_end = before.eta_at.or(before.scheduled_until);
     let components = incidents::components(conn, id).await?;
     incidents::clear_components(conn, id).await?;
-    let end = crate::clock::truncate_ms(now);
+    // The announced times stay; the sequence moves so calendars pick up the change.
+    let start = before.scheduled_for.unwrap_or(before.started_at);
     incidents::set_window(
         conn,
         id,
         before.description.as_deref(),
-        before.scheduled_for.unwrap_or(before.started_at),
-        end,
+        start,
+        before.scheduled_until.unwrap_or(start),
     )
     .await?;
     let after = revise(

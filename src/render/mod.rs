@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod feeds;
+pub mod ics;
 pub mod pages;
 pub mod snapshot;
 pub mod v2;

@@ -260,12 +260,49 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
         "indicator": s.indicator.as_str(),
         "description": s.indicator.description(),
         "active": s.active.iter().map(|st| incident_view(st, config, now)).collect::<Vec<_>>(),
+        "maintenance": maintenance_views(s, config, now),
         "groups": groups,
         "recent": recent,
         "history_days": super::snapshot::HISTORY_DAYS,
         "updated": s.updated_at.map(|t| time(t, now)),
         "stale_since": s.stale_since.map(|t| time(t, now)),
     })
+}
+
+/// Windows in progress (first), then upcoming ones, soonest first, for the home page.
+fn maintenance_views(s: &Snapshot, config: &Config, now: DateTime<Utc>) -> Vec<Value> {
+    use crate::domain::IncidentStatus as St;
+    let mut list: Vec<&Story> = s
+        .maintenances
+        .iter()
+        .filter(|w| {
+            matches!(
+                w.incident.status,
+                St::Scheduled | St::InProgress | St::Verifying
+            )
+        })
+        .collect();
+    list.sort_by_key(|w| {
+        (
+            w.incident.status == St::Scheduled,
+            w.incident.scheduled_for,
+            w.incident.id,
+        )
+    });
+    list.into_iter()
+        .map(|w| {
+            let i = &w.incident;
+            let start = i.scheduled_for.unwrap_or(i.started_at);
+            let end = i.eta_at.or(i.scheduled_until).unwrap_or(start);
+            let mut v = incident_view(w, config, now);
+            v["active"] = json!(i.status != St::Scheduled);
+            v["overrun"] = json!(i.status != St::Scheduled && end <= now);
+            v["starts"] = json!(time(start, now));
+            v["ends"] = json!(time(end, now));
+            v["description"] = json!(i.description);
+            v
+        })
+        .collect()
 }
 
 /// Renders one incident's page.
@@ -378,6 +415,14 @@ pub fn build(
         Arc::new(Asset::new(
             "application/rss+xml; charset=utf-8",
             feeds::rss(&snapshot, config),
+            &cc,
+        )),
+    );
+    assets.insert(
+        super::ics::PATH.into(),
+        Arc::new(Asset::new(
+            "text/calendar; charset=utf-8",
+            super::ics::calendar(&snapshot, config),
             &cc,
         )),
     );

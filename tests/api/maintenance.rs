@@ -424,3 +424,148 @@ async fn a_recurring_window_follows_its_zone_across_a_dst_change() {
     );
     t.dispatch_all().await;
 }
+
+#[tokio::test]
+async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
+    use icalendar::{CalendarDateTime, Component, DatePerhapsTime, EventStatus};
+
+    let t = spawn_app().await;
+    let upgrade = schedule(
+        &t,
+        json!({ "title": "Database upgrade", "description": "Moving to PostgreSQL 17.",
+                "components": ["api"], "starts_at": "2026-11-25T02:00:00Z", "ends_at": "2026-11-25T04:00:00Z" }),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let swap = schedule(
+        &t,
+        json!({ "title": "Switch swap", "components": ["web"],
+                "starts_at": "2026-11-26T02:00:00Z", "duration": "1h" }),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = t
+        .http
+        .patch(t.url(&format!("/api/v1/maintenances/{upgrade}")))
+        .bearer_auth(&t.token)
+        .json(&json!({ "ends_at": "2026-11-25T05:00:00Z" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = t
+        .post(&format!("/api/v1/maintenances/{swap}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // The iCalendar feed, read back by a real parser.
+    let r = t.page("/maintenance.ics").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/calendar"));
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\r\n"), "RFC 5545 lines end in CRLF");
+    let cal: icalendar::Calendar = text.parse().expect("a valid iCalendar document");
+    let events: Vec<&icalendar::Event> = cal.events().collect();
+    assert_eq!(events.len(), 2);
+    let find = |id: i64| {
+        let uid = format!("maintenance-{id}@status.acme.test");
+        *events
+            .iter()
+            .find(|e| e.get_uid() == Some(uid.as_str()))
+            .unwrap_or_else(|| panic!("no event {uid} in {text}"))
+    };
+    let e = find(upgrade);
+    assert_eq!(e.get_summary(), Some("Maintenance: Database upgrade"));
+    assert_eq!(e.get_sequence(), Some(1), "the edit bumped SEQUENCE");
+    assert_eq!(e.get_status(), Some(EventStatus::Confirmed));
+    assert_eq!(
+        e.get_start(),
+        Some(DatePerhapsTime::DateTime(CalendarDateTime::Utc(at(
+            25, 2, 0
+        ))))
+    );
+    assert_eq!(
+        e.get_end(),
+        Some(DatePerhapsTime::DateTime(CalendarDateTime::Utc(at(
+            25, 5, 0
+        ))))
+    );
+    assert!(e.get_description().unwrap().contains("Public API"));
+    let c = find(swap);
+    assert_eq!(c.get_status(), Some(EventStatus::Cancelled));
+    assert_eq!(c.get_sequence(), Some(1));
+    // Stable across rebuilds (same UID, same bytes while nothing changed).
+    let again = t.page("/maintenance.ics").await.text().await.unwrap();
+    assert_eq!(again, text);
+
+    // Statuspage-compatible JSON: upcoming, then active once it starts.
+    let upcoming: Value = t
+        .page("/api/v2/scheduled-maintenances/upcoming.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let list = upcoming["scheduled_maintenances"].as_array().unwrap();
+    assert_eq!(
+        list.len(),
+        1,
+        "the cancelled window is not listed: {upcoming}"
+    );
+    assert_eq!(list[0]["id"], upgrade.to_string());
+    assert_eq!(list[0]["status"], "scheduled");
+    assert_eq!(list[0]["impact"], "maintenance");
+    assert_eq!(list[0]["scheduled_for"], "2026-11-25T02:00:00.000Z");
+    assert_eq!(list[0]["scheduled_until"], "2026-11-25T05:00:00.000Z");
+    let summary: Value = t.page("/api/v2/summary.json").await.json().await.unwrap();
+    assert_eq!(
+        summary["scheduled_maintenances"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(summary["incidents"], json!([]));
+    assert_eq!(summary["status"]["indicator"], "none");
+    let html = t.page("/").await.text().await.unwrap();
+    assert!(html.contains("Scheduled maintenance") && html.contains("Database upgrade"));
+    assert!(
+        !html.contains("Switch swap"),
+        "cancelled windows are not shown"
+    );
+
+    t.clock.set(at(25, 2, 0));
+    assert_eq!(t.tick().await, 1);
+    let active: Value = t
+        .page("/api/v2/scheduled-maintenances/active.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let list = active["scheduled_maintenances"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["status"], "in_progress");
+    let status: Value = t.page("/api/v2/status.json").await.json().await.unwrap();
+    assert_eq!(status["status"]["indicator"], "maintenance");
+    let incidents: Value = t
+        .page("/api/v2/incidents/unresolved.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        incidents["incidents"],
+        json!([]),
+        "a window is not an incident"
+    );
+    let upcoming: Value = t
+        .page("/api/v2/scheduled-maintenances/upcoming.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(upcoming["scheduled_maintenances"], json!([]));
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
