@@ -569,3 +569,149 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
     t.dispatch_all().await;
     t.assert_outbox_empty().await;
 }
+
+async fn cli(t: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_candor"))
+        .env_remove("CANDOR_URL")
+        .env_remove("CANDOR_TOKEN")
+        .env("CANDOR_URL", t.url(""))
+        .env("CANDOR_TOKEN", &t.token)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `candor maintenance ...` as a script runs it: CANDOR_URL/CANDOR_TOKEN, text or --json, and
+/// exit codes to branch on.
+#[tokio::test]
+async fn maintenance_scripts_use_the_cli_and_branch_on_exit_codes() {
+    let t = spawn_app_with(Options {
+        extra: Some(
+            "maintenance:\n  peak_hours:\n    - { name: \"Business hours\", days: [all], from: \"08:00\", to: \"20:00\", time_zone: UTC }\n"
+                .into(),
+        ),
+        ..Options::default()
+    })
+    .await;
+    let (code, out, err) = cli(
+        &t,
+        &[
+            "maintenance",
+            "schedule",
+            "--title",
+            "Kernel patching",
+            "--starts-at",
+            "2026-11-24T09:00:00Z",
+            "--duration",
+            "1h",
+            "--component",
+            "api",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "#1 Kernel patching [scheduled] 2026-11-24T09:00:00Z to 2026-11-24T10:00:00Z"
+        ),
+        "{out}"
+    );
+    assert!(
+        err.contains("warning:") && err.contains("Business hours"),
+        "{err}"
+    );
+
+    // Moved out of business hours: no warning.
+    let (code, _, err) = cli(
+        &t,
+        &[
+            "maintenance",
+            "update",
+            "1",
+            "--starts-at",
+            "2026-11-24T02:00:00Z",
+            "--ends-at",
+            "2026-11-24T03:00:00Z",
+            "--version",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    // The same version again is stale: exit 5.
+    let (code, _, _) = cli(
+        &t,
+        &[
+            "maintenance",
+            "update",
+            "1",
+            "--title",
+            "x",
+            "--version",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 5);
+    // Bad input: exit 3, naming the field.
+    let (code, _, err) = cli(
+        &t,
+        &[
+            "maintenance",
+            "schedule",
+            "--title",
+            "x",
+            "--starts-at",
+            "soon",
+            "--duration",
+            "1h",
+        ],
+    )
+    .await;
+    assert_eq!(code, 3);
+    assert!(err.contains("starts_at"), "{err}");
+    // No such window: exit 4.
+    let (code, _, _) = cli(&t, &["maintenance", "show", "99"]).await;
+    assert_eq!(code, 4);
+
+    t.clock.set(at(24, 2, 0));
+    assert_eq!(t.tick().await, 1);
+    let (code, out, _) = cli(&t, &["--json", "maintenance", "list", "--state", "active"]).await;
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["maintenances"][0]["status"], "in_progress");
+    // Cancelling a started window is refused as invalid (exit 3); extending needs a reason.
+    let (code, _, err) = cli(&t, &["maintenance", "cancel", "1"]).await;
+    assert_eq!(code, 3, "{err}");
+    let (code, _, err) = cli(
+        &t,
+        &[
+            "maintenance",
+            "extend",
+            "1",
+            "--by",
+            "30m",
+            "--reason",
+            "Reboots are slow today.",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&t, &["maintenance", "complete", "1"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[completed]"), "{out}");
+    let (code, _, _) = cli(&t, &["maintenance", "complete", "1"]).await;
+    assert_eq!(code, 5, "already completed");
+    let (code, out, _) = cli(&t, &["maintenance", "show", "1"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("Reboots are slow today."), "{out}");
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
