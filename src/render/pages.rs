@@ -117,6 +117,23 @@ fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
             })
         })
         .collect();
+    // A maintenance window speaks of its planned times, not of an estimate of a fix.
+    let (eta, eta_state, next_update) = match (i.is_maintenance(), i.scheduled_for) {
+        (true, Some(start)) => {
+            let end = i.eta_at.or(i.scheduled_until).unwrap_or(start);
+            let state = match (open, i.status == crate::domain::IncidentStatus::Scheduled) {
+                (false, _) => "resolved",
+                (true, true) => "planned",
+                (true, false) if end > now => "planned",
+                (true, false) => "overrun",
+            };
+            let next = i
+                .next_update_at
+                .filter(|_| open && i.status != crate::domain::IncidentStatus::Scheduled);
+            (Some(time(end, now)), state, next)
+        }
+        _ => (eta, eta_state, i.next_update_at.filter(|_| open)),
+    };
     json!({
         "id": i.id,
         "path": format!("/incidents/{}", i.id),
@@ -132,7 +149,8 @@ fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
         "eta_state": eta_state,
         "eta_sentence": eta_sentence,
         "eta_history": eta_history,
-        "next_update": i.next_update_at.filter(|_| open).map(|t| time(t, now)),
+        "next_update": next_update.map(|t| time(t, now)),
+        "window_start": i.scheduled_for.map(|t| time(t, now)),
         "components": components,
         "latest": updates.first().cloned(),
         "updates": updates,

@@ -38,6 +38,10 @@ async fn component_status(t: &TestApp, id: &str) -> String {
         .to_string()
 }
 
+async fn page_text(t: &TestApp, path: &str) -> String {
+    t.page(path).await.text().await.unwrap()
+}
+
 async fn schedule(t: &TestApp, body: Value) -> Value {
     let r = t.post("/api/v1/maintenances", &body).await;
     let status = r.status();
@@ -127,6 +131,13 @@ async fn a_window_is_announced_reminded_started_overrun_extended_and_completed_o
         "under_maintenance",
         "still under maintenance"
     );
+    let page = page_text(&t, &format!("/incidents/{id}")).await;
+    assert!(
+        page.contains("is running over"),
+        "the page says so too: {page}"
+    );
+    let home = page_text(&t, "/").await;
+    assert!(home.contains("running over its planned end"), "{home}");
 
     // Its next-update promise is kept like an incident's (impact none: every 2 h by default).
     t.clock.set(at(25, 6, 0));
@@ -500,7 +511,7 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
     assert_eq!(c.get_status(), Some(EventStatus::Cancelled));
     assert_eq!(c.get_sequence(), Some(1));
     // Stable across rebuilds (same UID, same bytes while nothing changed).
-    let again = t.page("/maintenance.ics").await.text().await.unwrap();
+    let again = page_text(&t, "/maintenance.ics").await;
     assert_eq!(again, text);
 
     // Statuspage-compatible JSON: upcoming, then active once it starts.
@@ -528,11 +539,17 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
     );
     assert_eq!(summary["incidents"], json!([]));
     assert_eq!(summary["status"]["indicator"], "none");
-    let html = t.page("/").await.text().await.unwrap();
+    let html = page_text(&t, "/").await;
     assert!(html.contains("Scheduled maintenance") && html.contains("Database upgrade"));
     assert!(
         !html.contains("Switch swap"),
         "cancelled windows are not shown"
+    );
+    let page = page_text(&t, &format!("/incidents/{upgrade}")).await;
+    assert!(page.contains("Planned maintenance from"), "{page}");
+    assert!(
+        !page.contains("reliable estimate"),
+        "a window is not an outage: {page}"
     );
 
     t.clock.set(at(25, 2, 0));
