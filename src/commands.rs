@@ -235,6 +235,16 @@ async fn load_open(
     if !incident.is_open() {
         return Err(CommandError::Resolved(id));
     }
+    if incident.status == IncidentStatus::Scheduled {
+        return Err(Invalid::new(
+            "status",
+            format!(
+                "incident {id} is a maintenance window that has not started; change it with \
+                 PATCH /api/v1/maintenances/{id}"
+            ),
+        )
+        .into());
+    }
     Ok(incident)
 }
 

@@ -208,3 +208,69 @@ impl MaintenanceConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, Overrides};
+
+    const BASE: &str = r#"
+site: { name: Acme, public_url: "https://status.acme.test", support_contact: help@acme.test }
+components: [ { id: api, name: API } ]
+channels: { log: { type: log } }
+"#;
+
+    fn load(extra: &str) -> Result<Config, String> {
+        Config::from_yaml_with_env(&format!("{BASE}{extra}"), &Overrides::default(), &|_| None)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_24h_and_1h_notices() {
+        let c = load("").unwrap();
+        assert_eq!(
+            c.maintenance.notices,
+            [
+                std::time::Duration::from_secs(86_400),
+                std::time::Duration::from_secs(3_600)
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_maintenance_settings_name_their_key() {
+        let recurring = |field: &str| {
+            let entry = format!(
+                "{{ id: weekly, title: T, cron: \"0 2 * * SUN\", time_zone: Europe/London, duration: 2h, {field} }}"
+            );
+            format!("maintenance: {{ recurring: [ {entry} ] }}\n")
+        };
+        for (extra, key, word) in [
+            (
+                "maintenance: { recurring: [ { id: weekly, title: T, cron: \"0 0 2 * * SUN\", time_zone: Europe/London, duration: 2h } ] }\n".to_string(),
+                "maintenance.recurring[0].cron",
+                "6 fields",
+            ),
+            (recurring("components: [db]"), "maintenance.recurring[0].components[0]", "db"),
+            (
+                "maintenance: { recurring: [ { id: w, title: T, cron: \"0 2 * * SUN\", time_zone: Mars/Base, duration: 2h } ] }\n".to_string(),
+                "time_zone",
+                "Mars/Base",
+            ),
+            (
+                "maintenance: { peak_hours: [ { name: P, days: [funday], from: \"09:00\", to: \"17:00\", time_zone: UTC } ] }\n".to_string(),
+                "maintenance.peak_hours[0].days[0]",
+                "funday",
+            ),
+            (
+                "maintenance: { peak_hours: [ { name: P, days: [mon], from: \"9am\", to: \"17:00\", time_zone: UTC } ] }\n".to_string(),
+                "maintenance.peak_hours[0].from",
+                "9am",
+            ),
+            ("maintenance: { notices: [soon] }\n".to_string(), "maintenance.notices", "soon"),
+            ("maintenance: { horizon: 1m }\n".to_string(), "maintenance.horizon", "1h"),
+        ] {
+            let err = load(&extra).unwrap_err();
+            assert!(err.contains(key) && err.contains(word), "expected `{key}` and `{word}` in: {err}");
+        }
+    }
+}

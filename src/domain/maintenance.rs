@@ -132,20 +132,44 @@ fn convert_weekdays(f: &str) -> Option<String> {
     Some(out.join(","))
 }
 
-/// The starts of a recurring window in `(after, until]`, evaluated in its own zone (so "every
-/// Sunday 02:00 Europe/London" is 01:00 UTC in summer and 02:00 UTC in winter).
-pub fn occurrences<Z: TimeZone>(
+/// The starts of a recurring window in `(after, until]`, evaluated on its zone's wall clock
+/// (so "every Sunday 02:00 Europe/London" is 01:00 UTC in summer and 02:00 UTC in winter). A
+/// wall time that happens twice when clocks go back counts once (the first); one that does not
+/// exist when clocks go forward moves to the end of the gap, as cron daemons do.
+pub fn occurrences(
     schedule: &cron::Schedule,
-    zone: &Z,
+    zone: &chrono_tz::Tz,
     after: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Vec<DateTime<Utc>> {
-    schedule
-        .after(&after.with_timezone(zone))
-        .map(|t| t.with_timezone(&Utc))
-        .take_while(|t| *t <= until)
-        .take(1000)
-        .collect()
+    // The cron crate walks absolute time, which skips or repeats wall times around a change;
+    // walk the wall clock instead (naive local times, carried as UTC), then place each in the zone.
+    let margin = chrono::Duration::hours(3);
+    let from = after.with_timezone(zone).naive_local() - margin;
+    let to = until.with_timezone(zone).naive_local() + margin;
+    let mut out: Vec<DateTime<Utc>> = schedule
+        .after(&Utc.from_utc_datetime(&from))
+        .map(|t| t.naive_utc())
+        .take_while(|n| *n <= to)
+        .take(5_000)
+        .filter_map(|n| place(zone, n))
+        .filter(|t| *t > after && *t <= until)
+        .collect();
+    out.dedup();
+    out
+}
+
+/// A wall time in a zone: the first of two, or the end of a gap.
+fn place(zone: &chrono_tz::Tz, local: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
+    use chrono::LocalResult;
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
+        LocalResult::None => (1..=24 * 60).find_map(|m| {
+            zone.from_local_datetime(&(local + chrono::Duration::minutes(m)))
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        }),
+    }
 }
 
 /// A service's busy hours: on these days, from `from` to `to`, in `zone`.
@@ -277,5 +301,33 @@ mod tests {
         assert!(p.overlaps(t(27, 13, 0), t(27, 15, 0)));
         assert!(!p.overlaps(t(27, 12, 0), t(27, 14, 0)));
         assert!(!p.overlaps(t(28, 14, 0), t(28, 16, 0)));
+    }
+}
+
+#[cfg(test)]
+mod dst_edges {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn utc(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap()
+    }
+
+    #[test]
+    fn a_local_time_that_happens_twice_gives_one_window() {
+        // 25 Oct 2026, London: 01:30 happens twice (BST, then GMT); the first one counts.
+        let s = parse_cron("cron", "30 1 * * SUN").unwrap();
+        let london = chrono_tz::Europe::London;
+        let got = occurrences(&s, &london, utc(10, 24, 0, 0), utc(10, 26, 0, 0));
+        assert_eq!(got, vec![utc(10, 25, 0, 30)]);
+    }
+
+    #[test]
+    fn a_local_time_that_does_not_exist_moves_to_the_end_of_the_gap() {
+        // 29 Mar 2026, London: clocks jump from 01:00 to 02:00 BST; 01:30 becomes 02:00 BST.
+        let s = parse_cron("cron", "30 1 * * SUN").unwrap();
+        let london = chrono_tz::Europe::London;
+        let got = occurrences(&s, &london, utc(3, 28, 0, 0), utc(3, 30, 0, 0));
+        assert_eq!(got, vec![utc(3, 29, 1, 0)]);
     }
 }

@@ -238,6 +238,15 @@ async fn a_cancelled_window_is_announced_and_never_starts() {
     .await["id"]
         .as_i64()
         .unwrap();
+    // Not an incident yet: the incident API refuses to update it, and says where to go.
+    let r = t
+        .post(
+            &format!("/api/v1/incidents/{id}/updates"),
+            &json!({ "message": "x" }),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("/api/v1/maintenances"));
     // Scheduled two hours ahead: the 24 h notice had passed already and is not sent late.
     t.clock.set(at(23, 12, 30));
     assert_eq!(t.tick().await, 0);
