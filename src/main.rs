@@ -209,6 +209,9 @@ enum MaintenanceCommand {
         /// Why the end moves (needed once it has started).
         #[arg(long)]
         reason: Option<String>,
+        /// in_progress or verifying (once it has started).
+        #[arg(long)]
+        status: Option<String>,
         #[arg(long)]
         version: Option<i64>,
     },
@@ -603,6 +606,7 @@ fn maintenance_request(
             components,
             message,
             reason,
+            status,
             version: v,
         } => (
             reqwest::Method::PATCH,
@@ -615,6 +619,7 @@ fn maintenance_request(
                 ("components", list(components)),
                 ("message", j(message)),
                 ("reason", j(reason)),
+                ("status", j(status)),
                 ("version", version(v)),
             ])),
         ),

@@ -89,15 +89,15 @@ impl Scheduler {
                     continue;
                 }
             };
-            for start in starts {
-                let key = format!("config:{}", entry.id);
-                let exists = {
-                    let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
-                    incidents::recurrence_exists(&mut conn, &key, start).await?
-                };
-                if exists {
-                    continue;
-                }
+            let (Some(first), Some(last)) = (starts.first(), starts.last()) else {
+                continue;
+            };
+            let key = format!("config:{}", entry.id);
+            let existing = {
+                let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+                incidents::recurrence_starts(&mut conn, &key, *first, *last).await?
+            };
+            for start in starts.iter().copied().filter(|s| !existing.contains(s)) {
                 let mut tx = self.db.begin_write().await?;
                 let window = maintenance::recurring_window(entry, start);
                 match maintenance::schedule_window(

@@ -25,6 +25,8 @@ use crate::store::{audit, schedule, Conn};
 
 /// The longest a window may last.
 pub const MAX_WINDOW: chrono::Duration = chrono::Duration::days(7);
+/// The most windows one recurring entry materialises ahead.
+pub const MAX_RECURRING: usize = 100;
 /// How far ahead a window may be scheduled.
 pub const MAX_LEAD: chrono::Duration = chrono::Duration::days(366);
 
@@ -52,6 +54,8 @@ pub struct EditWindow {
     pub message: Option<String>,
     /// Why the end moved (required to extend a window that has started).
     pub reason: Option<String>,
+    /// A started window may move between `in_progress` and `verifying`.
+    pub status: Option<IncidentStatus>,
     pub expected_version: Option<i64>,
 }
 
@@ -346,6 +350,21 @@ pub async fn edit_window(
         )
         .into());
     }
+    let status = match e.status {
+        None => before.status,
+        Some(st @ (IncidentStatus::InProgress | IncidentStatus::Verifying)) if started => st,
+        Some(st) => {
+            return Err(Invalid::new(
+                "status",
+                format!(
+                    "`{st}` cannot be set here: a started window may be in_progress or verifying \
+                     (complete, cancel and incident are their own actions)"
+                ),
+            )
+            .into())
+        }
+    };
+    let verifying = status == IncidentStatus::Verifying && before.status != status;
     let starts = e
         .starts_at
         .map(crate::clock::truncate_ms)
@@ -371,7 +390,7 @@ pub async fn edit_window(
         expected_version: before.version,
         title: title.as_deref().unwrap_or(&before.title),
         impact: before.impact,
-        status: before.status,
+        status,
         eta_at: started.then_some(ends),
         // Before the start the next word is the start; after it, the (new) end.
         next_update_at: Some(if started { ends } else { starts }),
@@ -389,7 +408,13 @@ pub async fn edit_window(
         Some(m) => m,
         None => notice(
             env,
-            if extended { "extended" } else { "updated" },
+            if extended {
+                "extended"
+            } else if verifying {
+                "verifying"
+            } else {
+                "updated"
+            },
             &after,
             &components,
             context! { reason },
@@ -769,12 +794,15 @@ pub fn recurring_starts(
     horizon: std::time::Duration,
 ) -> Result<Vec<DateTime<Utc>>, Invalid> {
     let schedule = entry.schedule("cron")?;
-    Ok(crate::domain::maintenance::occurrences(
+    let mut starts = crate::domain::maintenance::occurrences(
         &schedule,
         &entry.time_zone,
         now,
         now + to_chrono(horizon),
-    ))
+    );
+    // A window every few minutes is a misconfiguration, not maintenance: bound the work.
+    starts.truncate(MAX_RECURRING);
+    Ok(starts)
 }
 
 /// The window a recurring entry gives for one start.

@@ -547,13 +547,21 @@ pub async fn windows(conn: &mut Conn, filter: WindowFilter, limit: i64) -> Resul
     rows.into_iter().map(Incident::try_from).collect()
 }
 
-/// Whether a recurring config entry already has a window starting at `start`.
-pub async fn recurrence_exists(conn: &mut Conn, key: &str, start: DateTime<Utc>) -> Result<bool> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM incidents WHERE recurrence_key = $1 AND scheduled_for = $2")
-            .bind(key)
-            .bind(ms(start))
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(row.is_some())
+/// The starts of the windows a recurring config entry already has in `[from, to]`.
+pub async fn recurrence_starts(
+    conn: &mut Conn,
+    key: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT scheduled_for FROM incidents WHERE recurrence_key = $1 \
+         AND scheduled_for >= $2 AND scheduled_for <= $3",
+    )
+    .bind(key)
+    .bind(ms(from))
+    .bind(ms(to))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|(t,)| from_ms(t)).collect())
 }

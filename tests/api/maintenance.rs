@@ -713,6 +713,19 @@ async fn maintenance_scripts_use_the_cli_and_branch_on_exit_codes() {
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["maintenances"][0]["status"], "in_progress");
+    // Statuspage's `verifying`, told to customers; other statuses have their own actions.
+    let (code, _, err) = cli(&t, &["maintenance", "update", "1", "--status", "verifying"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&t, &["maintenance", "update", "1", "--status", "completed"]).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("status"), "{err}");
+    let active: Value = t
+        .page("/api/v2/scheduled-maintenances/active.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(active["scheduled_maintenances"][0]["status"], "verifying");
     // Cancelling a started window is refused as invalid (exit 3); extending needs a reason.
     let (code, _, err) = cli(&t, &["maintenance", "cancel", "1"]).await;
     assert_eq!(code, 3, "{err}");
@@ -738,6 +751,7 @@ async fn maintenance_scripts_use_the_cli_and_branch_on_exit_codes() {
     let (code, out, _) = cli(&t, &["maintenance", "show", "1"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("Reboots are slow today."), "{out}");
+    assert!(out.contains("checking that everything works"), "{out}");
     t.dispatch_all().await;
     t.assert_outbox_empty().await;
 }

@@ -49,6 +49,7 @@ pub struct EditBody {
     ends_at: Option<String>,
     message: Option<String>,
     reason: Option<String>,
+    status: Option<IncidentStatus>,
     version: Option<i64>,
 }
 
@@ -229,6 +230,7 @@ pub async fn edit(
         components: b.components,
         message: b.message,
         reason: b.reason,
+        status: b.status,
     };
     let request = format!(
         "PATCH /maintenances/{id} {} {:?}",
