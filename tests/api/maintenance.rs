@@ -42,6 +42,10 @@ async fn page_text(t: &TestApp, path: &str) -> String {
     t.page(path).await.text().await.unwrap()
 }
 
+async fn page_json(t: &TestApp, path: &str) -> Value {
+    t.page(path).await.json().await.unwrap()
+}
+
 async fn schedule(t: &TestApp, body: Value) -> Value {
     let r = t.post("/api/v1/maintenances", &body).await;
     let status = r.status();
@@ -524,12 +528,7 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
     assert_eq!(again, text);
 
     // Statuspage-compatible JSON: upcoming, then active once it starts.
-    let upcoming: Value = t
-        .page("/api/v2/scheduled-maintenances/upcoming.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let upcoming = page_json(&t, "/api/v2/scheduled-maintenances/upcoming.json").await;
     let list = upcoming["scheduled_maintenances"].as_array().unwrap();
     assert_eq!(
         list.len(),
@@ -541,7 +540,7 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
     assert_eq!(list[0]["impact"], "maintenance");
     assert_eq!(list[0]["scheduled_for"], "2026-11-25T02:00:00.000Z");
     assert_eq!(list[0]["scheduled_until"], "2026-11-25T05:00:00.000Z");
-    let summary: Value = t.page("/api/v2/summary.json").await.json().await.unwrap();
+    let summary = page_json(&t, "/api/v2/summary.json").await;
     assert_eq!(
         summary["scheduled_maintenances"].as_array().unwrap().len(),
         1
@@ -563,34 +562,19 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
 
     t.clock.set(at(25, 2, 0));
     assert_eq!(t.tick().await, 1);
-    let active: Value = t
-        .page("/api/v2/scheduled-maintenances/active.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let active = page_json(&t, "/api/v2/scheduled-maintenances/active.json").await;
     let list = active["scheduled_maintenances"].as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["status"], "in_progress");
-    let status: Value = t.page("/api/v2/status.json").await.json().await.unwrap();
+    let status = page_json(&t, "/api/v2/status.json").await;
     assert_eq!(status["status"]["indicator"], "maintenance");
-    let incidents: Value = t
-        .page("/api/v2/incidents/unresolved.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let incidents = page_json(&t, "/api/v2/incidents/unresolved.json").await;
     assert_eq!(
         incidents["incidents"],
         json!([]),
         "a window is not an incident"
     );
-    let upcoming: Value = t
-        .page("/api/v2/scheduled-maintenances/upcoming.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let upcoming = page_json(&t, "/api/v2/scheduled-maintenances/upcoming.json").await;
     assert_eq!(upcoming["scheduled_maintenances"], json!([]));
     t.dispatch_all().await;
     t.assert_outbox_empty().await;
@@ -719,12 +703,7 @@ async fn maintenance_scripts_use_the_cli_and_branch_on_exit_codes() {
     let (code, _, err) = cli(&t, &["maintenance", "update", "1", "--status", "completed"]).await;
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("status"), "{err}");
-    let active: Value = t
-        .page("/api/v2/scheduled-maintenances/active.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let active = page_json(&t, "/api/v2/scheduled-maintenances/active.json").await;
     assert_eq!(active["scheduled_maintenances"][0]["status"], "verifying");
     // Cancelling a started window is refused as invalid (exit 3); extending needs a reason.
     let (code, _, err) = cli(&t, &["maintenance", "cancel", "1"]).await;
