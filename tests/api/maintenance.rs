@@ -385,6 +385,7 @@ async fn bad_maintenance_input_gets_a_clear_4xx() {
     .await;
     assert_eq!(w["warnings"], json!([]));
     t.dispatch_all().await;
+    t.assert_outbox_empty().await;
 }
 
 #[tokio::test]
@@ -447,6 +448,7 @@ async fn a_recurring_window_follows_its_zone_across_a_dst_change() {
         Some(Utc.with_ymd_and_hms(2026, 11, 8, 2, 0, 0).unwrap())
     );
     t.dispatch_all().await;
+    t.assert_outbox_empty().await;
 }
 
 #[tokio::test]
@@ -733,4 +735,47 @@ async fn maintenance_scripts_use_the_cli_and_branch_on_exit_codes() {
     assert!(out.contains("checking that everything works"), "{out}");
     t.dispatch_all().await;
     t.assert_outbox_empty().await;
+}
+
+/// A retried change carries the same Idempotency-Key (PATCH too), so the server does it once.
+#[tokio::test]
+async fn the_maintenance_cli_retries_with_the_same_idempotency_key() {
+    use wiremock::{MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    mount_flaky(
+        &server,
+        "PATCH",
+        "/api/v1/maintenances/7",
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": 7, "title": "T", "status": "scheduled", "version": 2,
+            "scheduled_for": "2026-11-25T02:00:00Z", "scheduled_until": "2026-11-25T04:00:00Z",
+            "warnings": [] })),
+    )
+    .await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_candor"))
+        .env_remove("CANDOR_URL")
+        .env_remove("CANDOR_TOKEN")
+        .args([
+            "--url",
+            &server.uri(),
+            "--token",
+            "t",
+            "maintenance",
+            "update",
+            "7",
+            "--title",
+            "T",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_retried_with_one_key(&server).await;
+    let reqs = server.received_requests().await.unwrap();
+    let sent: Value = serde_json::from_slice(&reqs[1].body).unwrap();
+    assert_eq!(sent, json!({ "title": "T" }), "only what was given is sent");
 }
