@@ -210,20 +210,6 @@ fn notice(
     )?)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn announce(
-    env: &Env,
-    conn: &mut Conn,
-    w: &Incident,
-    kind: UpdateKind,
-    message_kind: MessageKind,
-    body: &str,
-    author: &str,
-    now: DateTime<Utc>,
-) -> Result<i64, CommandError> {
-    publish_as(env, conn, w, kind, message_kind, body, author, now).await
-}
-
 /// Schedules a window and announces it. Returns its id, or None when `recurrence_key` already
 /// has a window at this start (another scheduler materialised it first).
 pub async fn schedule_window(
@@ -266,7 +252,7 @@ pub async fn schedule_window(
         Some(m) => m,
         None => notice(env, "scheduled", &w, &components, context! {}, now)?,
     };
-    let update_id = announce(
+    let update_id = publish_as(
         env,
         conn,
         &w,
@@ -421,7 +407,7 @@ pub async fn edit_window(
             now,
         )?,
     };
-    let update_id = announce(
+    let update_id = publish_as(
         env,
         conn,
         &after,
@@ -521,7 +507,7 @@ pub async fn complete_window(
             now,
         )?,
     };
-    let update_id = announce(
+    let update_id = publish_as(
         env,
         conn,
         &after,
@@ -592,7 +578,7 @@ pub async fn cancel_window(
         Some(m) => m,
         None => notice(env, "cancelled", &after, &components, context! {}, now)?,
     };
-    let update_id = announce(
+    let update_id = publish_as(
         env,
         conn,
         &after,
@@ -715,7 +701,7 @@ pub async fn scheduled_notice(
                 context! { before => human_duration(to_chrono(before)) },
                 now,
             )?;
-            announce(
+            publish_as(
                 env,
                 conn,
                 &w,
@@ -752,7 +738,7 @@ pub async fn scheduled_notice(
             )
             .await?;
             let body = notice(env, "started", &after, &under, context! {}, now)?;
-            announce(
+            publish_as(
                 env,
                 conn,
                 &after,
