@@ -1,5 +1,6 @@
 //! The command-line client for incident scripts: `candor incident open|update|resolve|list|show`
-//! talks to a running server over HTTP. Every invocation sends one `Idempotency-Key`, kept
+//! and `candor maintenance schedule|update|extend|complete|cancel|list|show` talk to a running
+//! server over HTTP. Every invocation sends one `Idempotency-Key`, kept
 //! across its own retries, so a retried write never happens twice. Exit codes let scripts branch.
 
 use std::collections::BTreeMap;
@@ -106,7 +107,7 @@ impl Client {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        if method == reqwest::Method::POST {
+        if method == reqwest::Method::POST || method == reqwest::Method::PATCH {
             req = req.header("Idempotency-Key", &self.idempotency_key);
         }
         if let Some(b) = body {
@@ -202,6 +203,38 @@ pub fn describe(i: &Value) -> String {
                 s(&u["created_at"]),
                 s(&u["kind"]),
                 states.join(" "),
+                s(&u["message"]).lines().next().unwrap_or("")
+            ));
+        }
+    }
+    out
+}
+
+/// One maintenance window in words.
+pub fn describe_window(w: &Value) -> String {
+    let end = w["eta"]
+        .as_str()
+        .or(w["scheduled_until"].as_str())
+        .unwrap_or("");
+    let mut out = format!(
+        "#{} {} [{}] {} to {}\n",
+        w["id"],
+        s(&w["title"]),
+        s(&w["status"]),
+        s(&w["scheduled_for"]),
+        end
+    );
+    if let Some(c) = w["components"].as_array().filter(|c| !c.is_empty()) {
+        let names: Vec<&str> = c.iter().map(|c| s(&c["id"])).collect();
+        out.push_str(&format!("  components: {}\n", names.join(", ")));
+    }
+    out.push_str(&format!("  version: {}  {}\n", w["version"], s(&w["url"])));
+    if let Some(updates) = w["updates"].as_array() {
+        for u in updates.iter().rev().take(5) {
+            out.push_str(&format!(
+                "  - {} {} {}\n",
+                s(&u["created_at"]),
+                s(&u["kind"]),
                 s(&u["message"]).lines().next().unwrap_or("")
             ));
         }

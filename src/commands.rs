@@ -24,6 +24,8 @@ use crate::store::incidents::{self, Incident, NewIncident, Revision};
 use crate::store::updates::{self, NewUpdate};
 use crate::store::{audit, deliveries, schedule, Backend, Conn, StoreError};
 
+pub mod maintenance;
+
 /// Why a command did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -119,6 +121,15 @@ fn check_components(
 }
 
 fn check_status(status: IncidentStatus) -> Result<IncidentStatus, Invalid> {
+    if status.is_maintenance() {
+        return Err(Invalid::new(
+            "status",
+            format!(
+                "`{status}` is a maintenance status; use investigating, identified or monitoring \
+                 (maintenance windows live under /api/v1/maintenances)"
+            ),
+        ));
+    }
     if status == IncidentStatus::Resolved {
         return Err(Invalid::new(
             "status",
@@ -223,6 +234,16 @@ async fn load_open(
     }
     if !incident.is_open() {
         return Err(CommandError::Resolved(id));
+    }
+    if incident.status == IncidentStatus::Scheduled {
+        return Err(Invalid::new(
+            "status",
+            format!(
+                "incident {id} is a maintenance window that has not started; change it with \
+                 PATCH /api/v1/maintenances/{id}"
+            ),
+        )
+        .into());
     }
     Ok(incident)
 }
@@ -494,8 +515,13 @@ pub async fn scheduled(
             env.metrics.apology();
             let previous_apologies = updates::count_kind(conn, id, UpdateKind::Overdue).await?;
             let eta_text = human_time(eta, now, tz);
+            let apology = if incident.is_maintenance() {
+                "messages/maintenance_overrun.txt.j2"
+            } else {
+                "messages/apology.txt.j2"
+            };
             let body = env.renderer.render(
-                "messages/apology.txt.j2",
+                apology,
                 context! { title => incident.title, eta_text, elapsed, components, previous_apologies, signature },
             )?;
             let (after, update_id) = post_own_update(
@@ -509,7 +535,11 @@ pub async fn scheduled(
             )
             .await?;
             let ask = env.renderer.render(
-                "ops/eta_passed.txt.j2",
+                if incident.is_maintenance() {
+                    "ops/maintenance_overrun.txt.j2"
+                } else {
+                    "ops/eta_passed.txt.j2"
+                },
                 context! {
                     site_name => env.config.site.name, incident_id => id, title => incident.title,
                     eta_text, incident_url => incident_url(&env.config, id),
@@ -563,6 +593,28 @@ async fn publish(
     author: &str,
     now: DateTime<Utc>,
 ) -> Result<i64, CommandError> {
+    let message_kind = match kind {
+        UpdateKind::Operator => MessageKind::Operator,
+        UpdateKind::Scheduled => MessageKind::Scheduled,
+        UpdateKind::Overdue => MessageKind::Overdue,
+        UpdateKind::Resolution => MessageKind::Resolution,
+        UpdateKind::Notice => MessageKind::MaintenanceUpdated,
+    };
+    publish_as(env, conn, incident, kind, message_kind, body, author, now).await
+}
+
+/// [`publish`] with the message kind the channels see chosen by the caller.
+#[allow(clippy::too_many_arguments)]
+async fn publish_as(
+    env: &Env,
+    conn: &mut Conn,
+    incident: &Incident,
+    kind: UpdateKind,
+    message_kind: MessageKind,
+    body: &str,
+    author: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, CommandError> {
     let components = incidents::components(conn, incident.id).await?;
     let update_id = updates::insert(
         conn,
@@ -579,18 +631,12 @@ async fn publish(
         },
     )
     .await?;
-    let kind = match kind {
-        UpdateKind::Operator => MessageKind::Operator,
-        UpdateKind::Scheduled => MessageKind::Scheduled,
-        UpdateKind::Overdue => MessageKind::Overdue,
-        UpdateKind::Resolution => MessageKind::Resolution,
-    };
     let msg = message(
         env,
         incident,
         &components,
         Audience::Public,
-        kind,
+        message_kind,
         Some(update_id),
         body,
         now,
@@ -694,18 +740,25 @@ fn message(
 ) -> Message {
     let tz = env.config.site.time_zone;
     let open = incident.is_open();
-    let eta_line = open.then(|| match incident.eta_at {
-        Some(eta) if eta > now => format!("We expect this fixed by {}.", human_time(eta, now, tz)),
-        Some(eta) => format!(
-            "Our estimate of {} has passed; a new one will follow.",
-            human_time(eta, now, tz)
-        ),
-        None => "We don't have a reliable estimate yet.".to_string(),
-    });
-    let next_update_line = incident
-        .next_update_at
-        .filter(|_| open)
-        .map(|t| format!("Next update by {}.", human_time(t, now, tz)));
+    let (eta_line, next_update_line) = if incident.is_maintenance() {
+        maintenance::message_lines(incident, now, tz)
+    } else {
+        let eta_line = open.then(|| match incident.eta_at {
+            Some(eta) if eta > now => {
+                format!("We expect this fixed by {}.", human_time(eta, now, tz))
+            }
+            Some(eta) => format!(
+                "Our estimate of {} has passed; a new one will follow.",
+                human_time(eta, now, tz)
+            ),
+            None => "We don't have a reliable estimate yet.".to_string(),
+        });
+        let next_update_line = incident
+            .next_update_at
+            .filter(|_| open)
+            .map(|t| format!("Next update by {}.", human_time(t, now, tz)));
+        (eta_line, next_update_line)
+    };
     Message {
         audience,
         kind,
@@ -715,25 +768,34 @@ fn message(
         title: incident.title.clone(),
         impact: incident.impact,
         status: incident.status,
-        components: components
-            .iter()
-            .map(|(id, status)| ComponentFacts {
-                id: id.clone(),
-                name: env
-                    .config
-                    .component(id)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_else(|| id.clone()),
-                status: *status,
-            })
-            .collect(),
+        components: component_facts(env, components),
         update_id,
         body: body.to_string(),
         started_at: incident.started_at,
         eta_at: incident.eta_at,
-        next_update_at: incident.next_update_at.filter(|_| open),
+        next_update_at: incident
+            .next_update_at
+            .filter(|_| next_update_line.is_some()),
         eta_line,
         next_update_line,
         posted_at: now,
     }
+}
+
+fn component_facts(
+    env: &Env,
+    components: &BTreeMap<String, ComponentStatus>,
+) -> Vec<ComponentFacts> {
+    components
+        .iter()
+        .map(|(id, status)| ComponentFacts {
+            id: id.clone(),
+            name: env
+                .config
+                .component(id)
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| id.clone()),
+            status: *status,
+        })
+        .collect()
 }

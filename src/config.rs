@@ -5,6 +5,8 @@
 //! unknown keys refused. Every error names the key it is about. Secrets are held in [`Secret`],
 //! whose `Debug` and `Display` never show the value.
 
+pub mod maintenance;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::domain::Impact;
+pub use maintenance::MaintenanceConfig;
 
 /// A configuration problem, naming the key it is about.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,8 @@ pub struct Config {
     pub ops: OpsConfig,
     #[serde(default)]
     pub status_page: StatusPageConfig,
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
     pub channels: BTreeMap<String, ChannelConfig>,
     #[serde(default)]
     pub alertmanager: AlertmanagerConfig,
@@ -940,6 +945,7 @@ impl Config {
                 "must be more than 0 and no more than outbox.backoff_max",
             ));
         }
+        self.maintenance.validate(self)?;
         if self.channels.is_empty() {
             return Err(ConfigError::invalid(
                 "channels",

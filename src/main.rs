@@ -83,6 +83,12 @@ enum Command {
         #[command(subcommand)]
         command: ChannelCommand,
     },
+    /// Schedule, change, extend, complete, cancel and read maintenance windows on a running
+    /// server (for scripts). Same options and exit codes as `incident`.
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
 }
@@ -169,6 +175,103 @@ enum ChannelCommand {
 }
 
 #[derive(Subcommand)]
+enum MaintenanceCommand {
+    /// Schedule (and announce) a window; prints it, with any peak-hour warnings on stderr.
+    #[command(alias = "create")]
+    Schedule {
+        #[arg(long)]
+        title: String,
+        /// When it starts (RFC 3339).
+        #[arg(long)]
+        starts_at: String,
+        /// When it ends (RFC 3339).
+        #[arg(
+            long,
+            conflicts_with = "duration",
+            required_unless_present = "duration"
+        )]
+        ends_at: Option<String>,
+        /// How long it lasts (`2h`), instead of --ends-at.
+        #[arg(long)]
+        duration: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// A component id, repeatable: `--component api`.
+        #[arg(long = "component")]
+        components: Vec<String>,
+        /// The announcement's words (a standard one is written otherwise).
+        #[arg(long)]
+        message: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Change a window (before it starts: anything; after: title, description, end).
+    Update {
+        id: i64,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        starts_at: Option<String>,
+        #[arg(long)]
+        ends_at: Option<String>,
+        /// Replaces the list of components, repeatable.
+        #[arg(long = "component")]
+        components: Vec<String>,
+        #[arg(long)]
+        message: Option<String>,
+        /// Why the end moves (needed once it has started).
+        #[arg(long)]
+        reason: Option<String>,
+        /// in_progress or verifying (once it has started).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Give a window a later end, with the reason customers are told.
+    Extend {
+        id: i64,
+        #[arg(long, conflicts_with = "by", required_unless_present = "by")]
+        ends_at: Option<String>,
+        /// How much longer than the current planned end (`30m`).
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        message: Option<String>,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// End a window that has started (early, on time or late).
+    Complete {
+        id: i64,
+        #[arg(long)]
+        message: Option<String>,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Call off a window that has not started (announced too).
+    Cancel {
+        id: i64,
+        #[arg(long)]
+        message: Option<String>,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// List windows.
+    List {
+        /// upcoming, active or all.
+        #[arg(long, default_value = "all")]
+        state: String,
+    },
+    /// Show one window with its updates and their deliveries.
+    Show { id: i64 },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token; it is printed once, on the last line.
     Create {
@@ -199,7 +302,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Command::Incident { .. } = &cli.command {
+    if let Command::Incident { .. } | Command::Maintenance { .. } = &cli.command {
         return runtime.block_on(incident(cli));
     }
     match runtime.block_on(run(cli)) {
@@ -222,7 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let config = Config::load(&cli.config, &overrides)?;
     match cli.command {
-        Command::Incident { .. } | Command::Completions { .. } => {
+        Command::Incident { .. } | Command::Maintenance { .. } | Command::Completions { .. } => {
             unreachable!("handled before the config is loaded")
         }
         Command::CheckConfig => {
@@ -336,12 +439,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// `candor incident ...`: the HTTP client for scripts.
+/// `candor incident ...` and `candor maintenance ...`: the HTTP client for scripts.
 async fn incident(cli: Cli) -> ExitCode {
-    use candor::client::{body, components, describe, Client, Exit};
+    use candor::client::{body, components, describe, describe_window, Client, Exit};
     use serde_json::{json, Value};
-    let Command::Incident { command } = cli.command else {
-        unreachable!("checked by the caller")
+    let command = match cli.command {
+        Command::Incident { command } => command,
+        Command::Maintenance { command } => {
+            let client = match Client::new(&cli.url, cli.token.clone()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            let (method, path, payload) = maintenance_request(command);
+            return match client.call(method, &path, payload).await {
+                Ok((_, value)) => {
+                    for w in value["warnings"].as_array().into_iter().flatten() {
+                        eprintln!("warning: {}", w.as_str().unwrap_or_default());
+                    }
+                    if cli.json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&value).unwrap_or_default()
+                        );
+                    } else if let Some(list) = value["maintenances"].as_array() {
+                        if list.is_empty() {
+                            println!("no maintenance windows");
+                        }
+                        for w in list {
+                            print!("{}", describe_window(w));
+                        }
+                    } else {
+                        print!("{}", describe_window(&value));
+                    }
+                    ExitCode::from(Exit::Ok as u8)
+                }
+                Err(f) => {
+                    eprintln!("error: {}", f.message);
+                    ExitCode::from(f.exit as u8)
+                }
+            };
+        }
+        _ => unreachable!("checked by the caller"),
     };
     let client = match Client::new(&cli.url, cli.token.clone()) {
         Ok(c) => c,
@@ -462,6 +603,114 @@ async fn incident(cli: Cli) -> ExitCode {
             eprintln!("error: {}", f.message);
             ExitCode::from(f.exit as u8)
         }
+    }
+}
+
+/// The HTTP request for one `candor maintenance ...` command.
+fn maintenance_request(
+    command: MaintenanceCommand,
+) -> (reqwest::Method, String, Option<serde_json::Value>) {
+    use candor::client::body;
+    use serde_json::{json, Value};
+    let j = |v: Option<String>| v.map(Value::String);
+    let version = |v: Option<i64>| v.map(|v| json!(v));
+    let list = |c: Vec<String>| (!c.is_empty()).then(|| json!(c));
+    match command {
+        MaintenanceCommand::Schedule {
+            title,
+            starts_at,
+            ends_at,
+            duration,
+            description,
+            components,
+            message,
+            owner,
+        } => (
+            reqwest::Method::POST,
+            "/api/v1/maintenances".into(),
+            Some(body(&[
+                ("title", Some(json!(title))),
+                ("starts_at", Some(json!(starts_at))),
+                ("ends_at", j(ends_at)),
+                ("duration", j(duration)),
+                ("description", j(description)),
+                ("components", list(components)),
+                ("message", j(message)),
+                ("owner", j(owner)),
+            ])),
+        ),
+        MaintenanceCommand::Update {
+            id,
+            title,
+            description,
+            starts_at,
+            ends_at,
+            components,
+            message,
+            reason,
+            status,
+            version: v,
+        } => (
+            reqwest::Method::PATCH,
+            format!("/api/v1/maintenances/{id}"),
+            Some(body(&[
+                ("title", j(title)),
+                ("description", j(description)),
+                ("starts_at", j(starts_at)),
+                ("ends_at", j(ends_at)),
+                ("components", list(components)),
+                ("message", j(message)),
+                ("reason", j(reason)),
+                ("status", j(status)),
+                ("version", version(v)),
+            ])),
+        ),
+        MaintenanceCommand::Extend {
+            id,
+            ends_at,
+            by,
+            reason,
+            message,
+            version: v,
+        } => (
+            reqwest::Method::POST,
+            format!("/api/v1/maintenances/{id}/extend"),
+            Some(body(&[
+                ("ends_at", j(ends_at)),
+                ("extend_by", j(by)),
+                ("reason", Some(json!(reason))),
+                ("message", j(message)),
+                ("version", version(v)),
+            ])),
+        ),
+        MaintenanceCommand::Complete {
+            id,
+            message,
+            version: v,
+        } => (
+            reqwest::Method::POST,
+            format!("/api/v1/maintenances/{id}/complete"),
+            Some(body(&[("message", j(message)), ("version", version(v))])),
+        ),
+        MaintenanceCommand::Cancel {
+            id,
+            message,
+            version: v,
+        } => (
+            reqwest::Method::POST,
+            format!("/api/v1/maintenances/{id}/cancel"),
+            Some(body(&[("message", j(message)), ("version", version(v))])),
+        ),
+        MaintenanceCommand::List { state } => (
+            reqwest::Method::GET,
+            format!("/api/v1/maintenances?state={state}"),
+            None,
+        ),
+        MaintenanceCommand::Show { id } => (
+            reqwest::Method::GET,
+            format!("/api/v1/maintenances/{id}"),
+            None,
+        ),
     }
 }
 

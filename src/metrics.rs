@@ -210,7 +210,7 @@ impl Metrics {
         let resolved: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
             "SELECT i.started_at, i.resolved_at, (SELECT r.new_eta_at FROM eta_revisions r \
              WHERE r.incident_id = i.id ORDER BY r.id LIMIT 1) FROM incidents i \
-             WHERE i.resolved_at IS NOT NULL AND i.resolved_at >= $1",
+             WHERE i.resolved_at IS NOT NULL AND i.resolved_at >= $1 AND i.kind = 'incident'",
         )
         .bind(ms(now - Duration::days(90)))
         .fetch_all(&mut *conn)

@@ -10,9 +10,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::commands::{self, CommandError, Env};
+use crate::commands::{self, maintenance, CommandError, Env};
+use crate::domain::maintenance::due;
 use crate::domain::schedule::due_action;
-use crate::store::{idempotency, incidents, Db};
+use crate::store::{idempotency, incidents, Db, StoreError};
 
 pub struct Scheduler {
     db: Db,
@@ -69,7 +70,84 @@ impl Scheduler {
                 }
             }
         }
+        done += self.maintenance(now).await?;
         self.housekeeping(now).await;
+        Ok(done)
+    }
+
+    /// Scheduled maintenance: materialises recurring windows from config (each announced once,
+    /// unique on (config entry, start)), then sends advance notices and starts windows, each
+    /// exactly once per (window, action, due time). Started windows are open incidents above.
+    async fn maintenance(&self, now: DateTime<Utc>) -> Result<usize, CommandError> {
+        let cfg = &self.env.config.maintenance;
+        let mut done = 0;
+        for entry in &cfg.recurring {
+            let starts = match maintenance::recurring_starts(entry, now, cfg.horizon) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(recurring = %entry.id, error = %e, "recurring window skipped");
+                    continue;
+                }
+            };
+            let (Some(first), Some(last)) = (starts.first(), starts.last()) else {
+                continue;
+            };
+            let key = format!("config:{}", entry.id);
+            let existing = {
+                let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+                incidents::recurrence_starts(&mut conn, &key, *first, *last).await?
+            };
+            for start in starts.iter().copied().filter(|s| !existing.contains(s)) {
+                let mut tx = self.db.begin_write().await?;
+                let window = maintenance::recurring_window(entry, start);
+                match maintenance::schedule_window(
+                    &self.env,
+                    &mut tx,
+                    &commands::Actor::scheduler(),
+                    window,
+                    Some(&key),
+                    now,
+                )
+                .await
+                {
+                    Ok(Some(id)) => {
+                        tx.commit().await?;
+                        tracing::info!(incident.id = id, recurring = %entry.id, start = %start, "recurring window scheduled");
+                        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+                        done += 1;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(recurring = %entry.id, error = %e, "recurring window failed; will retry next tick");
+                    }
+                }
+            }
+        }
+        let upcoming = {
+            let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+            incidents::windows(&mut conn, incidents::WindowFilter::Upcoming, 10_000).await?
+        };
+        for w in upcoming {
+            let Some(action) =
+                maintenance::window_state(&w).and_then(|s| due(&s, &cfg.notices, now))
+            else {
+                continue;
+            };
+            let mut tx = self.db.begin_write().await?;
+            match maintenance::scheduled_notice(&self.env, &mut tx, w.id, action, now).await {
+                Ok(true) => {
+                    tx.commit().await?;
+                    let (name, due_at) = action.key();
+                    tracing::info!(incident.id = w.id, action = name, due_at = %due_at, "maintenance action done");
+                    self.changes.send_modify(|v| *v = v.wrapping_add(1));
+                    done += 1;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(incident.id = w.id, error = %e, "maintenance action failed; will retry next tick");
+                }
+            }
+        }
         Ok(done)
     }
 

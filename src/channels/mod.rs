@@ -40,6 +40,18 @@ pub enum MessageKind {
     OpsEtaPassed,
     /// To the team: Alertmanager says the alerts behind an incident resolved; confirm it.
     OpsAlertResolved,
+    /// A maintenance window is announced.
+    MaintenanceScheduled,
+    /// An announced window changed (times, title, components) or was extended.
+    MaintenanceUpdated,
+    /// An advance reminder of a window (24 h before, 1 h before...).
+    MaintenanceReminder,
+    /// A window started: its components are under maintenance.
+    MaintenanceStarted,
+    /// A window ended: its components are back.
+    MaintenanceCompleted,
+    /// An announced window will not happen.
+    MaintenanceCancelled,
 }
 
 /// A component as a message names it.

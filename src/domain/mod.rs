@@ -4,6 +4,7 @@
 //! `channels`.
 
 pub mod alerts;
+pub mod maintenance;
 pub mod schedule;
 pub mod status;
 pub mod text;
@@ -64,8 +65,33 @@ string_enum!(
         Identified => "identified",
         Monitoring => "monitoring",
         Resolved => "resolved",
+        Scheduled => "scheduled",
+        InProgress => "in_progress",
+        Verifying => "verifying",
+        Completed => "completed",
+        Cancelled => "cancelled",
     }
 );
+
+string_enum!(
+    /// What an incidents row is: an outage, or a planned maintenance window.
+    IncidentKind { Incident => "incident", Maintenance => "maintenance" }
+);
+
+impl IncidentStatus {
+    /// Whether this status belongs to a maintenance window (Statuspage's scheduled /
+    /// in_progress / verifying / completed, plus cancelled).
+    pub fn is_maintenance(self) -> bool {
+        matches!(
+            self,
+            IncidentStatus::Scheduled
+                | IncidentStatus::InProgress
+                | IncidentStatus::Verifying
+                | IncidentStatus::Completed
+                | IncidentStatus::Cancelled
+        )
+    }
+}
 
 string_enum!(
     /// A component's state, as Atlassian Statuspage names them.
@@ -85,6 +111,7 @@ string_enum!(
         Scheduled => "scheduled",
         Overdue => "overdue",
         Resolution => "resolution",
+        Notice => "notice",
     }
 );
 

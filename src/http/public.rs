@@ -22,6 +22,7 @@ pub fn router() -> Router<App> {
         .route("/", get(cached))
         .route("/feed.atom", get(cached))
         .route("/feed.rss", get(cached))
+        .route("/maintenance.ics", get(cached))
         .route("/api/v2/{*path}", get(v2))
         .route("/incidents/{id}", get(incident))
         .route("/history", get(history))

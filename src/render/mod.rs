@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod feeds;
+pub mod ics;
 pub mod pages;
 pub mod snapshot;
 pub mod v2;
@@ -23,6 +24,18 @@ const BUILT_IN: &[(&str, &str)] = &[
     (
         "messages/apology.txt.j2",
         include_str!("../../templates/messages/apology.txt.j2"),
+    ),
+    (
+        "messages/maintenance.txt.j2",
+        include_str!("../../templates/messages/maintenance.txt.j2"),
+    ),
+    (
+        "messages/maintenance_overrun.txt.j2",
+        include_str!("../../templates/messages/maintenance_overrun.txt.j2"),
+    ),
+    (
+        "ops/maintenance_overrun.txt.j2",
+        include_str!("../../templates/ops/maintenance_overrun.txt.j2"),
     ),
     (
         "ops/reminder.txt.j2",

@@ -58,6 +58,7 @@ fn kind_label(k: UpdateKind) -> &'static str {
         UpdateKind::Scheduled => "Scheduled check-in",
         UpdateKind::Overdue => "Apology",
         UpdateKind::Resolution => "Resolved",
+        UpdateKind::Notice => "Maintenance notice",
     }
 }
 
@@ -116,6 +117,23 @@ fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
             })
         })
         .collect();
+    // A maintenance window speaks of its planned times, not of an estimate of a fix.
+    let (eta, eta_state, next_update) = match (i.is_maintenance(), i.scheduled_for) {
+        (true, Some(start)) => {
+            let end = i.eta_at.or(i.scheduled_until).unwrap_or(start);
+            let state = match (open, i.status == crate::domain::IncidentStatus::Scheduled) {
+                (false, _) => "resolved",
+                (true, true) => "planned",
+                (true, false) if end > now => "planned",
+                (true, false) => "overrun",
+            };
+            let next = i
+                .next_update_at
+                .filter(|_| open && i.status != crate::domain::IncidentStatus::Scheduled);
+            (Some(time(end, now)), state, next)
+        }
+        _ => (eta, eta_state, i.next_update_at.filter(|_| open)),
+    };
     json!({
         "id": i.id,
         "path": format!("/incidents/{}", i.id),
@@ -131,7 +149,8 @@ fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
         "eta_state": eta_state,
         "eta_sentence": eta_sentence,
         "eta_history": eta_history,
-        "next_update": i.next_update_at.filter(|_| open).map(|t| time(t, now)),
+        "next_update": next_update.map(|t| time(t, now)),
+        "window_start": i.scheduled_for.map(|t| time(t, now)),
         "components": components,
         "latest": updates.first().cloned(),
         "updates": updates,
@@ -259,12 +278,49 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
         "indicator": s.indicator.as_str(),
         "description": s.indicator.description(),
         "active": s.active.iter().map(|st| incident_view(st, config, now)).collect::<Vec<_>>(),
+        "maintenance": maintenance_views(s, config, now),
         "groups": groups,
         "recent": recent,
         "history_days": super::snapshot::HISTORY_DAYS,
         "updated": s.updated_at.map(|t| time(t, now)),
         "stale_since": s.stale_since.map(|t| time(t, now)),
     })
+}
+
+/// Windows in progress (first), then upcoming ones, soonest first, for the home page.
+fn maintenance_views(s: &Snapshot, config: &Config, now: DateTime<Utc>) -> Vec<Value> {
+    use crate::domain::IncidentStatus as St;
+    let mut list: Vec<&Story> = s
+        .maintenances
+        .iter()
+        .filter(|w| {
+            matches!(
+                w.incident.status,
+                St::Scheduled | St::InProgress | St::Verifying
+            )
+        })
+        .collect();
+    list.sort_by_key(|w| {
+        (
+            w.incident.status == St::Scheduled,
+            w.incident.scheduled_for,
+            w.incident.id,
+        )
+    });
+    list.into_iter()
+        .map(|w| {
+            let i = &w.incident;
+            let start = i.scheduled_for.unwrap_or(i.started_at);
+            let end = i.eta_at.or(i.scheduled_until).unwrap_or(start);
+            let mut v = incident_view(w, config, now);
+            v["active"] = json!(i.status != St::Scheduled);
+            v["overrun"] = json!(i.status != St::Scheduled && end <= now);
+            v["starts"] = json!(time(start, now));
+            v["ends"] = json!(time(end, now));
+            v["description"] = json!(i.description);
+            v
+        })
+        .collect()
 }
 
 /// Renders one incident's page.
@@ -377,6 +433,14 @@ pub fn build(
         Arc::new(Asset::new(
             "application/rss+xml; charset=utf-8",
             feeds::rss(&snapshot, config),
+            &cc,
+        )),
+    );
+    assets.insert(
+        super::ics::PATH.into(),
+        Arc::new(Asset::new(
+            "text/calendar; charset=utf-8",
+            super::ics::calendar(&snapshot, config),
             &cc,
         )),
     );

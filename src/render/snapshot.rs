@@ -81,10 +81,13 @@ pub struct Snapshot {
     pub updated_at: Option<DateTime<Utc>>,
     pub indicator: Indicator,
     pub components: Vec<ComponentView>,
-    /// Open incidents, newest first.
+    /// Open incidents, newest first (maintenance windows are listed under `maintenances`).
     pub active: Vec<Story>,
     /// The newest incidents, open or resolved, newest first.
     pub recent: Vec<Story>,
+    /// The newest maintenance windows (upcoming, active, completed or cancelled), newest
+    /// start first.
+    pub maintenances: Vec<Story>,
     /// The newest updates, newest first.
     pub feed: Vec<FeedItem>,
     /// Set when the database cannot be reached: the pages then show this (last good) state
@@ -186,15 +189,23 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
     let active: Vec<Story> = stories
         .values()
         .rev()
-        .filter(|s| s.is_open())
+        .filter(|s| s.is_open() && !s.incident.is_maintenance())
         .cloned()
         .collect();
     let indicator = status::indicator(
         components.iter().map(|c| c.status),
         active.iter().map(|s| s.incident.impact),
     );
-    let mut recent: Vec<Story> = stories.into_values().rev().collect();
+    let mut recent: Vec<Story> = stories
+        .into_values()
+        .rev()
+        .filter(|s| !s.incident.is_maintenance())
+        .collect();
     recent.truncate(RECENT_INCIDENTS as usize);
+    let mut maintenances = Vec::new();
+    for w in incidents::windows(conn, incidents::WindowFilter::All, RECENT_INCIDENTS).await? {
+        maintenances.push(story(conn, config, w).await?);
+    }
 
     let feed_updates = updates::recent(conn, FEED_ENTRIES).await?;
     let mut titles: BTreeMap<i64, (String, Impact)> = recent
@@ -228,6 +239,7 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
         components,
         active,
         recent,
+        maintenances,
         feed,
         stale_since: None,
     })
@@ -240,5 +252,10 @@ pub fn status_label(s: IncidentStatus) -> &'static str {
         IncidentStatus::Identified => "Identified",
         IncidentStatus::Monitoring => "Monitoring",
         IncidentStatus::Resolved => "Resolved",
+        IncidentStatus::Scheduled => "Scheduled",
+        IncidentStatus::InProgress => "In progress",
+        IncidentStatus::Verifying => "Verifying",
+        IncidentStatus::Completed => "Completed",
+        IncidentStatus::Cancelled => "Cancelled",
     }
 }

@@ -92,8 +92,30 @@ pub fn documents(snapshot: &Snapshot, config: &Config) -> Vec<(&'static str, Val
     };
     let unresolved = incidents(&snapshot.active);
     let recent = incidents(&snapshot.recent);
-    // Maintenance windows do not exist yet: the envelopes are there, empty.
-    let maintenances: Vec<Value> = Vec::new();
+    // Maintenance windows, as Statuspage lists them: every window but cancelled ones (which
+    // Statuspage deletes) in `scheduled-maintenances.json`, status `scheduled` in `upcoming`,
+    // `in_progress` or `verifying` in `active`, both in the summary. Upcoming soonest first.
+    let windows = |keep: &dyn Fn(IncidentStatus) -> bool| -> Vec<Value> {
+        let mut w: Vec<&Story> = snapshot
+            .maintenances
+            .iter()
+            .filter(|s| keep(s.incident.status))
+            .collect();
+        w.sort_by_key(|s| (s.incident.scheduled_for, s.incident.id));
+        w.into_iter().map(|s| view.maintenance(s)).collect()
+    };
+    let upcoming = windows(&|st| st == IncidentStatus::Scheduled);
+    let in_progress =
+        windows(&|st| matches!(st, IncidentStatus::InProgress | IncidentStatus::Verifying));
+    let mut all: Vec<Value> = snapshot
+        .maintenances
+        .iter()
+        .filter(|s| s.incident.status != IncidentStatus::Cancelled)
+        .map(|s| view.maintenance(s))
+        .collect();
+    all.truncate(50);
+    let mut summary_windows = in_progress.clone();
+    summary_windows.extend(upcoming.iter().cloned());
 
     vec![
         (
@@ -103,7 +125,7 @@ pub fn documents(snapshot: &Snapshot, config: &Config) -> Vec<(&'static str, Val
                 "status": status,
                 "components": components,
                 "incidents": unresolved,
-                "scheduled_maintenances": maintenances,
+                "scheduled_maintenances": summary_windows,
             }),
         ),
         (STATUS, json!({ "page": page, "status": status })),
@@ -115,15 +137,15 @@ pub fn documents(snapshot: &Snapshot, config: &Config) -> Vec<(&'static str, Val
         (UNRESOLVED, json!({ "page": page, "incidents": unresolved })),
         (
             SCHEDULED_MAINTENANCES,
-            json!({ "page": page, "scheduled_maintenances": maintenances }),
+            json!({ "page": page, "scheduled_maintenances": all }),
         ),
         (
             UPCOMING_MAINTENANCES,
-            json!({ "page": page, "scheduled_maintenances": maintenances }),
+            json!({ "page": page, "scheduled_maintenances": upcoming }),
         ),
         (
             ACTIVE_MAINTENANCES,
-            json!({ "page": page, "scheduled_maintenances": maintenances }),
+            json!({ "page": page, "scheduled_maintenances": in_progress }),
         ),
     ]
 }
@@ -376,6 +398,17 @@ impl<'a> View<'a> {
             "next_update_at": self.opt_time(i.next_update_at),
             "eta_history": eta_history,
         })
+    }
+
+    /// A scheduled maintenance: an incident object with Statuspage's `scheduled_for` and
+    /// `scheduled_until`, and impact `maintenance`.
+    fn maintenance(&self, s: &Story) -> Value {
+        let mut v = self.incident(s);
+        let i = &s.incident;
+        v["impact"] = json!("maintenance");
+        v["scheduled_for"] = self.opt_time(i.scheduled_for);
+        v["scheduled_until"] = self.opt_time(i.scheduled_until);
+        v
     }
 
     /// One update. Candor stores each update's full set of component statuses; Statuspage

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{from_ms, ms, opt_from_ms, opt_ms, parse_enum, Backend, Conn, Result};
 use crate::domain::schedule::PromiseState;
-use crate::domain::{ComponentStatus, Impact, IncidentStatus};
+use crate::domain::{ComponentStatus, Impact, IncidentKind, IncidentStatus};
 
 /// An incident as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,6 +28,18 @@ pub struct Incident {
     pub apologised_eta_at: Option<DateTime<Utc>>,
     #[serde(skip)]
     pub reminded_for_at: Option<DateTime<Utc>>,
+    pub kind: IncidentKind,
+    /// A maintenance window's longer description.
+    pub description: Option<String>,
+    /// A maintenance window's announced start and end.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub scheduled_until: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub last_notice_at: Option<DateTime<Utc>>,
+    /// Bumped on every public change of a maintenance window (the iCalendar SEQUENCE).
+    pub sequence: i64,
+    /// The config entry a recurring window came from.
+    pub recurrence_key: Option<String>,
 }
 
 impl Incident {
@@ -35,8 +47,16 @@ impl Incident {
         self.resolved_at.is_none()
     }
 
-    /// The scheduling view of an open incident.
+    pub fn is_maintenance(&self) -> bool {
+        self.kind == IncidentKind::Maintenance
+    }
+
+    /// The scheduling view of an open incident. A maintenance window that has not started
+    /// promises nothing yet (its notices are [`crate::domain::maintenance::due`]'s business).
     pub fn promises(&self) -> Option<PromiseState> {
+        if self.status == IncidentStatus::Scheduled {
+            return None;
+        }
         Some(PromiseState {
             eta_at: self.eta_at,
             next_update_at: self.next_update_at?,
@@ -62,6 +82,13 @@ struct IncidentRow {
     version: i64,
     apologised_eta_at: Option<i64>,
     reminded_for_at: Option<i64>,
+    kind: String,
+    description: Option<String>,
+    scheduled_for: Option<i64>,
+    scheduled_until: Option<i64>,
+    last_notice_at: Option<i64>,
+    sequence: i64,
+    recurrence_key: Option<String>,
 }
 
 impl TryFrom<IncidentRow> for Incident {
@@ -82,6 +109,13 @@ impl TryFrom<IncidentRow> for Incident {
             version: r.version,
             apologised_eta_at: opt_from_ms(r.apologised_eta_at),
             reminded_for_at: opt_from_ms(r.reminded_for_at),
+            kind: parse_enum(&r.kind)?,
+            description: r.description,
+            scheduled_for: opt_from_ms(r.scheduled_for),
+            scheduled_until: opt_from_ms(r.scheduled_until),
+            last_notice_at: opt_from_ms(r.last_notice_at),
+            sequence: r.sequence,
+            recurrence_key: r.recurrence_key,
         })
     }
 }
@@ -91,7 +125,8 @@ macro_rules! select_incidents {
     ($tail:literal) => {
         concat!(
             "SELECT id, title, impact, status, eta_at, next_update_at, owner, started_at, resolved_at, \
-             created_at, updated_at, version, apologised_eta_at, reminded_for_at FROM incidents ",
+             created_at, updated_at, version, apologised_eta_at, reminded_for_at, kind, description, \
+             scheduled_for, scheduled_until, last_notice_at, sequence, recurrence_key FROM incidents ",
             $tail
         )
     };
@@ -213,12 +248,20 @@ pub async fn list(
 ) -> Result<Vec<Incident>> {
     let sql = match filter {
         StateFilter::Open => {
-            select_incidents!("WHERE resolved_at IS NULL AND id < $1 ORDER BY id DESC LIMIT $2")
+            select_incidents!(
+                "WHERE resolved_at IS NULL AND status NOT IN ('scheduled', 'cancelled') AND id < $1 \
+                 ORDER BY id DESC LIMIT $2"
+            )
         }
         StateFilter::Resolved => {
-            select_incidents!("WHERE resolved_at IS NOT NULL AND id < $1 ORDER BY id DESC LIMIT $2")
+            select_incidents!(
+                "WHERE resolved_at IS NOT NULL AND status NOT IN ('scheduled', 'cancelled') \
+                 AND id < $1 ORDER BY id DESC LIMIT $2"
+            )
         }
-        StateFilter::All => select_incidents!("WHERE id < $1 ORDER BY id DESC LIMIT $2"),
+        StateFilter::All => select_incidents!(
+            "WHERE status NOT IN ('scheduled', 'cancelled') AND id < $1 ORDER BY id DESC LIMIT $2"
+        ),
     };
     let rows: Vec<IncidentRow> = sqlx::query_as(sql)
         .bind(before_id.unwrap_or(i64::MAX))
@@ -230,10 +273,11 @@ pub async fn list(
 
 /// Every open incident, oldest first (the scheduler's worklist).
 pub async fn open(conn: &mut Conn) -> Result<Vec<Incident>> {
-    let rows: Vec<IncidentRow> =
-        sqlx::query_as(select_incidents!("WHERE resolved_at IS NULL ORDER BY id"))
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<IncidentRow> = sqlx::query_as(select_incidents!(
+        "WHERE resolved_at IS NULL AND status <> 'scheduled' ORDER BY id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
     rows.into_iter().map(Incident::try_from).collect()
 }
 
@@ -255,6 +299,19 @@ pub async fn set_components(
         .await?;
     }
     Ok(())
+}
+
+/// Replaces the set of components named by an incident.
+pub async fn replace_components(
+    conn: &mut Conn,
+    id: i64,
+    components: &BTreeMap<String, ComponentStatus>,
+) -> Result<()> {
+    sqlx::query("DELETE FROM incident_components WHERE incident_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    set_components(conn, id, components).await
 }
 
 /// Marks every component of a resolved incident operational.
@@ -344,7 +401,8 @@ pub async fn eta_revisions(conn: &mut Conn, incident_id: i64) -> Result<Vec<EtaR
 /// Incidents open now or resolved since `since`, newest first (the status page's window).
 pub async fn in_window(conn: &mut Conn, since: DateTime<Utc>) -> Result<Vec<Incident>> {
     let rows: Vec<IncidentRow> = sqlx::query_as(select_incidents!(
-        "WHERE resolved_at IS NULL OR resolved_at >= $1 ORDER BY id DESC"
+        "WHERE (resolved_at IS NULL OR resolved_at >= $1) AND status NOT IN ('scheduled', 'cancelled') \
+         ORDER BY id DESC"
     ))
     .bind(ms(since))
     .fetch_all(&mut *conn)
@@ -359,7 +417,8 @@ pub async fn started_between(
     to: DateTime<Utc>,
 ) -> Result<Vec<Incident>> {
     let rows: Vec<IncidentRow> = sqlx::query_as(select_incidents!(
-        "WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at DESC, id DESC"
+        "WHERE started_at >= $1 AND started_at < $2 AND status NOT IN ('scheduled', 'cancelled') \
+         ORDER BY started_at DESC, id DESC"
     ))
     .bind(ms(from))
     .bind(ms(to))
@@ -370,8 +429,139 @@ pub async fn started_between(
 
 /// The start of the earliest incident, if any (how far back history goes).
 pub async fn first_started(conn: &mut Conn) -> Result<Option<DateTime<Utc>>> {
-    let (v,): (Option<i64>,) = sqlx::query_as("SELECT MIN(started_at) FROM incidents")
-        .fetch_one(&mut *conn)
-        .await?;
+    let (v,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(started_at) FROM incidents WHERE status NOT IN ('scheduled', 'cancelled')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(opt_from_ms(v))
+}
+
+/// What a new maintenance window is created with.
+pub struct NewWindow<'a> {
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub owner: Option<&'a str>,
+    pub recurrence_key: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+/// Inserts a scheduled window. Returns None when a window from the same recurring config entry
+/// already starts at the same time (another scheduler materialised it first).
+pub async fn insert_window(conn: &mut Conn, n: &NewWindow<'_>) -> Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO incidents (title, impact, status, next_update_at, owner, started_at, created_at, \
+         updated_at, version, kind, description, scheduled_for, scheduled_until, last_notice_at, \
+         sequence, recurrence_key) \
+         VALUES ($1, $2, $3, $4, $5, $4, $6, $6, 1, $7, $8, $4, $9, $6, 0, $10) \
+         ON CONFLICT (recurrence_key, scheduled_for) DO NOTHING RETURNING id",
+    )
+    .bind(n.title)
+    .bind(Impact::None.as_str())
+    .bind(IncidentStatus::Scheduled.as_str())
+    .bind(ms(n.starts_at))
+    .bind(n.owner)
+    .bind(ms(n.now))
+    .bind(IncidentKind::Maintenance.as_str())
+    .bind(n.description)
+    .bind(ms(n.ends_at))
+    .bind(n.recurrence_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Sets a window's announced times and description and bumps its iCalendar sequence (call with
+/// [`revise`], which moves the version).
+pub async fn set_window(
+    conn: &mut Conn,
+    id: i64,
+    description: Option<&str>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE incidents SET description = $2, scheduled_for = $3, scheduled_until = $4, \
+         sequence = sequence + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(description)
+    .bind(ms(starts_at))
+    .bind(ms(ends_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Notes the due time of the newest advance notice sent for a window.
+pub async fn mark_noticed(conn: &mut Conn, id: i64, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE incidents SET last_notice_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(ms(at))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Turns a maintenance window into an incident (or back): the row, its updates and its threads
+/// stay; only the kind changes.
+pub async fn set_kind(conn: &mut Conn, id: i64, kind: IncidentKind) -> Result<()> {
+    sqlx::query("UPDATE incidents SET kind = $2 WHERE id = $1")
+        .bind(id)
+        .bind(kind.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Which maintenance windows a listing asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowFilter {
+    /// Announced and not started yet.
+    Upcoming,
+    /// Started and not finished.
+    Active,
+    /// Every window, newest start first.
+    All,
+}
+
+pub async fn windows(conn: &mut Conn, filter: WindowFilter, limit: i64) -> Result<Vec<Incident>> {
+    let sql = match filter {
+        WindowFilter::Upcoming => select_incidents!(
+            "WHERE kind = 'maintenance' AND status = 'scheduled' ORDER BY scheduled_for, id LIMIT $1"
+        ),
+        WindowFilter::Active => select_incidents!(
+            "WHERE kind = 'maintenance' AND resolved_at IS NULL AND status <> 'scheduled' \
+             ORDER BY scheduled_for, id LIMIT $1"
+        ),
+        WindowFilter::All => select_incidents!(
+            "WHERE kind = 'maintenance' ORDER BY scheduled_for DESC, id DESC LIMIT $1"
+        ),
+    };
+    let rows: Vec<IncidentRow> = sqlx::query_as(sql)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.into_iter().map(Incident::try_from).collect()
+}
+
+/// The starts of the windows a recurring config entry already has in `[from, to]`.
+pub async fn recurrence_starts(
+    conn: &mut Conn,
+    key: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT scheduled_for FROM incidents WHERE recurrence_key = $1 \
+         AND scheduled_for >= $2 AND scheduled_for <= $3",
+    )
+    .bind(key)
+    .bind(ms(from))
+    .bind(ms(to))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|(t,)| from_ms(t)).collect())
 }

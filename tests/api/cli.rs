@@ -537,24 +537,16 @@ async fn incident_scripts_use_the_cli_and_branch_on_exit_codes() {
 /// A retried write carries the same Idempotency-Key, so the server does it once.
 #[tokio::test]
 async fn the_cli_retries_with_the_same_idempotency_key() {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use wiremock::{MockServer, ResponseTemplate};
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/incidents"))
-        .respond_with(
-            ResponseTemplate::new(503)
-                .set_body_json(json!({ "error": { "code": "unavailable", "message": "db" } })),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/incidents"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 7, "title": "T", "impact": "minor",
-            "status": "investigating", "version": 1, "eta": null, "next_update_at": null, "resolved_at": null })))
-        .mount(&server)
-        .await;
+    mount_flaky(
+        &server,
+        "POST",
+        "/api/v1/incidents",
+        ResponseTemplate::new(201).set_body_json(json!({ "id": 7, "title": "T", "impact": "minor",
+            "status": "investigating", "version": 1, "eta": null, "next_update_at": null, "resolved_at": null })),
+    )
+    .await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_candor"))
         .args([
             "--url",
@@ -577,12 +569,7 @@ async fn the_cli_retries_with_the_same_idempotency_key() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let reqs = server.received_requests().await.unwrap();
-    assert_eq!(reqs.len(), 2);
-    let k1 = reqs[0].headers["idempotency-key"].to_str().unwrap();
-    let k2 = reqs[1].headers["idempotency-key"].to_str().unwrap();
-    assert_eq!(k1, k2);
-    assert!(k1.starts_with("cli-"));
+    assert_retried_with_one_key(&server).await;
 
     // Nobody listening: exit 8 after its retries.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -329,3 +329,42 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// Mounts `verb route` answering 503 once, then `ok`: a failure the client must retry through.
+pub async fn mount_flaky(
+    server: &MockServer,
+    verb: &str,
+    route: &str,
+    ok: wiremock::ResponseTemplate,
+) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(ResponseTemplate::new(503).set_body_json(
+            serde_json::json!({ "error": { "code": "unavailable", "message": "db" } }),
+        ))
+        .up_to_n_times(1)
+        .mount(server)
+        .await;
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(ok)
+        .mount(server)
+        .await;
+}
+
+/// Asserts `server` saw one failed attempt and one retry, both with the same CLI-made
+/// `Idempotency-Key`.
+pub async fn assert_retried_with_one_key(server: &MockServer) {
+    let keys: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 2, "one attempt and one retry");
+    assert_eq!(keys[0], keys[1]);
+    assert!(keys[0].starts_with("cli-"));
+}

@@ -5,6 +5,7 @@ mod cli;
 mod feeds;
 mod helpers;
 mod incidents;
+mod maintenance;
 mod metrics;
 mod openapi;
 mod outbox;

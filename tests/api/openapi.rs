@@ -82,6 +82,12 @@ async fn every_operation_in_the_document_is_served() {
         "/api/v1/incidents/{id}/resolve",
         "/api/v1/components",
         "/api/v1/integrations/alertmanager",
+        "/api/v1/maintenances",
+        "/api/v1/maintenances/{id}",
+        "/api/v1/maintenances/{id}/extend",
+        "/api/v1/maintenances/{id}/complete",
+        "/api/v1/maintenances/{id}/cancel",
+        "/api/v1/maintenances/{id}/incident",
         "/api/v1/openapi.json",
         "/api/v1/docs",
     ] {
@@ -159,6 +165,19 @@ async fn answers_match_the_schemas_the_document_gives() {
     assert_eq!(r.status(), 200);
     let resolved: Value = r.json().await.unwrap();
     assert_matches(&doc, "IncidentDetail", &resolved);
+
+    let r = t
+        .post(
+            "/api/v1/maintenances",
+            &json!({ "title": "Database upgrade", "starts_at": "2026-11-24T02:00:00Z",
+                     "duration": "2h", "components": ["api"] }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    assert_matches(&doc, "MaintenanceDetail", &r.json().await.unwrap());
+    let windows: Value = t.get("/api/v1/maintenances").await.json().await.unwrap();
+    assert_eq!(windows["maintenances"].as_array().unwrap().len(), 1);
+    assert_matches(&doc, "MaintenanceList", &windows);
 
     // Errors have the documented shape too.
     let r = t.post("/api/v1/incidents", &json!({ "title": 5 })).await;

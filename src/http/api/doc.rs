@@ -105,6 +105,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "incidents", description = "Incidents and their updates"),
         (name = "components", description = "What customers use, and its status now"),
+        (name = "maintenance", description = "Planned maintenance windows, announced ahead"),
         (name = "integrations", description = "Receivers for monitoring systems"),
         (name = "meta", description = "This document and its human-readable page"),
     )

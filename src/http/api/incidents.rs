@@ -358,13 +358,13 @@ pub async fn show(
 #[derive(IntoParams)]
 #[into_params(names("id"), parameter_in = Path)]
 #[allow(dead_code)]
-struct IncidentId(i64);
+pub(super) struct IncidentId(i64);
 
 /// Header parameters shared by the writes.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
-struct IdempotencyKey {
+pub(super) struct IdempotencyKey {
     /// 1-255 visible ASCII characters. A retry with the same key and body replays the first
     /// answer; the same key with another body is refused with 422.
     #[param(
@@ -379,7 +379,7 @@ struct IdempotencyKey {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
-struct IfMatch {
+pub(super) struct IfMatch {
     /// The incident's version as last read (its `ETag`), e.g. `"3"`; must agree with `version`.
     #[param(rename = "If-Match", pattern = "^(W/)?\"?[0-9]+\"?$")]
     if_match: Option<String>,

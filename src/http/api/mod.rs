@@ -4,6 +4,7 @@ pub mod alertmanager;
 pub mod components;
 pub mod doc;
 pub mod incidents;
+pub mod maintenances;
 pub mod views;
 
 use std::sync::LazyLock;
@@ -31,6 +32,12 @@ fn routes() -> OpenApiRouter<App> {
         .routes(routes!(incidents::resolve))
         .routes(routes!(components::list))
         .routes(routes!(alertmanager::receive))
+        .routes(routes!(maintenances::create, maintenances::list))
+        .routes(routes!(maintenances::show, maintenances::edit))
+        .routes(routes!(maintenances::extend))
+        .routes(routes!(maintenances::complete))
+        .routes(routes!(maintenances::cancel))
+        .routes(routes!(maintenances::to_incident))
         .routes(routes!(doc::openapi_json))
         .routes(routes!(doc::docs_page))
 }

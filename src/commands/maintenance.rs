@@ -1,0 +1,810 @@
+//! Scheduled maintenance through the one write path. A window is an incidents row of kind
+//! `maintenance`: announcing, editing, extending, completing and cancelling it write an update
+//! and one delivery per channel like any incident update, so threading, the outbox and the audit
+//! log work the same. Once started, the planned end is the window's estimate, so an overrun is
+//! the incident scheduler's apology (worded for maintenance) and its promises are kept the same.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use minijinja::context;
+use serde_json::json;
+
+use super::{check_components, incident_url, publish_as, revise, Actor, CommandError, Env};
+use crate::channels::MessageKind;
+use crate::config::maintenance::RecurringWindow;
+use crate::domain::maintenance::{due, MaintenanceDue, WindowState};
+use crate::domain::text::{human_duration, human_time};
+use crate::domain::{
+    check_text, to_chrono, ComponentStatus, Impact, IncidentKind, IncidentStatus, Invalid,
+    UpdateKind, MAX_MESSAGE, MAX_REASON, MAX_TITLE,
+};
+use crate::store::incidents::{self, Incident, NewWindow, Revision};
+use crate::store::{audit, schedule, Conn};
+
+/// The longest a window may last.
+pub const MAX_WINDOW: chrono::Duration = chrono::Duration::days(7);
+/// The most windows one recurring entry materialises ahead.
+pub const MAX_RECURRING: usize = 100;
+/// How far ahead a window may be scheduled.
+pub const MAX_LEAD: chrono::Duration = chrono::Duration::days(366);
+
+/// A new window, as the caller asks for it.
+#[derive(Debug, Clone)]
+pub struct ScheduleWindow {
+    pub title: String,
+    pub description: Option<String>,
+    pub components: Vec<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The announcement's words; a standard one is written when absent.
+    pub message: Option<String>,
+    pub owner: Option<String>,
+}
+
+/// A change to a window. Absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct EditWindow {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub components: Option<Vec<String>>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub message: Option<String>,
+    /// Why the end moved (required to extend a window that has started).
+    pub reason: Option<String>,
+    /// A started window may move between `in_progress` and `verifying`.
+    pub status: Option<IncidentStatus>,
+    pub expected_version: Option<i64>,
+}
+
+/// Completing or cancelling a window.
+#[derive(Debug, Clone, Default)]
+pub struct Close {
+    pub message: Option<String>,
+    pub expected_version: Option<i64>,
+}
+
+/// Turning a started window into an incident.
+#[derive(Debug, Clone)]
+pub struct ToIncident {
+    pub message: String,
+    pub impact: Impact,
+    pub status: IncidentStatus,
+    pub components: Option<BTreeMap<String, ComponentStatus>>,
+    pub expected_version: Option<i64>,
+}
+
+/// Peak hours the window overlaps, as warnings for the operator.
+pub fn warnings(
+    env: &Env,
+    components: &[String],
+    starts: DateTime<Utc>,
+    ends: DateTime<Utc>,
+) -> Vec<String> {
+    let tz = env.config.site.time_zone;
+    let mut out = Vec::new();
+    for (i, p) in env.config.maintenance.peak_hours.iter().enumerate() {
+        let concerned =
+            p.components.is_empty() || p.components.iter().any(|c| components.contains(c));
+        let Ok(hours) = p.hours(&format!("maintenance.peak_hours[{i}]")) else {
+            continue;
+        };
+        if concerned && hours.overlaps(starts, ends) {
+            out.push(format!(
+                "this window ({} to {}) overlaps peak hours \"{}\" ({} to {} {}); schedule it at a quieter time unless you must",
+                human_time(starts, starts, tz),
+                human_time(ends, starts, tz),
+                p.name,
+                p.from,
+                p.to,
+                p.time_zone
+            ));
+        }
+    }
+    out
+}
+
+/// The lines channels show under a maintenance message.
+pub(super) fn message_lines(
+    w: &Incident,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> (Option<String>, Option<String>) {
+    let (Some(start), Some(end)) = (w.scheduled_for, w.scheduled_until) else {
+        return (None, None);
+    };
+    let end = w.eta_at.unwrap_or(end);
+    match w.status {
+        IncidentStatus::Scheduled => (
+            Some(format!(
+                "Planned from {} to {}.",
+                human_time(start, now, tz),
+                human_time(end, start, tz)
+            )),
+            None,
+        ),
+        IncidentStatus::InProgress | IncidentStatus::Verifying if end > now => (
+            Some(format!("Planned to end by {}.", human_time(end, now, tz))),
+            w.next_update_at
+                .filter(|t| *t != end)
+                .map(|t| format!("Next update by {}.", human_time(t, now, tz))),
+        ),
+        IncidentStatus::InProgress | IncidentStatus::Verifying => (
+            Some(format!(
+                "It was planned to end by {}; it is running over and a new end time will follow.",
+                human_time(end, now, tz)
+            )),
+            w.next_update_at
+                .map(|t| format!("Next update by {}.", human_time(t, now, tz))),
+        ),
+        _ => (None, None),
+    }
+}
+
+fn check_window(
+    starts: DateTime<Utc>,
+    ends: DateTime<Utc>,
+    now: DateTime<Utc>,
+    started: bool,
+) -> Result<(), Invalid> {
+    if !started && starts <= now {
+        return Err(Invalid::new("starts_at", "must be in the future"));
+    }
+    if starts > now + MAX_LEAD {
+        return Err(Invalid::new("starts_at", "must be within a year"));
+    }
+    if ends <= starts {
+        return Err(Invalid::new("ends_at", "must be after starts_at"));
+    }
+    if ends - starts > MAX_WINDOW {
+        return Err(Invalid::new("ends_at", "a window may last at most 7 days"));
+    }
+    if started && ends <= now {
+        return Err(Invalid::new("ends_at", "must be in the future"));
+    }
+    Ok(())
+}
+
+fn component_map(
+    env: &Env,
+    list: &[String],
+    status: ComponentStatus,
+) -> Result<BTreeMap<String, ComponentStatus>, Invalid> {
+    let map: BTreeMap<String, ComponentStatus> = list.iter().map(|c| (c.clone(), status)).collect();
+    check_components(&env.config, &map)?;
+    Ok(map)
+}
+
+fn opt_text(field: &str, s: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
+    s.map(|s| check_text(field, s, max)).transpose()
+}
+
+/// The standard words of a maintenance notice.
+fn notice(
+    env: &Env,
+    event: &str,
+    w: &Incident,
+    components: &BTreeMap<String, ComponentStatus>,
+    extra: minijinja::Value,
+    now: DateTime<Utc>,
+) -> Result<String, CommandError> {
+    let tz = env.config.site.time_zone;
+    let names = super::component_names(
+        &env.config,
+        &components
+            .keys()
+            .map(|c| (c.clone(), ComponentStatus::UnderMaintenance))
+            .collect(),
+    );
+    let start = w.scheduled_for.unwrap_or(w.started_at);
+    let end = w.eta_at.or(w.scheduled_until).unwrap_or(start);
+    Ok(env.renderer.render(
+        "messages/maintenance.txt.j2",
+        context! {
+            event, title => w.title, description => w.description, components => names,
+            start_text => human_time(start, now, tz), end_text => human_time(end, start, tz),
+            duration => human_duration(end - start), extra,
+        },
+    )?)
+}
+
+/// Schedules a window and announces it. Returns its id, or None when `recurrence_key` already
+/// has a window at this start (another scheduler materialised it first).
+pub async fn schedule_window(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    s: ScheduleWindow,
+    recurrence_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, CommandError> {
+    let title = check_text("title", &s.title, MAX_TITLE)?;
+    let description = opt_text("description", s.description.as_deref(), MAX_MESSAGE)?;
+    let message = opt_text("message", s.message.as_deref(), MAX_MESSAGE)?;
+    let owner = opt_text("owner", s.owner.as_deref(), 200)?;
+    let starts = crate::clock::truncate_ms(s.starts_at);
+    let ends = crate::clock::truncate_ms(s.ends_at);
+    check_window(starts, ends, now, false)?;
+    let components = component_map(env, &s.components, ComponentStatus::Operational)?;
+    let Some(id) = incidents::insert_window(
+        conn,
+        &NewWindow {
+            title: &title,
+            description: description.as_deref(),
+            starts_at: starts,
+            ends_at: ends,
+            owner: owner.as_deref(),
+            recurrence_key,
+            now,
+        },
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    incidents::set_components(conn, id, &components).await?;
+    let w = incidents::get(conn, id)
+        .await?
+        .ok_or(CommandError::NotFound(id))?;
+    let body = match message {
+        Some(m) => m,
+        None => notice(env, "scheduled", &w, &components, context! {}, now)?,
+    };
+    let update_id = publish_as(
+        env,
+        conn,
+        &w,
+        UpdateKind::Notice,
+        MessageKind::MaintenanceScheduled,
+        &body,
+        &actor.0,
+        now,
+    )
+    .await?;
+    audit::record(
+        conn,
+        &actor.0,
+        "maintenance.schedule",
+        Some(id),
+        &json!({ "update_id": update_id, "title": title, "starts_at": starts, "ends_at": ends,
+                 "components": s.components, "recurrence_key": recurrence_key }),
+        now,
+    )
+    .await?;
+    Ok(Some(id))
+}
+
+async fn load_window(
+    env: &Env,
+    conn: &mut Conn,
+    id: i64,
+    expected: Option<i64>,
+) -> Result<Incident, CommandError> {
+    let w = incidents::get_for_update(conn, env.backend, id)
+        .await?
+        .filter(Incident::is_maintenance)
+        .ok_or(CommandError::NotFound(id))?;
+    if let Some(expected) = expected {
+        if expected != w.version {
+            return Err(CommandError::Stale {
+                id,
+                expected,
+                current: w.version,
+            });
+        }
+    }
+    if !w.is_open() {
+        return Err(CommandError::Resolved(id));
+    }
+    Ok(w)
+}
+
+/// Edits a window; on a window that has started only the title, description and end may move,
+/// and moving the end later (an extension) needs a reason.
+pub async fn edit_window(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    id: i64,
+    e: EditWindow,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let title = opt_text("title", e.title.as_deref(), MAX_TITLE)?;
+    let description = opt_text("description", e.description.as_deref(), MAX_MESSAGE)?;
+    let message = opt_text("message", e.message.as_deref(), MAX_MESSAGE)?;
+    let reason = opt_text("reason", e.reason.as_deref(), MAX_REASON)?;
+    let before = load_window(env, conn, id, e.expected_version).await?;
+    let started = before.status != IncidentStatus::Scheduled;
+    let old_start = before.scheduled_for.unwrap_or(before.started_at);
+    let old_end = before
+        .eta_at
+        .or(before.scheduled_until)
+        .unwrap_or(old_start);
+    if started && e.starts_at.is_some_and(|s| s != old_start) {
+        return Err(Invalid::new(
+            "starts_at",
+            "the window has already started; its start cannot move",
+        )
+        .into());
+    }
+    if started && e.components.is_some() {
+        return Err(Invalid::new(
+            "components",
+            "the window has already started; post an incident update or turn it into an incident to change components",
+        )
+        .into());
+    }
+    let status = match e.status {
+        None => before.status,
+        Some(st @ (IncidentStatus::InProgress | IncidentStatus::Verifying)) if started => st,
+        Some(st) => {
+            return Err(Invalid::new(
+                "status",
+                format!(
+                    "`{st}` cannot be set here: a started window may be in_progress or verifying \
+                     (complete, cancel and incident are their own actions)"
+                ),
+            )
+            .into())
+        }
+    };
+    let verifying = status == IncidentStatus::Verifying && before.status != status;
+    let starts = e
+        .starts_at
+        .map(crate::clock::truncate_ms)
+        .unwrap_or(old_start);
+    let ends = e.ends_at.map(crate::clock::truncate_ms).unwrap_or(old_end);
+    check_window(starts, ends, now, started)?;
+    let extended = started && ends != old_end;
+    if extended && reason.is_none() {
+        return Err(Invalid::new(
+            "reason",
+            "say why the window's end moves (customers are told)",
+        )
+        .into());
+    }
+    if let Some(list) = &e.components {
+        let map = component_map(env, list, ComponentStatus::Operational)?;
+        incidents::replace_components(conn, id, &map).await?;
+    }
+    let description = description.or(before.description.clone());
+    incidents::set_window(conn, id, description.as_deref(), starts, ends).await?;
+    let revision = Revision {
+        id,
+        expected_version: before.version,
+        title: title.as_deref().unwrap_or(&before.title),
+        impact: before.impact,
+        status,
+        eta_at: started.then_some(ends),
+        // Before the start the next word is the start; after it, the (new) end.
+        next_update_at: Some(if started { ends } else { starts }),
+        resolved_at: None,
+        apologised_eta_at: before.apologised_eta_at,
+        now,
+    };
+    let after = revise(conn, &revision).await?;
+    if !started {
+        // The change is itself an announcement: offsets already passed are not sent late.
+        incidents::mark_noticed(conn, id, now).await?;
+    }
+    let components = incidents::components(conn, id).await?;
+    let body = match message {
+        Some(m) => m,
+        None => notice(
+            env,
+            if extended {
+                "extended"
+            } else if verifying {
+                "verifying"
+            } else {
+                "updated"
+            },
+            &after,
+            &components,
+            context! { reason },
+            now,
+        )?,
+    };
+    let update_id = publish_as(
+        env,
+        conn,
+        &after,
+        UpdateKind::Notice,
+        MessageKind::MaintenanceUpdated,
+        &body,
+        &actor.0,
+        now,
+    )
+    .await?;
+    if extended {
+        incidents::insert_eta_revision(
+            conn,
+            id,
+            update_id,
+            Some(old_end),
+            Some(ends),
+            &actor.0,
+            reason.as_deref(),
+            now,
+        )
+        .await?;
+    }
+    audit::record(
+        conn,
+        &actor.0,
+        if extended {
+            "maintenance.extend"
+        } else {
+            "maintenance.edit"
+        },
+        Some(id),
+        &json!({ "update_id": update_id, "starts_at": starts, "ends_at": ends,
+                 "reason": reason, "version": after.version }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Ends a window that has started: its components return to what the open incidents say.
+pub async fn complete_window(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    id: i64,
+    c: Close,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let message = opt_text("message", c.message.as_deref(), MAX_MESSAGE)?;
+    let before = load_window(env, conn, id, c.expected_version).await?;
+    if before.status == IncidentStatus::Scheduled {
+        return Err(Invalid::new(
+            "status",
+            "the window has not started; cancel it instead (POST /api/v1/maintenances/{id}/cancel)",
+        )
+        .into());
+    }
+    let planned_end = before.eta_at.or(before.scheduled_until);
+    let components = incidents::components(conn, id).await?;
+    incidents::clear_components(conn, id).await?;
+    // The announced times stay; the sequence moves so calendars pick up the change.
+    let start = before.scheduled_for.unwrap_or(before.started_at);
+    incidents::set_window(
+        conn,
+        id,
+        before.description.as_deref(),
+        start,
+        before.scheduled_until.unwrap_or(start),
+    )
+    .await?;
+    let after = revise(
+        conn,
+        &Revision {
+            id,
+            expected_version: before.version,
+            title: &before.title,
+            impact: before.impact,
+            status: IncidentStatus::Completed,
+            eta_at: before.eta_at,
+            next_update_at: None,
+            resolved_at: Some(now),
+            apologised_eta_at: before.apologised_eta_at,
+            now,
+        },
+    )
+    .await?;
+    let body = match message {
+        Some(m) => m,
+        None => notice(
+            env,
+            "completed",
+            &after,
+            &components,
+            context! { early => planned_end.is_some_and(|e| now < e),
+            overran => planned_end.filter(|e| now > *e).map(|e| human_duration(now - e)) },
+            now,
+        )?,
+    };
+    let update_id = publish_as(
+        env,
+        conn,
+        &after,
+        UpdateKind::Resolution,
+        MessageKind::MaintenanceCompleted,
+        &body,
+        &actor.0,
+        now,
+    )
+    .await?;
+    audit::record(
+        conn,
+        &actor.0,
+        "maintenance.complete",
+        Some(id),
+        &json!({ "update_id": update_id, "planned_end": planned_end }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Calls off a window that has not started, and says so.
+pub async fn cancel_window(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    id: i64,
+    c: Close,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let message = opt_text("message", c.message.as_deref(), MAX_MESSAGE)?;
+    let before = load_window(env, conn, id, c.expected_version).await?;
+    if before.status != IncidentStatus::Scheduled {
+        return Err(Invalid::new(
+            "status",
+            "the window has already started; complete it instead (POST /api/v1/maintenances/{id}/complete)",
+        )
+        .into());
+    }
+    let components = incidents::components(conn, id).await?;
+    let start = before.scheduled_for.unwrap_or(before.started_at);
+    incidents::set_window(
+        conn,
+        id,
+        before.description.as_deref(),
+        start,
+        before.scheduled_until.unwrap_or(start),
+    )
+    .await?;
+    let after = revise(
+        conn,
+        &Revision {
+            id,
+            expected_version: before.version,
+            title: &before.title,
+            impact: before.impact,
+            status: IncidentStatus::Cancelled,
+            eta_at: None,
+            next_update_at: None,
+            resolved_at: Some(now),
+            apologised_eta_at: None,
+            now,
+        },
+    )
+    .await?;
+    let body = match message {
+        Some(m) => m,
+        None => notice(env, "cancelled", &after, &components, context! {}, now)?,
+    };
+    let update_id = publish_as(
+        env,
+        conn,
+        &after,
+        UpdateKind::Notice,
+        MessageKind::MaintenanceCancelled,
+        &body,
+        &actor.0,
+        now,
+    )
+    .await?;
+    audit::record(
+        conn,
+        &actor.0,
+        "maintenance.cancel",
+        Some(id),
+        &json!({ "update_id": update_id }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Turns a started window into an incident: same row, same thread, now an outage.
+pub async fn to_incident(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    id: i64,
+    t: ToIncident,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let status = super::check_status(t.status)?;
+    let message = check_text("message", &t.message, MAX_MESSAGE)?;
+    if let Some(c) = &t.components {
+        check_components(&env.config, c)?;
+    }
+    let before = load_window(env, conn, id, t.expected_version).await?;
+    if before.status == IncidentStatus::Scheduled {
+        return Err(Invalid::new(
+            "status",
+            "the window has not started; declare an incident instead (POST /api/v1/incidents)",
+        )
+        .into());
+    }
+    incidents::set_kind(conn, id, IncidentKind::Incident).await?;
+    if let Some(c) = &t.components {
+        incidents::set_components(conn, id, c).await?;
+    }
+    let cadence = env.config.policies.for_impact(t.impact).update_every;
+    let after = revise(
+        conn,
+        &Revision {
+            id,
+            expected_version: before.version,
+            title: &before.title,
+            impact: t.impact,
+            status,
+            eta_at: before.eta_at,
+            next_update_at: Some(now + to_chrono(cadence)),
+            resolved_at: None,
+            apologised_eta_at: before.apologised_eta_at,
+            now,
+        },
+    )
+    .await?;
+    let update_id = super::publish(
+        env,
+        conn,
+        &after,
+        UpdateKind::Operator,
+        &message,
+        &actor.0,
+        now,
+    )
+    .await?;
+    audit::record(
+        conn,
+        &actor.0,
+        "maintenance.to_incident",
+        Some(id),
+        &json!({ "update_id": update_id, "impact": t.impact, "status": status }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The scheduler's side: an advance notice or the start, exactly once per (window, action, due
+/// time). Returns false when it was no longer due or another scheduler already did it.
+pub async fn scheduled_notice(
+    env: &Env,
+    conn: &mut Conn,
+    id: i64,
+    action: MaintenanceDue,
+    now: DateTime<Utc>,
+) -> Result<bool, CommandError> {
+    let Some(w) = incidents::get_for_update(conn, env.backend, id).await? else {
+        return Ok(false);
+    };
+    let Some(state) = window_state(&w) else {
+        return Ok(false);
+    };
+    if due(&state, &env.config.maintenance.notices, now) != Some(action) {
+        return Ok(false);
+    }
+    let (name, due_at) = action.key();
+    if !schedule::claim(conn, id, name, due_at, now).await? {
+        return Ok(false);
+    }
+    let actor = Actor::scheduler();
+    let components = incidents::components(conn, id).await?;
+    let update_id = match action {
+        MaintenanceDue::Notice { at, before } => {
+            incidents::mark_noticed(conn, id, at).await?;
+            let body = notice(
+                env,
+                "reminder",
+                &w,
+                &components,
+                context! { before => human_duration(to_chrono(before)) },
+                now,
+            )?;
+            publish_as(
+                env,
+                conn,
+                &w,
+                UpdateKind::Notice,
+                MessageKind::MaintenanceReminder,
+                &body,
+                &actor.0,
+                now,
+            )
+            .await?
+        }
+        MaintenanceDue::Start { .. } => {
+            let end = w.scheduled_until.unwrap_or(now);
+            let under: BTreeMap<String, ComponentStatus> = components
+                .keys()
+                .map(|c| (c.clone(), ComponentStatus::UnderMaintenance))
+                .collect();
+            incidents::set_components(conn, id, &under).await?;
+            let after = revise(
+                conn,
+                &Revision {
+                    id,
+                    expected_version: w.version,
+                    title: &w.title,
+                    impact: w.impact,
+                    status: IncidentStatus::InProgress,
+                    // The planned end is the estimate: passing it is an overrun, apologised for.
+                    eta_at: Some(end),
+                    next_update_at: Some(end.max(now + chrono::Duration::minutes(1))),
+                    resolved_at: None,
+                    apologised_eta_at: None,
+                    now,
+                },
+            )
+            .await?;
+            let body = notice(env, "started", &after, &under, context! {}, now)?;
+            publish_as(
+                env,
+                conn,
+                &after,
+                UpdateKind::Notice,
+                MessageKind::MaintenanceStarted,
+                &body,
+                &actor.0,
+                now,
+            )
+            .await?
+        }
+    };
+    schedule::set_update(conn, id, name, due_at, update_id).await?;
+    audit::record(
+        conn,
+        &actor.0,
+        &format!("scheduler.{name}"),
+        Some(id),
+        &json!({ "due_at": due_at, "update_id": update_id }),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The notice-scheduling view of a window that has not started.
+pub fn window_state(w: &Incident) -> Option<WindowState> {
+    (w.is_maintenance() && w.status == IncidentStatus::Scheduled).then(|| WindowState {
+        status: w.status,
+        starts_at: w.scheduled_for.unwrap_or(w.started_at),
+        last_notice_at: w.last_notice_at,
+    })
+}
+
+/// The concrete windows a recurring config entry owes in `(now, now + horizon]`.
+pub fn recurring_starts(
+    entry: &RecurringWindow,
+    now: DateTime<Utc>,
+    horizon: std::time::Duration,
+) -> Result<Vec<DateTime<Utc>>, Invalid> {
+    let schedule = entry.schedule("cron")?;
+    let mut starts = crate::domain::maintenance::occurrences(
+        &schedule,
+        &entry.time_zone,
+        now,
+        now + to_chrono(horizon),
+    );
+    // A window every few minutes is a misconfiguration, not maintenance: bound the work.
+    starts.truncate(MAX_RECURRING);
+    Ok(starts)
+}
+
+/// The window a recurring entry gives for one start.
+pub fn recurring_window(entry: &RecurringWindow, start: DateTime<Utc>) -> ScheduleWindow {
+    ScheduleWindow {
+        title: entry.title.clone(),
+        description: entry.description.clone(),
+        components: entry.components.clone(),
+        starts_at: start,
+        ends_at: start + to_chrono(entry.duration),
+        message: None,
+        owner: None,
+    }
+}
+
+/// The public link to a window (it is an incident page).
+pub fn window_url(env: &Env, id: i64) -> String {
+    incident_url(&env.config, id)
+}

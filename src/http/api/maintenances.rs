@@ -1,0 +1,672 @@
+//! `/api/v1/maintenances`: schedule, list, show, edit, extend, complete, cancel, and turn a
+//! window into an incident. Scheduling a window that overlaps configured peak hours succeeds
+//! with a `warnings` entry saying so.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::doc::{ReadErrors, WriteErrors};
+use super::views::{IncidentDetail, IncidentSummary};
+use super::{expected_version, json_response, parse_id, views, write};
+use crate::app::App;
+use crate::commands::maintenance::{self as cmd, Close, EditWindow, ScheduleWindow, ToIncident};
+use crate::commands::Actor;
+use crate::domain::{
+    parse_duration, to_chrono, ComponentStatus, Impact, IncidentKind, IncidentStatus, Invalid,
+};
+use crate::http::auth::ApiCaller;
+use crate::http::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::store::incidents::{self, Incident, WindowFilter};
+use crate::store::Conn;
+
+/// A new window. Give its end as `ends_at` or as a `duration`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    title: String,
+    description: Option<String>,
+    /// Component ids from config.
+    #[serde(default)]
+    components: Vec<String>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    starts_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    ends_at: Option<String>,
+    /// Instead of `ends_at`: how long it lasts (`2h`).
+    #[schema(example = "2h", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
+    duration: Option<String>,
+    /// The announcement's words; a standard announcement is written when absent.
+    message: Option<String>,
+    owner: Option<String>,
+}
+
+/// A change to a window. Before it starts anything may change; after, the title,
+/// description, end (with a `reason`) and status (`in_progress` or `verifying`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditBody {
+    title: Option<String>,
+    description: Option<String>,
+    components: Option<Vec<String>>,
+    #[schema(format = DateTime)]
+    starts_at: Option<String>,
+    #[schema(format = DateTime)]
+    ends_at: Option<String>,
+    message: Option<String>,
+    /// Why the end moves (needed once the window has started).
+    reason: Option<String>,
+    status: Option<IncidentStatus>,
+    version: Option<i64>,
+}
+
+/// A later end, with the reason customers are told.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    #[schema(format = DateTime)]
+    ends_at: Option<String>,
+    /// Instead of `ends_at`: how much longer from the current planned end (`30m`).
+    #[schema(example = "30m", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
+    extend_by: Option<String>,
+    reason: String,
+    message: Option<String>,
+    version: Option<i64>,
+}
+
+/// Complete or cancel a window, optionally in your own words.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseBody {
+    message: Option<String>,
+    version: Option<i64>,
+}
+
+/// The window went wrong: it continues as an incident.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentBody {
+    #[schema(min_length = 1, max_length = 5000, pattern = "\\S")]
+    message: String,
+    #[serde(default = "default_impact")]
+    impact: Impact,
+    #[serde(default = "default_status")]
+    status: IncidentStatus,
+    components: Option<BTreeMap<String, ComponentStatus>>,
+    version: Option<i64>,
+}
+
+fn default_impact() -> Impact {
+    Impact::Major
+}
+fn default_status() -> IncidentStatus {
+    IncidentStatus::Investigating
+}
+
+fn invalid(e: Invalid) -> ApiError {
+    ApiError::unprocessable("invalid_field", e.to_string())
+}
+
+fn time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            invalid(Invalid::new(
+                field,
+                format!(
+                    "`{}` is not an RFC 3339 time; write it like `2026-11-29T02:00:00Z`",
+                    super::clip(raw, 60)
+                ),
+            ))
+        })
+}
+
+fn opt_time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|r| time(field, r)).transpose()
+}
+
+/// What a maintenance window adds to an incident's fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowFields {
+    /// `maintenance`, or `incident` once the window was turned into one.
+    pub kind: IncidentKind,
+    pub description: Option<String>,
+    /// The planned start.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// The planned end (the `eta` follows extensions).
+    pub scheduled_until: Option<DateTime<Utc>>,
+    /// Bumped by every change to the announced window (iCalendar SEQUENCE).
+    pub sequence: i64,
+    /// The `maintenance.recurring` entry it came from, if any.
+    pub recurrence_key: Option<String>,
+}
+
+impl WindowFields {
+    fn of(w: &Incident) -> Self {
+        WindowFields {
+            kind: w.kind,
+            description: w.description.clone(),
+            scheduled_for: w.scheduled_for,
+            scheduled_until: w.scheduled_until,
+            sequence: w.sequence,
+            recurrence_key: w.recurrence_key.clone(),
+        }
+    }
+}
+
+/// A window with its updates and their deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaintenanceDetail {
+    #[serde(flatten)]
+    pub incident: IncidentDetail,
+    #[serde(flatten)]
+    pub window: WindowFields,
+    /// After a write: configured peak hours the window overlaps (it is scheduled anyway).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaintenanceSummary {
+    #[serde(flatten)]
+    pub incident: IncidentSummary,
+    #[serde(flatten)]
+    pub window: WindowFields,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaintenanceList {
+    pub maintenances: Vec<MaintenanceSummary>,
+}
+
+/// A window as the API shows it: the incident view plus the window's own fields.
+pub async fn window_body(
+    conn: &mut Conn,
+    app: &App,
+    id: i64,
+    warnings: Option<Vec<String>>,
+) -> Result<Value, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no maintenance window with id {id}"));
+    let w = incidents::get(conn, id).await?.ok_or_else(not_found)?;
+    let incident = views::incident(conn, &app.config, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let body = MaintenanceDetail {
+        incident,
+        window: WindowFields::of(&w),
+        warnings,
+    };
+    serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn created(mut resp: Response, id: i64) -> Response {
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/maintenances/{id}")) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+/// Schedule a maintenance window
+///
+/// Announced at once on every channel, then reminded before its start (`maintenance.notices`),
+/// started (its components go under maintenance) and, if nobody completes it by its end,
+/// apologised for as an overrun. Overlapping configured peak hours gives `warnings`.
+#[utoipa::path(
+    post, path = "/maintenances", operation_id = "scheduleMaintenance", tag = "maintenance",
+    request_body = CreateBody, params(super::incidents::IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Scheduled and announced.", body = MaintenanceDetail,
+         headers(("Location" = String), ("ETag" = String))),
+        WriteErrors,
+    )
+)]
+pub async fn create(
+    State(app): State<App>,
+    ApiCaller(caller): ApiCaller,
+    headers: HeaderMap,
+    body: ApiJson<CreateBody>,
+) -> Result<Response, ApiError> {
+    let b = body.value;
+    let starts_at = time("starts_at", &b.starts_at)?;
+    let ends_at = match (b.ends_at.as_deref(), b.duration.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(Invalid::new(
+                "ends_at",
+                "give either `ends_at` (a time) or `duration`, not both",
+            )))
+        }
+        (Some(e), None) => time("ends_at", e)?,
+        (None, Some(d)) => starts_at + to_chrono(parse_duration("duration", d).map_err(invalid)?),
+        (None, None) => {
+            return Err(invalid(Invalid::new(
+                "ends_at",
+                "say when the window ends: `ends_at` (a time) or `duration` (like `2h`)",
+            )))
+        }
+    };
+    let s = ScheduleWindow {
+        title: b.title,
+        description: b.description,
+        components: b.components,
+        starts_at,
+        ends_at,
+        message: b.message,
+        owner: b.owner,
+    };
+    let actor = Actor::token(&caller.name);
+    let env = app.env();
+    let now = app.clock.now();
+    let warnings = cmd::warnings(&env, &s.components, starts_at, ends_at);
+    let a = app.clone();
+    let resp = write(
+        &app,
+        &caller,
+        &headers,
+        format!("POST /maintenances {}", body.canonical),
+        move |conn| {
+            async move {
+                let id = cmd::schedule_window(&env, conn, &actor, s, None, now)
+                    .await?
+                    .ok_or_else(|| ApiError::Conflict {
+                        code: "duplicate_window",
+                        message: "this window already exists".into(),
+                    })?;
+                let v = window_body(conn, &a, id, Some(warnings)).await?;
+                Ok((StatusCode::CREATED, v))
+            }
+            .boxed()
+        },
+    )
+    .await?;
+    let id = resp
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| l.rsplit('/').next())
+        .and_then(|i| i.parse().ok());
+    Ok(match id {
+        Some(id) => created(resp, id),
+        None => resp,
+    })
+}
+
+/// Change a maintenance window
+///
+/// The change is announced; an announced window's `sequence` goes up.
+#[utoipa::path(
+    patch, path = "/maintenances/{id}", operation_id = "editMaintenance", tag = "maintenance",
+    request_body = EditBody,
+    params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed.", body = MaintenanceDetail, headers(("ETag" = String))),
+        WriteErrors,
+    )
+)]
+pub async fn edit(
+    State(app): State<App>,
+    ApiCaller(caller): ApiCaller,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<EditBody>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&raw_id)?;
+    let b = body.value;
+    let e = EditWindow {
+        starts_at: opt_time("starts_at", b.starts_at.as_deref())?,
+        ends_at: opt_time("ends_at", b.ends_at.as_deref())?,
+        expected_version: expected_version(&headers, b.version)?,
+        title: b.title,
+        description: b.description,
+        components: b.components,
+        message: b.message,
+        reason: b.reason,
+        status: b.status,
+    };
+    let request = format!(
+        "PATCH /maintenances/{id} {} {:?}",
+        body.canonical, e.expected_version
+    );
+    run_edit(app, caller, headers, request, id, e).await
+}
+
+async fn run_edit(
+    app: App,
+    caller: crate::store::tokens::TokenOwner,
+    headers: HeaderMap,
+    request: String,
+    id: i64,
+    e: EditWindow,
+) -> Result<Response, ApiError> {
+    let actor = Actor::token(&caller.name);
+    let env = app.env();
+    let now = app.clock.now();
+    let a = app.clone();
+    let components = e.components.clone();
+    write(&app, &caller, &headers, request, move |conn| {
+        async move {
+            cmd::edit_window(&env, conn, &actor, id, e, now).await?;
+            let w = incidents::get(conn, id).await?;
+            let warnings = match w {
+                Some(w) => {
+                    let list = match components {
+                        Some(c) => c,
+                        None => incidents::components(conn, id).await?.into_keys().collect(),
+                    };
+                    cmd::warnings(
+                        &env,
+                        &list,
+                        w.scheduled_for.unwrap_or(w.started_at),
+                        w.eta_at.or(w.scheduled_until).unwrap_or(w.started_at),
+                    )
+                }
+                None => Vec::new(),
+            };
+            Ok((
+                StatusCode::OK,
+                window_body(conn, &a, id, Some(warnings)).await?,
+            ))
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// Extend a maintenance window
+///
+/// A new end (`ends_at`, or `extend_by` from the current end) with the reason customers are told.
+#[utoipa::path(
+    post, path = "/maintenances/{id}/extend", operation_id = "extendMaintenance", tag = "maintenance",
+    request_body = ExtendBody,
+    params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Extended and announced.", body = MaintenanceDetail, headers(("ETag" = String))),
+        WriteErrors,
+    )
+)]
+pub async fn extend(
+    State(app): State<App>,
+    ApiCaller(caller): ApiCaller,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<ExtendBody>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&raw_id)?;
+    let b = body.value;
+    let ends_at = match (b.ends_at.as_deref(), b.extend_by.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(Invalid::new(
+                "ends_at",
+                "give either `ends_at` or `extend_by`, not both",
+            )))
+        }
+        (Some(e), None) => time("ends_at", e)?,
+        (None, Some(d)) => {
+            let by = parse_duration("extend_by", d).map_err(invalid)?;
+            let mut conn = app.db.pool().acquire().await?;
+            let w = incidents::get(&mut conn, id)
+                .await?
+                .filter(Incident::is_maintenance)
+                .ok_or_else(|| ApiError::NotFound(format!("no maintenance window with id {id}")))?;
+            let end = w.eta_at.or(w.scheduled_until).unwrap_or(w.started_at);
+            end + to_chrono(by)
+        }
+        (None, None) => {
+            return Err(invalid(Invalid::new(
+                "ends_at",
+                "say the new end: `ends_at` (a time) or `extend_by` (like `30m`)",
+            )))
+        }
+    };
+    let e = EditWindow {
+        ends_at: Some(ends_at),
+        reason: Some(b.reason),
+        message: b.message,
+        expected_version: expected_version(&headers, b.version)?,
+        ..EditWindow::default()
+    };
+    let request = format!(
+        "POST /maintenances/{id}/extend {} {:?}",
+        body.canonical, e.expected_version
+    );
+    run_edit(app, caller, headers, request, id, e).await
+}
+
+/// `POST /api/v1/maintenances/{id}/complete` and `.../cancel`.
+async fn close(
+    app: App,
+    caller: crate::store::tokens::TokenOwner,
+    headers: HeaderMap,
+    raw_id: String,
+    body: ApiJson<CloseBody>,
+    cancel: bool,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&raw_id)?;
+    let b = body.value;
+    let c = Close {
+        message: b.message,
+        expected_version: expected_version(&headers, b.version)?,
+    };
+    let actor = Actor::token(&caller.name);
+    let env = app.env();
+    let now = app.clock.now();
+    let a = app.clone();
+    let request = format!(
+        "POST /maintenances/{id}/{} {} {:?}",
+        if cancel { "cancel" } else { "complete" },
+        body.canonical,
+        c.expected_version
+    );
+    write(&app, &caller, &headers, request, move |conn| {
+        async move {
+            if cancel {
+                cmd::cancel_window(&env, conn, &actor, id, c, now).await?;
+            } else {
+                cmd::complete_window(&env, conn, &actor, id, c, now).await?;
+            }
+            Ok((StatusCode::OK, window_body(conn, &a, id, None).await?))
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// Complete a maintenance window
+///
+/// Early, on time or late: its components return to what they were.
+#[utoipa::path(
+    post, path = "/maintenances/{id}/complete", operation_id = "completeMaintenance", tag = "maintenance",
+    request_body = CloseBody,
+    params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Completed and announced.", body = MaintenanceDetail, headers(("ETag" = String))),
+        WriteErrors,
+    )
+)]
+pub async fn complete(
+    State(app): State<App>,
+    ApiCaller(caller): ApiCaller,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<CloseBody>,
+) -> Result<Response, ApiError> {
+    close(app, caller, headers, raw_id, body, false).await
+}
+
+/// Cancel a maintenance window
+///
+/// Only before it starts; the cancellation is announced.
+#[utoipa::path(
+    post, path = "/maintenances/{id}/cancel", operation_id = "cancelMaintenance", tag = "maintenance",
+    request_body = CloseBody,
+    params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled and announced.", body = MaintenanceDetail, headers(("ETag" = String))),
+        WriteErrors,
+    )
+)]
+pub async fn cancel(
+    State(app): State<App>,
+    ApiCaller(caller): ApiCaller,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<CloseBody>,
+) -> Result<Response, ApiError> {
+    close(app, caller, headers, raw_id, body, true).await
+}
+
+/// Turn a maintenance window into an incident
+///
+/// The window went wrong: from now on it is an incident, with its promises and apologies.
+#[utoipa::path(
+    post, path = "/maintenances/{id}/incident", operation_id = "maintenanceToIncident", tag = "maintenance",
+    request_body = IncidentBody,
+    params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "It is an incident now.", body = MaintenanceDetail, headers(("ETag" = String))),
+        WriteErrors,
+    )
+)]
+pub async fn to_incident(
+    State(app): State<App>,
+    ApiCaller(caller): ApiCaller,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<IncidentBody>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&raw_id)?;
+    let b = body.value;
+    let t = ToIncident {
+        message: b.message,
+        impact: b.impact,
+        status: b.status,
+        components: b.components,
+        expected_version: expected_version(&headers, b.version)?,
+    };
+    let actor = Actor::token(&caller.name);
+    let env = app.env();
+    let now = app.clock.now();
+    let a = app.clone();
+    let request = format!(
+        "POST /maintenances/{id}/incident {} {:?}",
+        body.canonical, t.expected_version
+    );
+    write(&app, &caller, &headers, request, move |conn| {
+        async move {
+            cmd::to_incident(&env, conn, &actor, id, t, now).await?;
+            Ok((StatusCode::OK, window_body(conn, &a, id, None).await?))
+        }
+        .boxed()
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `upcoming`, `active` or `all` (the default).
+    #[param(pattern = "^(upcoming|active|all)$")]
+    state: Option<String>,
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+}
+
+/// List maintenance windows
+#[utoipa::path(
+    get, path = "/maintenances", operation_id = "listMaintenances", tag = "maintenance",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Windows, soonest first.", body = MaintenanceList),
+        ReadErrors,
+    )
+)]
+pub async fn list(
+    State(app): State<App>,
+    _caller: ApiCaller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let filter = match q.state.as_deref().unwrap_or("all") {
+        "upcoming" => WindowFilter::Upcoming,
+        "active" => WindowFilter::Active,
+        "all" => WindowFilter::All,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "state: `{}` is not one of upcoming, active, all",
+                    super::clip(other, 40)
+                ),
+            ))
+        }
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit: must be between 1 and 200",
+        ));
+    }
+    let mut conn = app.db.pool().acquire().await?;
+    let found = incidents::windows(&mut conn, filter, limit).await?;
+    let items = views::listing(&mut conn, &app.config, &found).await?;
+    let list = MaintenanceList {
+        maintenances: items
+            .into_iter()
+            .zip(&found)
+            .map(|(incident, w)| MaintenanceSummary {
+                incident,
+                window: WindowFields::of(w),
+            })
+            .collect(),
+    };
+    let body = serde_json::to_value(list).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// Show a maintenance window
+#[utoipa::path(
+    get, path = "/maintenances/{id}", operation_id = "showMaintenance", tag = "maintenance",
+    params(super::incidents::IncidentId),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The window.", body = MaintenanceDetail, headers(("ETag" = String))),
+        ReadErrors,
+    )
+)]
+pub async fn show(
+    State(app): State<App>,
+    _caller: ApiCaller,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&raw_id)?;
+    let mut conn = app.db.pool().acquire().await?;
+    let w = incidents::get(&mut conn, id).await?;
+    if !w.is_some_and(|w| w.is_maintenance() || w.scheduled_for.is_some()) {
+        return Err(ApiError::NotFound(format!(
+            "no maintenance window with id {id}"
+        )));
+    }
+    let body = window_body(&mut conn, &app, id, None).await?;
+    Ok(json_response(StatusCode::OK, &body))
+}
