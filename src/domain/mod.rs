@@ -3,6 +3,7 @@
 //! Where does an apology get decided? [`schedule::due_action`]. Where is it sent? `outbox` and
 //! `channels`.
 
+pub mod estimates;
 pub mod schedule;
 pub mod status;
 pub mod text;

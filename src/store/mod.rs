@@ -6,9 +6,12 @@
 
 pub mod audit;
 pub mod deliveries;
+pub mod history;
 pub mod idempotency;
 pub mod incidents;
+pub mod operators;
 pub mod schedule;
+pub mod sessions;
 pub mod tokens;
 pub mod updates;
 

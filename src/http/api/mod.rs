@@ -1,6 +1,7 @@
 //! The v1 JSON API for incident scripts.
 
 pub mod components;
+pub mod estimates;
 pub mod incidents;
 pub mod views;
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<App> {
         .route("/incidents/{id}/updates", post(incidents::update))
         .route("/incidents/{id}/resolve", post(incidents::resolve))
         .route("/components", get(components::list))
+        .route("/estimates", get(estimates::get))
         .method_not_allowed_fallback(method_not_allowed)
 }
 
