@@ -2,6 +2,9 @@
 //! trait. One SQL text serves both backends over the `Any` pool, so the console needs no
 //! second, typed pool and works wherever the rest of Candor does. Only a SHA-256 of the
 //! session id is stored (the id is 128 random bits): a copy of the table opens no sessions.
+//!
+//! Expiry is judged by Candor's clock, not the wall clock tower-sessions stamps records with:
+//! each save moves the stored expiry to `now + idle`, and a load refuses an expired row.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use crate::clock::Clock;
 pub struct DbSessionStore {
     db: Db,
     clock: Arc<dyn Clock>,
+    idle: chrono::Duration,
 }
 
 impl std::fmt::Debug for DbSessionStore {
@@ -28,8 +32,13 @@ impl std::fmt::Debug for DbSessionStore {
 }
 
 impl DbSessionStore {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    /// A store whose sessions end after `idle` without a request.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, idle: chrono::Duration) -> Self {
+        Self { db, clock, idle }
+    }
+
+    fn expiry_ms(&self) -> i64 {
+        ms(self.clock.now() + self.idle)
     }
 
     /// Deletes expired sessions; returns how many.
@@ -51,10 +60,6 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
-fn expiry_ms(r: &Record) -> i64 {
-    (r.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 fn to_offset(t: DateTime<Utc>) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms(t)) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
@@ -73,7 +78,7 @@ impl SessionStore for DbSessionStore {
             )
             .bind(key(&record.id))
             .bind(&data)
-            .bind(expiry_ms(record))
+            .bind(self.expiry_ms())
             .execute(&mut *conn)
             .await
             .map_err(backend)?;
@@ -95,7 +100,7 @@ impl SessionStore for DbSessionStore {
         )
         .bind(key(&record.id))
         .bind(&data)
-        .bind(expiry_ms(record))
+        .bind(self.expiry_ms())
         .execute(&mut *conn)
         .await
         .map_err(backend)?;

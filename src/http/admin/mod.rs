@@ -78,14 +78,26 @@ pub fn router(app: &App) -> Router<App> {
         )
         .route_layer(axum::middleware::from_fn(session::csrf));
     let secure = app.config.site.public_url.scheme() == "https";
-    let sessions = SessionManagerLayer::new(DbSessionStore::new(app.db.clone(), app.clock.clone()))
+    let sessions = SessionManagerLayer::new(store(app))
         .with_name("candor_console")
         .with_path("/admin")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(secure)
-        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
+        // Every request moves the expiry on, so a session ends after idleness, not after a
+        // fixed time from sign-in.
+        .with_always_save(true);
     protected.merge(open).layer(sessions)
+}
+
+/// The console's session store.
+pub fn store(app: &App) -> DbSessionStore {
+    DbSessionStore::new(
+        app.db.clone(),
+        app.clock.clone(),
+        chrono::Duration::seconds(SESSION_IDLE.whole_seconds()),
+    )
 }
 
 /// What every console page's template gets.

@@ -405,8 +405,7 @@ pub async fn login(
                     "The session could not be stored. Try again in a moment.",
                 );
             }
-            let store =
-                crate::store::sessions::DbSessionStore::new(app.db.clone(), app.clock.clone());
+            let store = super::store(&app);
             if let Err(e) = store.delete_expired().await {
                 tracing::warn!(error = %e, "cannot delete expired console sessions");
             }
