@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::{from_ms, ms, opt_from_ms, Conn, Result, StoreError};
 
-/// What an operator may do. Responders run incidents; admins also read the audit log.
+/// An operator's role, shown in the console and the audit log. Both roles may do everything the
+/// console offers today; `admin` marks who manages operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

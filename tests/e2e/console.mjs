@@ -132,6 +132,7 @@ try {
       }
     });
 
+    await page.screenshot({ path: join(SHOTS, 'console-incident-open.png'), fullPage: true });
     await check('console: revising the ETA with a reason posts an update and records the revision', async () => {
       await page.check('input[name=eta_mode][value=in]');
       await page.fill('#eta_in', '2h');
