@@ -680,3 +680,43 @@ async fn estimates_come_from_the_seeded_history() {
         .ends_with("https://status.acme.test/incidents/7"));
     assert_eq!(p["estimates"]["suggested_minutes"], 120.0);
 }
+
+#[tokio::test]
+async fn templates_from_config_prefill_the_declare_form() {
+    let t = spawn_app_with(Options {
+        extra: Some(
+            "console:\n  templates:\n    - { id: api-down, name: \"API down\", title: \"API errors\", impact: major, \
+             components: { api: major_outage }, message: \"Calls to the API fail.\", eta_in: 45m }\n"
+                .into(),
+        ),
+        ..Options::default()
+    })
+    .await;
+    add_operator(&t, "ana@acme.test", operators::Role::Responder).await;
+    let b = Browser::new(&t);
+    b.login("ana@acme.test").await;
+    let form = b.page("/admin/incidents/new").await;
+    assert!(form.contains("API down"), "the form offers the template");
+    let html = b.page("/admin/incidents/new?template=api-down").await;
+    assert!(html.contains("value=\"API errors\""), "title pre-filled");
+    assert!(
+        html.contains("<option value=\"major\" selected>"),
+        "impact pre-filled"
+    );
+    assert!(
+        html.contains("<option value=\"major_outage\" selected>"),
+        "component pre-filled"
+    );
+    assert!(
+        html.contains(">Calls to the API fail.</textarea>"),
+        "message pre-filled"
+    );
+    assert!(html.contains("value=\"45m\""), "ETA pre-filled");
+    let r = b.get("/admin/incidents/new?template=nope").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("There is no template `nope`"));
+}

@@ -336,17 +336,60 @@ async fn declare_page(
     ctx.insert("show_preview".into(), json!(show_preview));
     ctx.insert("estimates".into(), json!(est));
     ctx.insert("error".into(), json!(error));
+    ctx.insert(
+        "templates".into(),
+        json!(app
+            .config
+            .console
+            .templates
+            .iter()
+            .map(|t| json!({ "id": t.id, "name": t.name }))
+            .collect::<Vec<_>>()),
+    );
     render(app, status, "admin/declare.html", ctx)
 }
 
-/// `GET /admin/incidents/new`
-pub async fn new_form(State(app): State<App>, signed: Signed) -> Response {
-    let draft = Draft {
+#[derive(Debug, Deserialize)]
+pub struct NewQuery {
+    template: Option<String>,
+}
+
+/// `GET /admin/incidents/new`, optionally `?template=ID` (from `console.templates`).
+pub async fn new_form(
+    State(app): State<App>,
+    signed: Signed,
+    query: Result<Query<NewQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let mut draft = Draft {
         impact: "minor".into(),
         status: "investigating".into(),
         eta_mode: "in".into(),
         ..Draft::default()
     };
+    let wanted = query.ok().and_then(|Query(q)| q.template);
+    if let Some(id) = wanted {
+        let Some(t) = app.config.console.templates.iter().find(|t| t.id == id) else {
+            let e = format!(
+                "There is no template `{}`.",
+                crate::http::api::clip(&id, 40)
+            );
+            return declare_page(&app, &signed, StatusCode::NOT_FOUND, &draft, Some(e), false)
+                .await;
+        };
+        draft.title = t.title.clone();
+        draft.impact = t.impact.as_str().into();
+        draft.message = t.message.clone();
+        draft.components = t
+            .components
+            .iter()
+            .map(|(c, s)| (c.clone(), s.as_str().to_string()))
+            .collect();
+        match &t.eta_in {
+            Some(eta) => draft.eta_in = eta.clone(),
+            None => draft.eta_mode = "unknown".into(),
+        }
+        draft.next_update_in = t.next_update_in.clone().unwrap_or_default();
+    }
     declare_page(&app, &signed, StatusCode::OK, &draft, None, false).await
 }
 
