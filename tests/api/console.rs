@@ -190,7 +190,9 @@ async fn no_console_route_answers_without_a_session() {
     }
     // Cookies are HttpOnly and SameSite, and Secure since the public URL is https.
     let fresh = Browser::new(&t);
-    let csrf = csrf_in(&fresh.page("/admin/login").await);
+    let r = fresh.get("/admin/login").await;
+    let before = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let csrf = csrf_in(&r.text().await.unwrap());
     let r = fresh
         .post(
             "/admin/login",
@@ -206,6 +208,9 @@ async fn no_console_route_answers_without_a_session() {
     for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/admin"] {
         assert!(cookie.contains(attr), "cookie lacks {attr}: {cookie}");
     }
+    // Signing in gives a new session id, so one planted before sign-in is worth nothing.
+    let id_of = |c: &str| c.split(';').next().unwrap().to_string();
+    assert_ne!(id_of(&before), id_of(&cookie));
     // Signing out ends the session: the same cookie opens nothing any more.
     let r = fresh.submit("/admin", "/admin/logout", &[]).await;
     assert_eq!(location(&r), "/admin/login");
@@ -719,4 +724,98 @@ async fn templates_from_config_prefill_the_declare_form() {
         .await
         .unwrap()
         .contains("There is no template `nope`"));
+}
+
+/// A channel with a short limit, to see the preview count against it.
+struct Short;
+
+#[async_trait::async_trait]
+impl candor::channels::Channel for Short {
+    fn id(&self) -> &str {
+        "log"
+    }
+    async fn deliver(
+        &self,
+        _msg: &candor::channels::Message,
+        _ctx: &candor::channels::DeliveryContext,
+    ) -> Result<candor::channels::Sent, candor::channels::SendError> {
+        Ok(candor::channels::Sent::default())
+    }
+    fn preview(&self, msg: &candor::channels::Message) -> Option<candor::channels::Preview> {
+        let text = format!("{}: {}", msg.title, msg.body);
+        Some(candor::channels::Preview {
+            kind: "short",
+            length: text.chars().count(),
+            text,
+            limit: Some(40),
+        })
+    }
+}
+
+#[tokio::test]
+async fn previews_count_against_each_channels_limit_and_the_dashboard_flags_overdue() {
+    let t = spawn_app_with(Options {
+        channels: vec![std::sync::Arc::new(Short)],
+        ..Options::default()
+    })
+    .await;
+    add_operator(&t, "ana@acme.test", operators::Role::Responder).await;
+    let b = Browser::new(&t);
+    b.login("ana@acme.test").await;
+    let preview = |message: &'static str| {
+        vec![
+            ("title", "API errors"),
+            ("impact", "major"),
+            ("message", message),
+            ("eta_mode", "unknown"),
+            ("action", "preview"),
+        ]
+    };
+    let html = b
+        .submit(
+            "/admin/incidents/new",
+            "/admin/incidents/new",
+            &preview("Short."),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("18 / 40 characters"),
+        "a counter against the limit"
+    );
+    assert!(!html.contains("class=\"count over\""));
+    let html = b
+        .submit(
+            "/admin/incidents/new",
+            "/admin/incidents/new",
+            &preview("A message far too long for this network's limit."),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("class=\"count over\""),
+        "over the limit is flagged"
+    );
+    assert!(html.contains("60 / 40 characters: too long"));
+
+    // Overdue promises are unmistakable on the dashboard.
+    let id = declare_form(&b, "API errors", "30m").await;
+    let dash = b.page("/admin").await;
+    assert!(!dash.contains("OVERDUE") && !dash.contains("PASSED"));
+    assert!(dash.contains("ana@acme.test"), "the owner is shown");
+    t.advance(Duration::from_secs(21 * 60));
+    let dash = b.page("/admin").await;
+    assert!(
+        dash.contains("OVERDUE"),
+        "the promised update (20m) is overdue"
+    );
+    assert!(!dash.contains("PASSED"));
+    t.advance(Duration::from_secs(10 * 60));
+    let dash = b.page("/admin").await;
+    assert!(dash.contains("PASSED"), "the ETA (30m) has passed");
+    assert!(dash.contains(&format!("/admin/incidents/{id}")));
 }
