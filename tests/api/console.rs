@@ -819,3 +819,101 @@ async fn previews_count_against_each_channels_limit_and_the_dashboard_flags_over
     assert!(dash.contains("PASSED"), "the ETA (30m) has passed");
     assert!(dash.contains(&format!("/admin/incidents/{id}")));
 }
+
+/// Runs `candor --config <test config> ARGS` with `stdin`; returns (exit code, stdout+stderr).
+async fn candor_cli(t: &TestApp, args: &[&str], stdin: &str) -> (i32, String) {
+    use tokio::io::AsyncWriteExt;
+    let cfg = t.dir.path().join("candor-cli.yaml");
+    std::fs::write(&cfg, &t.config_yaml).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_candor"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test]
+async fn candor_operator_add_reads_the_password_from_stdin() {
+    let t = spawn_app().await;
+    let add = [
+        "operator",
+        "add",
+        "--email",
+        "Ana@Acme.test",
+        "--role",
+        "responder",
+    ];
+    let (code, out) = candor_cli(&t, &add, "short\n").await;
+    assert_ne!(code, 0);
+    assert!(out.contains("at least 12 characters"), "{out}");
+    let (code, out) = candor_cli(
+        &t,
+        &["operator", "add", "--email", "ana", "--role", "admin"],
+        "long enough password\n",
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("--email: `ana` is not an email address"),
+        "{out}"
+    );
+    let (code, out) = candor_cli(
+        &t,
+        &[
+            "operator",
+            "add",
+            "--email",
+            "a@acme.test",
+            "--role",
+            "boss",
+        ],
+        "",
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(out.contains("boss"), "{out}");
+    let (code, out) = candor_cli(&t, &add, &format!("{PASSWORD}\n")).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("added operator ana@acme.test (responder)"),
+        "{out}"
+    );
+    assert!(!out.contains(PASSWORD), "the password is never printed");
+    // The stored hash is argon2id, and the operator can sign in (email compared lower-cased).
+    let mut conn = t.app.db.pool().acquire().await.unwrap();
+    let (_, hash) = operators::credentials(&mut conn, "ana@acme.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    drop(conn);
+    let b = Browser::new(&t);
+    b.login("ANA@acme.test").await;
+    // Adding again replaces the password: the old one stops working.
+    let (code, out) = candor_cli(&t, &add, "a brand new password\n").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("updated operator"), "{out}");
+    let other = Browser::new(&t);
+    assert_eq!(
+        other.login_with("ana@acme.test", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (code, out) = candor_cli(&t, &["operator", "list"], "").await;
+    assert_eq!(code, 0);
+    assert!(out.contains("ana@acme.test\tresponder"), "{out}");
+    let actions = audit_actions(&t).await;
+    assert!(actions.contains(&("cli".into(), "operator.add".into())));
+    assert!(actions.contains(&("cli".into(), "operator.reset".into())));
+}
