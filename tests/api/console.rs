@@ -216,6 +216,8 @@ async fn no_console_route_answers_without_a_session() {
     assert_eq!(location(&r), "/admin/login");
     let r = fresh.get("/admin").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
 }
 
 #[tokio::test]
@@ -270,6 +272,8 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let list: Value = t.get("/api/v1/incidents").await.json().await.unwrap();
     assert_eq!(list["incidents"][0]["title"], "Checkout down");
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
 }
 
 #[tokio::test]
@@ -379,6 +383,8 @@ async fn two_concurrent_edits_give_one_success_and_one_clear_refusal() {
     let inc = t.incident(id).await;
     assert_eq!(inc["version"], 2);
     assert_eq!(t.updates_of_kind(id, "operator").await.len(), 2);
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
 }
 
 #[tokio::test]
@@ -519,6 +525,8 @@ async fn every_console_action_lands_in_the_audit_log() {
     }
     let incident_page = ben.page(&page).await;
     assert!(incident_page.contains("The restore is slower"));
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
 }
 
 /// Seeds resolved major incidents: (first estimate, actual) in minutes, and components.
@@ -684,6 +692,8 @@ async fn estimates_come_from_the_seeded_history() {
         .unwrap()
         .ends_with("https://status.acme.test/incidents/7"));
     assert_eq!(p["estimates"]["suggested_minutes"], 120.0);
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
 }
 
 #[tokio::test]
@@ -818,6 +828,8 @@ async fn previews_count_against_each_channels_limit_and_the_dashboard_flags_over
     let dash = b.page("/admin").await;
     assert!(dash.contains("PASSED"), "the ETA (30m) has passed");
     assert!(dash.contains(&format!("/admin/incidents/{id}")));
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
 }
 
 /// Runs `candor --config <test config> ARGS` with `stdin`; returns (exit code, stdout+stderr).
