@@ -17,6 +17,7 @@ const PASSWORD = env('E2E_OPERATOR_PASSWORD');
 const ACTIVE_TITLE = env('E2E_ACTIVE_TITLE');
 const SHOTS = env('E2E_SHOTS');
 const RESULTS = env('E2E_RESULTS');
+const OUT = env('E2E_OUT');
 const TITLE = 'Checkout payments failing';
 const NAV_TIMEOUT = 15_000;
 
@@ -51,6 +52,14 @@ async function check(name, fn) {
 }
 
 mkdirSync(SHOTS, { recursive: true });
+
+// Saves a console page's HTML as the server sends it (with this session's cookie), for run.sh's
+// HTML checker.
+async function saveRaw(context, name, path) {
+  const resp = await context.request.get(`${BASE}${path}`);
+  if (resp.status() !== 200) throw new Error(`GET ${path} answered ${resp.status()}`);
+  writeFileSync(join(OUT, `console-${name}`), await resp.text());
+}
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -66,6 +75,7 @@ try {
       return new URL(page.url()).pathname === '/admin/login' || `landed on ${page.url()}`;
     })) return;
 
+    await check('console: the sign-in page saved for the HTML checker', () => saveRaw(context, 'login.html', '/admin/login'));
     if (!await check('console: signs in and sees the dashboard with the open incident', async () => {
       await page.fill('#email', EMAIL);
       await page.fill('#password', PASSWORD);
@@ -79,6 +89,11 @@ try {
       await page.waitForFunction(() => /^(in|overdue by) /.test(document.querySelector('[data-countdown]')?.textContent || ''));
     });
     await page.screenshot({ path: join(SHOTS, 'console-dashboard.png'), fullPage: true });
+    await check('console: dashboard, declare form and audit log saved for the HTML checker', async () => {
+      await saveRaw(context, 'dashboard.html', '/admin');
+      await saveRaw(context, 'declare.html', '/admin/incidents/new');
+      await saveRaw(context, 'audit.html', '/admin/audit');
+    });
 
     if (!await check('console: the declare form opens', async () => {
       await Promise.all([page.waitForNavigation(), page.click('a.btn[href="/admin/incidents/new"]')]);
@@ -133,6 +148,7 @@ try {
     });
 
     await page.screenshot({ path: join(SHOTS, 'console-incident-open.png'), fullPage: true });
+    await check('console: the incident page saved for the HTML checker', () => saveRaw(context, 'incident.html', incidentPath));
     await check('console: revising the ETA with a reason posts an update and records the revision', async () => {
       await page.check('input[name=eta_mode][value=in]');
       await page.fill('#eta_in', '2h');
