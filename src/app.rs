@@ -291,8 +291,12 @@ impl App {
         };
         tracing::info!(listen = %listener.local_addr()?, instance = %self.instance, role = ?role, "candor is serving");
         let grace = self.config.server.shutdown_grace;
-        let http = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        // With the peer's address, which the console's sign-in throttle counts failures by.
+        let http = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let http = tokio::spawn(async move { http.await });
         shutdown.cancelled().await;
         tracing::info!(grace = %humantime::format_duration(grace), "shutting down");

@@ -799,3 +799,77 @@ fn component_facts(
         })
         .collect()
 }
+
+/// Makes the actor the owner of an open incident (the console's "take ownership").
+pub async fn take_ownership(
+    conn: &mut Conn,
+    actor: &Actor,
+    owner: &str,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let owner = check_text("owner", owner, 200)?;
+    let previous = incidents::set_owner(conn, id, &owner)
+        .await?
+        .ok_or(CommandError::Resolved(id))?;
+    audit::record(
+        conn,
+        &actor.0,
+        "incident.take_ownership",
+        Some(id),
+        &json!({ "owner": owner, "previous_owner": previous }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Puts a dead delivery back in its lane to be tried again now ("retry now"). Returns false if
+/// it is not dead (delivered meanwhile, or retried by someone else).
+pub async fn retry_delivery(
+    conn: &mut Conn,
+    actor: &Actor,
+    delivery_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, CommandError> {
+    let Some((incident_id, channel)) = deliveries::retry_dead(conn, delivery_id, now).await? else {
+        return Ok(false);
+    };
+    audit::record(
+        conn,
+        &actor.0,
+        "delivery.retry",
+        Some(incident_id),
+        &json!({ "delivery_id": delivery_id, "channel": channel }),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The public message an update would make, built exactly as [`publish`] builds it, for the
+/// console's preview. `incident` is the incident as it would stand after the update.
+pub fn draft_message(
+    env: &Env,
+    incident: &Incident,
+    components: &BTreeMap<String, ComponentStatus>,
+    resolution: bool,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Message {
+    let kind = if resolution {
+        MessageKind::Resolution
+    } else {
+        MessageKind::Operator
+    };
+    message(
+        env,
+        incident,
+        components,
+        Audience::Public,
+        kind,
+        None,
+        body,
+        now,
+    )
+}

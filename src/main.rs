@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage console operators (the people who sign in at /admin).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Declare, update, resolve and read incidents on a running server (for scripts).
     ///
     /// Exit codes: 0 done, 2 bad arguments, 3 refused as invalid, 4 no such incident,
@@ -272,6 +277,21 @@ enum MaintenanceCommand {
 }
 
 #[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator, or set a new role and password for an existing one. The password is
+    /// read from standard input (one line), or prompted for without echo on a terminal.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// `responder` (runs incidents) or `admin`.
+        #[arg(long, value_parser = ["responder", "admin"])]
+        role: String,
+    },
+    /// List operators.
+    List,
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token; it is printed once, on the last line.
     Create {
@@ -426,6 +446,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Operator { command } => {
+            let db = connect(&config).await?;
+            db.migrate().await.context("migration failed")?;
+            operator(&db, command).await
+        }
         Command::Serve { role, .. } => {
             let listen = config.server.listen;
             let app = App::builder(config).build().await?;
@@ -437,6 +462,90 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.serve(listener, shutdown, role).await
         }
     }
+}
+
+/// Shortest console password accepted.
+const MIN_PASSWORD: usize = 12;
+
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// `candor operator ...`
+async fn operator(db: &Db, command: OperatorCommand) -> anyhow::Result<()> {
+    use candor::store::{audit, operators};
+    let now = SystemClock.now();
+    match command {
+        OperatorCommand::Add { email, role } => {
+            let email = email.trim().to_lowercase();
+            anyhow::ensure!(
+                email.len() <= 254
+                    && email
+                        .split_once('@')
+                        .is_some_and(|(a, b)| !a.is_empty() && b.contains('.')),
+                "--email: `{email}` is not an email address"
+            );
+            let role: operators::Role = role.parse().map_err(anyhow::Error::msg)?;
+            let password = read_password()?;
+            anyhow::ensure!(
+                password.chars().count() >= MIN_PASSWORD,
+                "the password must be at least {MIN_PASSWORD} characters"
+            );
+            let hash = tokio::task::spawn_blocking(move || operators::hash_password(&password))
+                .await?
+                .map_err(anyhow::Error::msg)?;
+            let mut tx = db.begin_write().await?;
+            let (_, new) = operators::upsert(&mut tx, &email, role, &hash, now).await?;
+            audit::record(
+                &mut tx,
+                "cli",
+                if new {
+                    "operator.add"
+                } else {
+                    "operator.reset"
+                },
+                None,
+                &serde_json::json!({ "email": email, "role": role }),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            if new {
+                println!("added operator {email} ({})", role.as_str());
+            } else {
+                println!(
+                    "updated operator {email} ({}); their password was replaced",
+                    role.as_str()
+                );
+            }
+        }
+        OperatorCommand::List => {
+            let mut conn = db.pool().acquire().await?;
+            for o in operators::list(&mut conn).await? {
+                println!(
+                    "{}\t{}\tadded {}{}",
+                    o.email,
+                    o.role.as_str(),
+                    o.created_at.to_rfc3339(),
+                    o.disabled_at
+                        .map(|d| format!("\tdisabled {}", d.to_rfc3339()))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `candor incident ...` and `candor maintenance ...`: the HTTP client for scripts.

@@ -4,6 +4,7 @@
 //! `channels`.
 
 pub mod alerts;
+pub mod estimates;
 pub mod maintenance;
 pub mod schedule;
 pub mod status;

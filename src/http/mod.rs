@@ -1,6 +1,7 @@
 //! HTTP: the v1 JSON API for incident scripts, health checks, and (in later issues) the public
 //! status page and the operator console.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -31,6 +32,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(admin::router(&app))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), track))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

@@ -78,6 +78,38 @@ const BUILT_IN: &[(&str, &str)] = &[
         "api/docs.html",
         include_str!("../../templates/api/docs.html"),
     ),
+    (
+        "admin/base.html",
+        include_str!("../../templates/admin/base.html"),
+    ),
+    (
+        "admin/problem.html",
+        include_str!("../../templates/admin/problem.html"),
+    ),
+    (
+        "admin/login.html",
+        include_str!("../../templates/admin/login.html"),
+    ),
+    (
+        "admin/audit.html",
+        include_str!("../../templates/admin/audit.html"),
+    ),
+    (
+        "admin/dashboard.html",
+        include_str!("../../templates/admin/dashboard.html"),
+    ),
+    (
+        "admin/macros.html",
+        include_str!("../../templates/admin/macros.html"),
+    ),
+    (
+        "admin/declare.html",
+        include_str!("../../templates/admin/declare.html"),
+    ),
+    (
+        "admin/incident.html",
+        include_str!("../../templates/admin/incident.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -29,7 +29,7 @@ pub struct TimeView {
     pub long: String,
 }
 
-fn time(t: DateTime<Utc>, now: DateTime<Utc>) -> TimeView {
+pub fn time(t: DateTime<Utc>, now: DateTime<Utc>) -> TimeView {
     let long = t.format("%-d %b %Y, %H:%M UTC").to_string();
     TimeView {
         iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -181,7 +181,7 @@ fn day_view(d: &Day) -> Value {
 }
 
 /// What every page's layout needs.
-fn site_view(config: &Config) -> Value {
+pub fn site_view(config: &Config) -> Value {
     let s = &config.site;
     let contact = s.support_contact.trim();
     let href = if contact.contains('@') && !contact.contains("://") {

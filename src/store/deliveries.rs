@@ -306,3 +306,46 @@ pub async fn unfinished(conn: &mut Conn) -> Result<i64> {
             .await?;
     Ok(n)
 }
+
+#[derive(sqlx::FromRow)]
+struct TroubledRow {
+    incident_id: i64,
+    #[sqlx(flatten)]
+    row: DeliveryRow,
+}
+
+/// The newest deliveries that are dead or have failed at least once and wait to be retried,
+/// with their incident's id (for the console's dashboard).
+pub async fn troubled(conn: &mut Conn, limit: i64) -> Result<Vec<(i64, Delivery)>> {
+    let rows: Vec<TroubledRow> = sqlx::query_as(
+        "SELECT incident_id, id, update_id, channel, audience, state, attempts, next_attempt_at, remote_id, \
+         remote_url, last_error, created_at, delivered_at FROM deliveries \
+         WHERE state = 'dead' OR (state IN ('pending', 'in_flight') AND last_error IS NOT NULL) \
+         ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.incident_id, Delivery::try_from(r.row)?)))
+        .collect()
+}
+
+/// Puts a dead delivery back in its lane, due now, with a fresh count of attempts ("retry now"
+/// in the console). Returns its incident's id and channel, or `None` if it is not dead.
+pub async fn retry_dead(
+    conn: &mut Conn,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<(i64, String)>> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2, \
+         lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND state = 'dead' \
+         RETURNING incident_id, channel",
+    )
+    .bind(id)
+    .bind(ms(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row)
+}

@@ -565,3 +565,23 @@ pub async fn recurrence_starts(
     .await?;
     Ok(rows.into_iter().map(|(t,)| from_ms(t)).collect())
 }
+
+/// Makes `owner` the owner of an open incident. Not a public change, so the version stays
+/// (an update being written meanwhile is not made stale by it). Returns the previous owner, or
+/// `None` if the incident is not open.
+pub async fn set_owner(conn: &mut Conn, id: i64, owner: &str) -> Result<Option<Option<String>>> {
+    let before: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT owner FROM incidents WHERE id = $1 AND resolved_at IS NULL")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((previous,)) = before else {
+        return Ok(None);
+    };
+    sqlx::query("UPDATE incidents SET owner = $2 WHERE id = $1")
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(previous))
+}

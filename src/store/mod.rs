@@ -7,9 +7,12 @@
 pub mod alert_groups;
 pub mod audit;
 pub mod deliveries;
+pub mod history;
 pub mod idempotency;
 pub mod incidents;
+pub mod operators;
 pub mod schedule;
+pub mod sessions;
 pub mod tokens;
 pub mod updates;
 

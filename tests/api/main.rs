@@ -2,6 +2,7 @@
 
 mod alertmanager;
 mod cli;
+mod console;
 mod feeds;
 mod helpers;
 mod incidents;

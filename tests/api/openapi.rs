@@ -81,6 +81,7 @@ async fn every_operation_in_the_document_is_served() {
         "/api/v1/incidents/{id}/updates",
         "/api/v1/incidents/{id}/resolve",
         "/api/v1/components",
+        "/api/v1/estimates",
         "/api/v1/integrations/alertmanager",
         "/api/v1/maintenances",
         "/api/v1/maintenances/{id}",

@@ -8,7 +8,10 @@
 # throwaway SQLite database, seeds incidents through the HTTP API, then:
 #   - tests/e2e/e2e.mjs (Playwright + axe-core): screenshots, visible content, accessibility
 #     at desktop and phone widths, no-JavaScript rendering, local-time enhancement, keyboard;
-#   - the Nu Html Checker (vnu.jar) on the HTML of every public page kind.
+#   - tests/e2e/console.mjs: the operator console flow (sign in, declare with preview and
+#     calibration hint, public page, revise the ETA, resolve), screenshots in
+#     target/e2e-screenshots/;
+#   - the Nu Html Checker (vnu.jar) on the HTML of every public page kind and console page.
 # Ends with the line `N passed, M failed` and exits non-zero if anything failed. Screenshots
 # and logs land in tests/e2e/out/ (ignored by git). The server is always stopped.
 set -uo pipefail
@@ -223,6 +226,40 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+log "operator console (Playwright, Chromium headless)"
+
+# After the public-page checks, which expect exactly the incidents seeded above. Three resolved
+# major incidents give the declare form's calibration hint some history to speak from.
+for n in 1 2 3; do
+  resp=$(api POST /api/v1/incidents 201 '{ "title": "Past checkout outage '"$n"'", "impact": "major",
+    "message": "Payments fail.", "components": { "api": "major_outage" } }') || fatal "seed past incident $n"
+  api POST "/api/v1/incidents/$(field id <<<"$resp")/resolve" 200 '{ "message": "Fixed." }' >/dev/null \
+    || fatal "resolve past incident $n"
+done
+OPERATOR_EMAIL="e2e-operator@example.com"
+OPERATOR_PASSWORD="e2e-operator-password-$RANDOM$RANDOM"
+if printf '%s\n' "$OPERATOR_PASSWORD" | "$BIN" "${CONF[@]}" operator add --email "$OPERATOR_EMAIL" --role responder \
+  >"$tmp/operator.log" 2>&1; then
+  pass "candor operator add (password from stdin)"
+else
+  cat "$tmp/operator.log"
+  fail "candor operator add"
+fi
+SHOTS="$ROOT/target/e2e-screenshots"
+E2E_BASE="$BASE" E2E_OPERATOR_EMAIL="$OPERATOR_EMAIL" E2E_OPERATOR_PASSWORD="$OPERATOR_PASSWORD" \
+  E2E_ACTIVE_TITLE="$ACTIVE_TITLE" E2E_SHOTS="$SHOTS" E2E_OUT="$OUT" E2E_RESULTS="$tmp/console-results" \
+  timeout -k 10 180 node "$E2E_DIR/console.mjs"
+node_rc=$?
+if [ -f "$tmp/console-results" ]; then
+  read -r bp bf <"$tmp/console-results"
+  passed=$((passed + bp)); failed=$((failed + bf))
+  if [ "$node_rc" != 0 ] && [ "$bf" = 0 ]; then fail "console.mjs exited $node_rc"; fi
+  echo "console screenshots: $SHOTS"
+else
+  fail "console.mjs stopped before reporting (exit $node_rc)"
+fi
+
+# ---------------------------------------------------------------------------------------------
 log "Nu Html Checker (vnu.jar --errors-only)"
 
 declare -A pages=(
@@ -242,6 +279,13 @@ for f in status.html incident.html resolved-incident.html history.html not-found
   else
     fail "GET ${pages[$f]} answered $code (wanted $want)"
   fi
+done
+# The console pages console.mjs saved as the server sent them (they need a session).
+for f in "$OUT"/console-*.html; do
+  [ -f "$f" ] || continue
+  name=$(basename "$f")
+  pages[$name]="console: ${name#console-}"  # e.g. "console: dashboard.html"
+  files+=("$f")
 done
 
 if [ ${#files[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@
 pub mod alertmanager;
 pub mod components;
 pub mod doc;
+pub mod estimates;
 pub mod incidents;
 pub mod maintenances;
 pub mod views;
@@ -31,6 +32,7 @@ fn routes() -> OpenApiRouter<App> {
         .routes(routes!(incidents::update))
         .routes(routes!(incidents::resolve))
         .routes(routes!(components::list))
+        .routes(routes!(estimates::get))
         .routes(routes!(alertmanager::receive))
         .routes(routes!(maintenances::create, maintenances::list))
         .routes(routes!(maintenances::show, maintenances::edit))

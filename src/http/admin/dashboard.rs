@@ -1,0 +1,120 @@
+//! `/admin`: open incidents with countdowns to the next promised update and to the ETA, their
+//! owners, and the deliveries that failed or died.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use super::session::Signed;
+use super::{base, problem, render, see_other};
+use crate::app::App;
+use crate::commands::{self, CommandError};
+use crate::render::pages;
+use crate::store::{deliveries, incidents};
+
+pub async fn page(State(app): State<App>, signed: Signed) -> Response {
+    let now = app.clock.now();
+    let loaded = async {
+        let mut conn = app.db.pool().acquire().await?;
+        let open = incidents::open(&mut conn).await?;
+        let mut rows = Vec::new();
+        for i in open {
+            let comps = incidents::components(&mut conn, i.id).await?;
+            rows.push(json!({
+                "id": i.id, "title": i.title, "impact": i.impact, "status": i.status,
+                "owner": i.owner, "mine": i.owner.as_deref() == Some(signed.operator.email.as_str()),
+                "started": pages::time(i.started_at, now),
+                "eta": i.eta_at.map(|t| pages::time(t, now)),
+                "eta_passed": i.eta_at.is_some_and(|t| t <= now),
+                "next_update": i.next_update_at.map(|t| pages::time(t, now)),
+                "update_overdue": i.next_update_at.is_some_and(|t| t <= now),
+                "components": comps.iter().map(|(id, s)| json!({
+                    "name": app.config.component(id).map(|c| c.name.clone()).unwrap_or_else(|| id.clone()),
+                    "status": s, "label": pages::component_label(*s),
+                })).collect::<Vec<_>>(),
+            }));
+        }
+        let troubled = deliveries::troubled(&mut conn, 25).await?;
+        Ok::<_, crate::store::StoreError>((rows, troubled))
+    }
+    .await;
+    let (rows, troubled) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load the console dashboard");
+            return problem(
+                &app,
+                Some(&signed.operator),
+                &signed.csrf,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Database unavailable",
+                "The dashboard cannot be loaded right now.",
+            );
+        }
+    };
+    let troubled: Vec<_> = troubled
+        .into_iter()
+        .map(|(incident_id, d)| {
+            json!({
+                "id": d.id, "incident_id": incident_id, "channel": d.channel, "state": d.state,
+                "attempts": d.attempts, "error": d.last_error,
+                "at": pages::time(d.created_at, now),
+                "next_attempt": d.next_attempt_at.map(|t| pages::time(t, now)),
+                "dead": d.state == crate::domain::DeliveryState::Dead,
+            })
+        })
+        .collect();
+    let mut ctx = base(&app, Some(&signed.operator), &signed.csrf);
+    ctx.insert("incidents".into(), json!(rows));
+    ctx.insert("troubled".into(), json!(troubled));
+    render(&app, StatusCode::OK, "admin/dashboard.html", ctx)
+}
+
+/// `POST /admin/incidents/{id}/own`
+pub async fn take_ownership(
+    State(app): State<App>,
+    signed: Signed,
+    Path(raw): Path<String>,
+) -> Response {
+    let Some(id) = raw.parse::<i64>().ok().filter(|i| *i > 0) else {
+        return problem(
+            &app,
+            Some(&signed.operator),
+            &signed.csrf,
+            StatusCode::NOT_FOUND,
+            "No such incident",
+            "There is no incident with that number.",
+        );
+    };
+    let now = app.clock.now();
+    let done = async {
+        let mut tx = app.db.begin_write().await?;
+        commands::take_ownership(&mut tx, &signed.actor(), &signed.operator.email, id, now).await?;
+        tx.commit().await?;
+        Ok::<_, CommandError>(())
+    }
+    .await;
+    match done {
+        Ok(()) => see_other(&format!("/admin/incidents/{id}")),
+        Err(CommandError::Resolved(_)) => problem(
+            &app,
+            Some(&signed.operator),
+            &signed.csrf,
+            StatusCode::CONFLICT,
+            "Not open",
+            "That incident is not open (or does not exist), so it cannot be owned.",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot take ownership");
+            problem(
+                &app,
+                Some(&signed.operator),
+                &signed.csrf,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not saved",
+                "Ownership could not be saved right now. Try again in a moment.",
+            )
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The operator console under `/admin`: server-rendered forms that work without scripts, a
+//! little script for countdowns and previews. Every page needs a signed-in operator; every
+//! POST needs the session's CSRF token; every write goes through [`crate::commands`] with the
+//! operator as the actor.
+//!
+//! Sessions live in Candor's database ([`crate::store::sessions::DbSessionStore`], a
+//! tower-sessions store over the same `Any` pool), so they survive restarts and are shared by
+//! every web instance.
+
+pub mod audit;
+pub mod dashboard;
+pub mod incidents;
+pub mod session;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::app::App;
+use crate::render::pages;
+use crate::store::operators::Operator;
+use crate::store::sessions::DbSessionStore;
+
+/// Every route that needs a signed-in operator, as (method, path with sample ids). The tests
+/// walk this list; the router puts the sign-in check on every route it builds except
+/// [`OPEN_ROUTES`], so a route added without the check cannot exist.
+pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/admin"),
+    ("GET", "/admin/incidents/new"),
+    ("POST", "/admin/incidents/new"),
+    ("GET", "/admin/incidents/1"),
+    ("POST", "/admin/incidents/1/update"),
+    ("POST", "/admin/incidents/1/resolve"),
+    ("POST", "/admin/incidents/1/own"),
+    ("POST", "/admin/preview"),
+    ("GET", "/admin/estimates"),
+    ("POST", "/admin/deliveries/1/retry"),
+    ("GET", "/admin/audit"),
+    ("POST", "/admin/logout"),
+];
+
+/// The only console routes reachable without a session.
+pub const OPEN_ROUTES: &[(&str, &str)] = &[("GET", "/admin/login"), ("POST", "/admin/login")];
+
+/// How long a console session lasts without activity.
+pub const SESSION_IDLE: time::Duration = time::Duration::hours(12);
+
+pub fn router(app: &App) -> Router<App> {
+    let protected = Router::new()
+        .route("/admin", get(dashboard::page))
+        .route(
+            "/admin/incidents/new",
+            get(incidents::new_form).post(incidents::declare),
+        )
+        .route("/admin/incidents/{id}", get(incidents::show))
+        .route("/admin/incidents/{id}/update", post(incidents::update))
+        .route("/admin/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/admin/incidents/{id}/own", post(dashboard::take_ownership))
+        .route("/admin/preview", post(incidents::preview))
+        .route("/admin/estimates", get(incidents::estimates))
+        .route("/admin/deliveries/{id}/retry", post(incidents::retry))
+        .route("/admin/audit", get(audit::page))
+        .route("/admin/logout", post(session::logout))
+        // The last route_layer runs first: sign-in, then CSRF.
+        .route_layer(axum::middleware::from_fn(session::csrf))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            session::require_operator,
+        ));
+    let open = Router::new()
+        .route(
+            "/admin/login",
+            get(session::login_form).post(session::login),
+        )
+        .route_layer(axum::middleware::from_fn(session::csrf));
+    let secure = app.config.site.public_url.scheme() == "https";
+    let sessions = SessionManagerLayer::new(store(app))
+        .with_name("candor_console")
+        .with_path("/admin")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure)
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
+        // Every request moves the expiry on, so a session ends after idleness, not after a
+        // fixed time from sign-in.
+        .with_always_save(true);
+    protected.merge(open).layer(sessions)
+}
+
+/// The console's session store.
+pub fn store(app: &App) -> DbSessionStore {
+    DbSessionStore::new(
+        app.db.clone(),
+        app.clock.clone(),
+        chrono::Duration::seconds(SESSION_IDLE.whole_seconds()),
+    )
+}
+
+/// What every console page's template gets.
+pub fn base(app: &App, operator: Option<&Operator>, csrf: &str) -> serde_json::Map<String, Value> {
+    let now = app.clock.now();
+    let mut m = serde_json::Map::new();
+    m.insert("site".into(), pages::site_view(&app.config));
+    m.insert(
+        "operator".into(),
+        operator.map_or(Value::Null, |o| json!({ "email": o.email, "role": o.role })),
+    );
+    m.insert("csrf".into(), json!(csrf));
+    m.insert("now".into(), json!(pages::time(now, now)));
+    m.insert("zone".into(), json!(app.config.site.time_zone.name()));
+    m
+}
+
+/// A console page: never cached, never framed.
+pub fn render(
+    app: &App,
+    status: StatusCode,
+    name: &str,
+    ctx: serde_json::Map<String, Value>,
+) -> Response {
+    match app.renderer.render_page(name, Value::Object(ctx)) {
+        Ok(body) => {
+            let mut resp = (status, Html(body)).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            );
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a console page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the console page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A short error page with a way back.
+pub fn problem(
+    app: &App,
+    operator: Option<&Operator>,
+    csrf: &str,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> Response {
+    let mut ctx = base(app, operator, csrf);
+    ctx.insert("title".into(), json!(title));
+    ctx.insert("message".into(), json!(message));
+    render(app, status, "admin/problem.html", ctx)
+}
+
+/// 303 See Other: after a successful POST, so a reload does not post twice.
+pub fn see_other(to: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}

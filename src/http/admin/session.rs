@@ -1,0 +1,441 @@
+//! Signing in and out, the sign-in check on every console route, and the CSRF check on every
+//! POST (a synchronizer token kept in the server-side session).
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Form;
+use base64::Engine;
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tower_sessions::Session;
+
+use super::{base, problem, render, see_other};
+use crate::app::App;
+use crate::store::audit;
+use crate::store::operators::{self, Operator};
+
+const OPERATOR_KEY: &str = "operator_id";
+const CSRF_KEY: &str = "csrf";
+/// The largest console form body read when checking its CSRF token.
+const MAX_FORM: usize = 256 * 1024;
+
+fn new_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The session's CSRF token, made on first use.
+pub async fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(t)) = session.get::<String>(CSRF_KEY).await {
+        return t;
+    }
+    let t = new_token();
+    if let Err(e) = session.insert(CSRF_KEY, &t).await {
+        tracing::warn!(error = %e, "cannot store the console CSRF token");
+    }
+    t
+}
+
+/// The signed-in operator, put in the request by [`require_operator`].
+#[derive(Clone)]
+pub struct Signed {
+    pub operator: Operator,
+    pub csrf: String,
+    pub session: Session,
+}
+
+impl Signed {
+    pub fn actor(&self) -> crate::commands::Actor {
+        crate::commands::Actor(self.operator.actor())
+    }
+}
+
+impl axum::extract::FromRequestParts<App> for Signed {
+    type Rejection = StatusCode;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _app: &App,
+    ) -> Result<Self, StatusCode> {
+        parts
+            .extensions
+            .get::<Signed>()
+            .cloned()
+            .ok_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// Lets a request through only with a session of an enabled operator; otherwise sends the
+/// browser to the sign-in page (scripts get 401).
+pub async fn require_operator(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let session = req.extensions().get::<Session>().cloned();
+    let mut signed = None;
+    if let Some(session) = session {
+        if let Ok(Some(id)) = session.get::<i64>(OPERATOR_KEY).await {
+            let found = async {
+                let mut conn = app.db.pool().acquire().await?;
+                operators::get(&mut conn, id).await
+            }
+            .await;
+            match found {
+                Ok(Some(operator)) => {
+                    let csrf = csrf_token(&session).await;
+                    signed = Some(Signed {
+                        operator,
+                        csrf,
+                        session,
+                    })
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the console operator");
+                    return problem(
+                        &app,
+                        None,
+                        "",
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Database unavailable",
+                        "The console cannot reach its database right now. Try again in a moment.",
+                    );
+                }
+            }
+        }
+    }
+    let Some(signed) = signed else {
+        let wants_json = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+        if wants_json || req.method() != Method::GET {
+            let mut resp = see_other("/admin/login");
+            *resp.status_mut() = StatusCode::UNAUTHORIZED;
+            return resp;
+        }
+        let next_path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/admin".into());
+        let to = format!(
+            "/admin/login?next={}",
+            url::form_urlencoded::byte_serialize(next_path.as_bytes()).collect::<String>()
+        );
+        return see_other(&to);
+    };
+    req.extensions_mut().insert(signed);
+    next.run(req).await
+}
+
+fn same(a: &str, b: &str) -> bool {
+    // Compare digests, so the time taken says nothing about the token.
+    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+}
+
+/// Refuses any POST whose `csrf` form field (or `X-CSRF-Token` header) is not this session's
+/// token.
+pub async fn csrf(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let expected = match req.extensions().get::<Session>() {
+        Some(s) => s.get::<String>(CSRF_KEY).await.ok().flatten(),
+        None => None,
+    };
+    let header_token = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_FORM).await {
+        Ok(b) => b,
+        Err(_) => return refuse("The form is too large."),
+    };
+    let given = header_token.or_else(|| {
+        url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned())
+    });
+    match (expected, given) {
+        (Some(e), Some(g)) if same(&e, &g) => {
+            next.run(Request::from_parts(parts, Body::from(bytes))).await
+        }
+        _ => refuse("This form has expired or did not come from this console. Go back, reload the page and send it again."),
+    }
+}
+
+fn refuse(message: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Form refused</title></head>\
+         <body><h1>Form refused</h1><p>{message}</p><p><a href=\"/admin\">Back to the console</a></p></body></html>"
+    );
+    let mut resp =
+        (StatusCode::FORBIDDEN, axum::response::Html(body)).into_response_with_no_store();
+    resp.headers_mut().insert(
+        "x-candor-refused",
+        axum::http::HeaderValue::from_static("csrf"),
+    );
+    resp
+}
+
+trait NoStore {
+    fn into_response_with_no_store(self) -> Response;
+}
+
+impl<T: axum::response::IntoResponse> NoStore for T {
+    fn into_response_with_no_store(self) -> Response {
+        let mut r = self.into_response();
+        r.headers_mut().insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        r
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Only a path inside the console may be a redirect target.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\') => {
+            n.to_string()
+        }
+        _ => "/admin".into(),
+    }
+}
+
+pub async fn login_form(
+    State(app): State<App>,
+    session: Session,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    if let Ok(Some(_)) = session.get::<i64>(OPERATOR_KEY).await {
+        return see_other(&safe_next(q.next.as_deref()));
+    }
+    let csrf = csrf_token(&session).await;
+    login_page(&app, &csrf, StatusCode::OK, q.next.as_deref(), "", None)
+}
+
+fn login_page(
+    app: &App,
+    csrf: &str,
+    status: StatusCode,
+    next: Option<&str>,
+    email: &str,
+    error: Option<String>,
+) -> Response {
+    let mut ctx = base(app, None, csrf);
+    ctx.insert("next".into(), json!(safe_next(next)));
+    ctx.insert("email".into(), json!(email));
+    ctx.insert("error".into(), json!(error));
+    render(app, status, "admin/login.html", ctx)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+fn client_address(req_addr: Option<&ConnectInfo<SocketAddr>>) -> Option<String> {
+    req_addr.map(|c| c.0.ip().to_string())
+}
+
+/// `POST /admin/login`. Failed attempts are counted per account and per client address in the
+/// database; at [`operators::MAX_FAILURES`] within the window the key is locked for the window,
+/// and a locked key is refused before its password is even checked.
+pub async fn login(
+    State(app): State<App>,
+    session: Session,
+    connect: Result<ConnectInfo<SocketAddr>, axum::extract::rejection::ExtensionRejection>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let csrf = csrf_token(&session).await;
+    let email = f.email.trim().to_lowercase();
+    let now = app.clock.now();
+    let mut keys = vec![format!("account:{email}")];
+    if let Some(ip) = client_address(connect.as_ref().ok()) {
+        keys.push(format!("address:{ip}"));
+    }
+    let unavailable = |e: crate::store::StoreError| {
+        tracing::error!(error = %e, "console sign-in cannot reach the database");
+        problem(&app, None, &csrf, StatusCode::SERVICE_UNAVAILABLE, "Database unavailable", "Signing in needs the database, which cannot be reached right now. Try again in a moment.")
+    };
+    let locked = async {
+        let mut conn = app.db.pool().acquire().await?;
+        let mut until = None;
+        for k in &keys {
+            if let Some(u) = operators::locked_until(&mut conn, k, now).await? {
+                until = until.max(Some(u));
+            }
+        }
+        Ok::<_, crate::store::StoreError>(until)
+    }
+    .await;
+    let locked = match locked {
+        Ok(l) => l,
+        Err(e) => return unavailable(e),
+    };
+    if let Some(until) = locked {
+        return login_page(
+            &app,
+            &csrf,
+            StatusCode::TOO_MANY_REQUESTS,
+            f.next.as_deref(),
+            &email,
+            Some(format!(
+                "Too many failed sign-ins. Signing in is locked until {}; ask an admin if you are locked out.",
+                crate::render::pages::time(until, now).text
+            )),
+        );
+    }
+    let creds = async {
+        let mut conn = app.db.pool().acquire().await?;
+        operators::credentials(&mut conn, &email).await
+    }
+    .await;
+    let creds = match creds {
+        Ok(c) => c,
+        Err(e) => return unavailable(e),
+    };
+    let password = f.password;
+    let (operator, hash) = match creds {
+        Some((o, h)) => (Some(o), h),
+        None => (None, operators::decoy_hash().to_string()),
+    };
+    let ok = tokio::task::spawn_blocking(move || operators::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let result = async {
+        let mut tx = app.db.begin_write().await?;
+        let outcome = match (&operator, ok) {
+            (Some(o), true) => {
+                for k in &keys {
+                    operators::clear_failures(&mut tx, k).await?;
+                }
+                audit::record(
+                    &mut tx,
+                    &o.actor(),
+                    "console.sign_in",
+                    None,
+                    &json!({}),
+                    now,
+                )
+                .await?;
+                Ok(o.clone())
+            }
+            _ => {
+                let mut until = None;
+                for k in &keys {
+                    until = until.max(operators::record_failure(&mut tx, k, now).await?);
+                }
+                audit::record(
+                    &mut tx,
+                    "anonymous",
+                    "console.sign_in_failed",
+                    None,
+                    &json!({ "email": crate::http::api::clip(&email, 200), "locked_until": until }),
+                    now,
+                )
+                .await?;
+                Err(until)
+            }
+        };
+        tx.commit().await?;
+        Ok::<_, crate::store::StoreError>(outcome)
+    }
+    .await;
+    match result {
+        Err(e) => unavailable(e),
+        Ok(Err(until)) => {
+            let (status, message) = match until {
+                Some(u) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "Too many failed sign-ins. Signing in is locked until {}.",
+                        crate::render::pages::time(u, now).text
+                    ),
+                ),
+                None => (
+                    StatusCode::UNAUTHORIZED,
+                    "That email and password do not match an operator.".to_string(),
+                ),
+            };
+            login_page(
+                &app,
+                &csrf,
+                status,
+                f.next.as_deref(),
+                &email,
+                Some(message),
+            )
+        }
+        Ok(Ok(operator)) => {
+            // A new session id on sign-in, so one planted before it is worth nothing.
+            let signed_in = async {
+                session.cycle_id().await?;
+                session.insert(OPERATOR_KEY, operator.id).await?;
+                session.insert(CSRF_KEY, new_token()).await?;
+                Ok::<_, tower_sessions::session::Error>(())
+            }
+            .await;
+            if let Err(e) = signed_in {
+                tracing::error!(error = %e, "cannot start a console session");
+                return problem(
+                    &app,
+                    None,
+                    &csrf,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Cannot sign in",
+                    "The session could not be stored. Try again in a moment.",
+                );
+            }
+            let store = super::store(&app);
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "cannot delete expired console sessions");
+            }
+            see_other(&safe_next(f.next.as_deref()))
+        }
+    }
+}
+
+/// `POST /admin/logout`: ends the session everywhere (it is deleted from the database).
+pub async fn logout(State(app): State<App>, signed: Signed) -> Response {
+    let now = app.clock.now();
+    let recorded = async {
+        let mut tx = app.db.begin_write().await?;
+        audit::record(
+            &mut tx,
+            &signed.operator.actor(),
+            "console.sign_out",
+            None,
+            &json!({}),
+            now,
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "cannot record a console sign-out");
+    }
+    if let Err(e) = signed.session.flush().await {
+        tracing::error!(error = %e, "cannot delete a console session");
+    }
+    see_other("/admin/login")
+}
