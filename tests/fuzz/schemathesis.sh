@@ -13,8 +13,10 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECS:-150}
 bin=${CANDOR_BIN:-target/release/candor}
 if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet; fi
-# hypothesis 6.140 and later crash inside schemathesis' coverage phase on this CPython 3.11.7
-# ("AST constructor recursion depth mismatch" while describing a lambda); 6.139 does not.
+# schemathesis' `coverage` phase crashes inside hypothesis on this machine's CPython 3.11.7
+# ("AST constructor recursion depth mismatch" while hypothesis describes a filter lambda; more
+# often with hypothesis 6.140 and later), so the run below uses the examples, fuzzing and
+# stateful phases: property-based generation from the schemas, and chains of linked calls.
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   'schemathesis>=4.32,<5' 'hypothesis<6.140'
 
@@ -49,11 +51,17 @@ for i in 1 2 3; do
     "http://127.0.0.1:$port/api/v1/incidents"
 done
 
+for i in 1 2; do
+  curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"title\":\"Seed window $i\",\"starts_at\":\"2026-12-0${i}T02:00:00Z\",\"duration\":\"2h\"}" \
+    "http://127.0.0.1:$port/api/v1/maintenances"
+done
+
 status=0
 st run "http://127.0.0.1:$port/api/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-  --phases examples,coverage,fuzzing,stateful \
+  --phases examples,fuzzing,stateful \
   --max-time "$secs" \
   --workers 2 \
   --seed 20261123 \
