@@ -521,6 +521,75 @@ pub enum ChannelConfig {
         #[serde(default)]
         limits: ChannelLimits,
     },
+    /// Mail to the confirmed subscribers of the status page, over SMTP.
+    Email(Box<EmailConfig>),
+}
+
+/// The `email` channel: SMTP settings, the sender, and how fast to fan out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465` (TLS from the start) or
+    /// `smtp://host:25` (no TLS: only for a relay on this machine). A user name may be given
+    /// (`smtp://user@host`); the password goes in `password`, from the environment.
+    pub smtp_url: Secret,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The sender, as `Name <address>` or a bare address. Its domain names Message-IDs.
+    pub from: String,
+    /// Signs unsubscribe links (at least 32 characters; keep it in the environment). Changing it
+    /// breaks the links in mails already sent.
+    pub token_secret: Secret,
+    /// SMTP connections kept open and used at once during a fan-out.
+    #[serde(default = "default_email_connections")]
+    pub connections: u32,
+    /// Recipients per second at most during a fan-out (unset: as fast as the server takes them).
+    #[serde(default)]
+    pub per_second: Option<u32>,
+    /// Subscribers read from the database at a time.
+    #[serde(default = "default_email_page_size")]
+    pub page_size: u32,
+    /// How long a confirmation link works.
+    #[serde(default = "default_confirm_within", deserialize_with = "de_duration")]
+    pub confirm_within: Duration,
+    /// Public subscription requests accepted per minute, from everyone together.
+    #[serde(default = "default_subscribe_per_minute")]
+    pub subscribe_per_minute: u32,
+    /// Optional DKIM signature (covers From, To, Subject, Date, Message-ID, In-Reply-To,
+    /// References, List-Unsubscribe and List-Unsubscribe-Post).
+    #[serde(default)]
+    pub dkim: Option<DkimConfig>,
+    #[serde(default)]
+    pub limits: ChannelLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimConfig {
+    /// The selector published in DNS (`SELECTOR._domainkey.DOMAIN`).
+    pub selector: String,
+    /// The signing domain (`d=`).
+    pub domain: String,
+    /// `rsa` (a PKCS#1 PEM key file) or `ed25519` (a file holding the base64 private key).
+    #[serde(default = "default_dkim_algorithm")]
+    pub algorithm: String,
+    pub key_file: PathBuf,
+}
+
+fn default_dkim_algorithm() -> String {
+    "rsa".into()
+}
+fn default_email_connections() -> u32 {
+    4
+}
+fn default_email_page_size() -> u32 {
+    500
+}
+fn default_confirm_within() -> Duration {
+    Duration::from_secs(48 * 3600)
+}
+fn default_subscribe_per_minute() -> u32 {
+    60
 }
 
 fn default_log_path() -> String {
@@ -531,13 +600,20 @@ impl ChannelConfig {
     pub fn limits(&self) -> &ChannelLimits {
         match self {
             ChannelConfig::Log { limits, .. } | ChannelConfig::Webhook { limits, .. } => limits,
+            ChannelConfig::Email(e) => &e.limits,
         }
     }
     pub fn kind(&self) -> &'static str {
         match self {
             ChannelConfig::Log { .. } => "log",
             ChannelConfig::Webhook { .. } => "webhook",
+            ChannelConfig::Email(_) => "email",
         }
+    }
+    /// Whether one delivery may run longer than the lease (the outbox renews the lease while it
+    /// runs, and each send inside it has its own timeout).
+    pub fn long_running(&self) -> bool {
+        matches!(self, ChannelConfig::Email(_))
     }
 }
 
@@ -770,6 +846,15 @@ impl Config {
                     "must be at least 1",
                 ));
             }
+            if let ChannelConfig::Email(e) = ch {
+                e.validate(&format!("channels.{id}"))?;
+                if self.ops.channels.iter().any(|o| o == id) {
+                    return Err(ConfigError::invalid(
+                        format!("channels.{id}"),
+                        "an email channel mails subscribers; it cannot be an ops channel",
+                    ));
+                }
+            }
             if l.timeout.is_zero() || l.timeout >= self.outbox.lease {
                 return Err(ConfigError::invalid(
                     format!("channels.{id}.limits.timeout"),
@@ -779,6 +864,21 @@ impl Config {
                     ),
                 ));
             }
+        }
+        let emails: Vec<&String> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| matches!(c, ChannelConfig::Email(_)))
+            .map(|(id, _)| id)
+            .collect();
+        if emails.len() > 1 {
+            return Err(ConfigError::invalid(
+                format!("channels.{}", emails[1]),
+                format!(
+                    "only one email channel may be configured (subscribers sign up for one); `{}` is already one",
+                    emails[0]
+                ),
+            ));
         }
         for (i, id) in self.ops.channels.iter().enumerate() {
             if !self.channels.contains_key(id) {
@@ -800,6 +900,14 @@ impl Config {
         Ok(())
     }
 
+    /// The email channel subscribers sign up for, if one is configured (there is at most one).
+    pub fn email_channel(&self) -> Option<(&str, &EmailConfig)> {
+        self.channels.iter().find_map(|(id, c)| match c {
+            ChannelConfig::Email(e) => Some((id.as_str(), &**e)),
+            _ => None,
+        })
+    }
+
     /// Channels that carry public updates: all but the ops channels.
     pub fn public_channels(&self) -> impl Iterator<Item = &str> {
         self.channels
@@ -810,6 +918,103 @@ impl Config {
 
     pub fn component(&self, id: &str) -> Option<&ComponentConfig> {
         self.components.iter().find(|c| c.id == id)
+    }
+}
+
+impl EmailConfig {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let url = url::Url::parse(self.smtp_url.expose()).map_err(|_| {
+            ConfigError::invalid(
+                format!("{key}.smtp_url"),
+                "is not a URL; write it like `smtp://mail.example.com:587?tls=required`",
+            )
+        })?;
+        if url.scheme() != "smtp" && url.scheme() != "smtps" {
+            return Err(ConfigError::invalid(
+                format!("{key}.smtp_url"),
+                "must start with `smtp://` or `smtps://`",
+            ));
+        }
+        if url.password().is_some() {
+            return Err(ConfigError::invalid(
+                format!("{key}.smtp_url"),
+                "must not hold a password; put it in `password` (from the environment: \"${SMTP_PASSWORD}\")",
+            ));
+        }
+        if url.host_str().unwrap_or("").is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.smtp_url"),
+                "names no host",
+            ));
+        }
+        if let Some(tls) = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v) {
+            if tls != "required" && tls != "opportunistic" {
+                return Err(ConfigError::invalid(
+                    format!("{key}.smtp_url"),
+                    "`tls=` must be `required` or `opportunistic`",
+                ));
+            }
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::invalid(
+                format!("{key}.from"),
+                format!(
+                    "`{}` is not an address; write it like `Acme Status <status@acme.com>`",
+                    self.from
+                ),
+            ));
+        }
+        if self.token_secret.expose().len() < 32 {
+            return Err(ConfigError::invalid(
+                format!("{key}.token_secret"),
+                "must be at least 32 characters (for example `openssl rand -base64 32`)",
+            ));
+        }
+        if self.connections == 0 || self.connections > 64 {
+            return Err(ConfigError::invalid(
+                format!("{key}.connections"),
+                "must be between 1 and 64",
+            ));
+        }
+        if self.per_second == Some(0) {
+            return Err(ConfigError::invalid(
+                format!("{key}.per_second"),
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+        if self.page_size == 0 || self.page_size > 10_000 {
+            return Err(ConfigError::invalid(
+                format!("{key}.page_size"),
+                "must be between 1 and 10000",
+            ));
+        }
+        if self.confirm_within < Duration::from_secs(60) {
+            return Err(ConfigError::invalid(
+                format!("{key}.confirm_within"),
+                "must be at least 1m",
+            ));
+        }
+        if self.subscribe_per_minute == 0 {
+            return Err(ConfigError::invalid(
+                format!("{key}.subscribe_per_minute"),
+                "must be at least 1",
+            ));
+        }
+        if let Some(d) = &self.dkim {
+            if d.algorithm != "rsa" && d.algorithm != "ed25519" {
+                return Err(ConfigError::invalid(
+                    format!("{key}.dkim.algorithm"),
+                    "must be `rsa` or `ed25519`",
+                ));
+            }
+            if d.selector.trim().is_empty() || d.domain.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.dkim"),
+                    "`selector` and `domain` must not be empty",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Where messages go. Each channel kind is one file implementing [`Channel`]; it knows its own
 //! length limit, threading and which of its errors are worth retrying.
 
+pub mod email;
 pub mod log;
 pub mod webhook;
 
@@ -167,6 +168,8 @@ pub fn build(
                 limits.timeout,
                 renderer.clone(),
             )?),
+            // Built by the app, which has the database it reads subscribers from.
+            ChannelConfig::Email(_) => continue,
         };
         out.insert(id.clone(), built);
     }

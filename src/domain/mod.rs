@@ -5,6 +5,7 @@
 
 pub mod schedule;
 pub mod status;
+pub mod subscriber;
 pub mod text;
 
 use std::fmt;

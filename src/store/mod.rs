@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod idempotency;
 pub mod incidents;
 pub mod schedule;
+pub mod subscribers;
 pub mod tokens;
 pub mod updates;
 

@@ -22,6 +22,7 @@ pub fn router() -> Router<App> {
         .route("/incidents/{id}/updates", post(incidents::update))
         .route("/incidents/{id}/resolve", post(incidents::resolve))
         .route("/components", get(components::list))
+        .merge(super::subscribe::api_router())
         .method_not_allowed_fallback(method_not_allowed)
 }
 
