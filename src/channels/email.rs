@@ -252,7 +252,10 @@ impl EmailChannel {
         let mut mail = b
             .multipart(MultiPart::alternative_plain_html(
                 m.text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url),
-                m.html.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url),
+                m.html.replace(
+                    &html_escaped(UNSUBSCRIBE_PLACEHOLDER),
+                    &html_escaped(unsubscribe_url),
+                ),
             ))
             .map_err(|e| format!("cannot build the mail: {e}"))?;
         if let Some(dkim) = &self.dkim {
@@ -355,6 +358,12 @@ pub const DKIM_HEADERS: &[&str] = &[
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
 ];
+
+/// A URL as minijinja's HTML escaping writes it (the placeholder and the unsubscribe URLs hold
+/// nothing else it escapes: letters, digits, `:`, `.`, `-`, `_` and `/`).
+fn html_escaped(url: &str) -> String {
+    url.replace('/', "&#x2f;")
+}
 
 /// Removes a secret or a full address from an error text before it is logged or stored.
 fn scrub(text: &str, sensitive: Option<&str>) -> String {

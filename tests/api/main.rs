@@ -1,6 +1,7 @@
 //! Candor as its users see it: one integration-test binary.
 
 mod cli;
+mod email;
 mod feeds;
 mod helpers;
 mod incidents;
