@@ -49,6 +49,7 @@ pub fn api_router() -> Router<App> {
         .route("/subscribers/counts", get(counts))
         .route("/subscribers/{id}", delete(remove))
         .route("/subscribers/{id}/confirmation", post(resend))
+        .route("/deliveries/{id}/reach", get(reach))
 }
 
 fn email_channel(
@@ -402,6 +403,25 @@ async fn list(
         .then(|| rows.last().map(|r| r.id))
         .flatten();
     Ok(Json(json!({ "subscribers": rows, "next_after": next })).into_response())
+}
+
+/// `GET /api/v1/deliveries/{id}/reach`: how many subscribers an email delivery has reached so
+/// far (`sent`) and how many addresses the server refused for good (`failed`).
+async fn reach(
+    State(app): State<App>,
+    _caller: ApiCaller,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    email_channel(&app)?;
+    let id = raw.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no delivery with id `{}`",
+            super::api::clip(&raw, 40)
+        ))
+    })?;
+    let mut conn = app.db.pool().acquire().await?;
+    let r = subscribers::reach(&mut conn, id).await?;
+    Ok(Json(json!({ "delivery_id": id, "sent": r.sent, "failed": r.failed })).into_response())
 }
 
 fn subscriber_id(raw: &str) -> Result<i64, ApiError> {

@@ -445,22 +445,21 @@ async fn a_fan_out_interrupted_midway_resumes_in_another_process_and_sends_nobod
     t.declare(incident(json!({ "api": "major_outage" }))).await;
     t.dispatch_all().await;
     assert_eq!(sink.mails().len(), 13);
-    let deliveries: Value = t.get("/api/v1/incidents/1").await.json().await.unwrap();
-    let email = deliveries["deliveries"]
-        .as_array()
-        .map(|a| a.iter().find(|d| d["channel"] == "email").cloned());
-    if let Some(Some(d)) = email {
-        assert_eq!(d["state"], "pending", "{d}");
-    }
-    {
+    let delivery: (i64, String) = {
         let mut conn = t.app.db.pool().acquire().await.unwrap();
-        let id: (i64,) = sqlx::query_as("SELECT id FROM deliveries WHERE channel = 'email'")
+        sqlx::query_as("SELECT id, state FROM deliveries WHERE channel = 'email'")
             .fetch_one(&mut *conn)
             .await
-            .unwrap();
-        let reach = subscribers::reach(&mut conn, id.0).await.unwrap();
-        assert_eq!(reach.sent, 13);
-    }
+            .unwrap()
+    };
+    assert_eq!(delivery.1, "pending", "the delivery waits for a retry");
+    let reach: Value = t
+        .get(&format!("/api/v1/deliveries/{}/reach", delivery.0))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reach["sent"], 13);
     // The server is back; another process (a restart) picks the delivery up after its backoff.
     sink.fail_after(None);
     t.advance(Duration::from_secs(3600));
@@ -473,5 +472,171 @@ async fn a_fan_out_interrupted_midway_resumes_in_another_process_and_sends_nobod
     to.dedup();
     assert_eq!(before, to.len(), "someone got the update twice");
     assert_eq!(to.len(), 40, "someone was skipped");
+    let reach: Value = t
+        .get(&format!("/api/v1/deliveries/{}/reach", delivery.0))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reach["sent"], 40);
     t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn the_status_page_form_subscribes_to_chosen_components_and_operators_manage_subscribers() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    let page = t.page("/").await.text().await.unwrap();
+    assert!(
+        page.contains("action=\"/subscribe\""),
+        "no form on the page"
+    );
+    assert!(page.contains("value=\"api\""));
+    let r = t
+        .http
+        .post(t.url("/subscribe"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=cat%40example.com&components=api&components=email")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Check your inbox"));
+    let mails = sink.wait_for(1).await;
+    let (text, _) = mails[0].parts();
+    assert!(text.contains("Public API, Email delivery"), "{text}");
+    // A bad address on the form: the page says what is wrong, with a 422.
+    let r = t
+        .http
+        .post(t.url("/subscribe"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("not a valid email address"));
+
+    // Operators: list, send the confirmation again (the old link stops working), remove.
+    let list: Value = t.get("/api/v1/subscribers").await.json().await.unwrap();
+    let sub = &list["subscribers"][0];
+    assert_eq!(sub["email"], "cat@example.com");
+    assert_eq!(sub["components"], json!(["api", "email"]));
+    let id = sub["id"].as_i64().unwrap();
+    let r = t
+        .post(
+            &format!("/api/v1/subscribers/{id}/confirmation"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let mails = sink.wait_for(2).await;
+    let old = link_in(
+        &mails[0].parts().0,
+        "https://status.acme.test/subscribe/confirm/",
+    );
+    let new = link_in(
+        &mails[1].parts().0,
+        "https://status.acme.test/subscribe/confirm/",
+    );
+    assert_ne!(old, new);
+    let r = t.http.post(t.url(&path_of(&old))).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = t.http.post(t.url(&path_of(&new))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Confirmed: no confirmation to send any more.
+    let r = t
+        .post(
+            &format!("/api/v1/subscribers/{id}/confirmation"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let r = t
+        .http
+        .delete(t.url(&format!("/api/v1/subscribers/{id}")))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let counts: Value = t
+        .get("/api/v1/subscribers/counts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["confirmed"], 0);
+    t.declare(incident(json!({ "api": "major_outage" }))).await;
+    t.dispatch_all().await;
+    assert_eq!(sink.mails().len(), 2, "a removed subscriber got mail");
+}
+
+#[tokio::test]
+async fn dkim_signs_the_threading_and_unsubscribe_headers_too() {
+    let Some(sink) = start_sink() else { return };
+    let key = sink.dir.path().join("dkim.pem");
+    let made = Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .stderr(Stdio::null())
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: openssl cannot make an RSA key here");
+        return;
+    }
+    let t = app_with_email(
+        &sink,
+        &format!(
+            "dkim: {{ selector: candor, domain: acme.test, key_file: \"{}\" }},",
+            key.display()
+        ),
+    )
+    .await;
+    subscribe_and_confirm(&t, &sink, "dee@example.com", json!([])).await;
+    let id = t
+        .declare(incident(json!({ "web": "partial_outage" })))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    t.dispatch_all().await;
+    let r = t
+        .post(
+            &format!("/api/v1/incidents/{id}/updates"),
+            &json!({ "message": "Still on it.", "status": "identified" }),
+        )
+        .await;
+    assert!(r.status().is_success());
+    t.dispatch_all().await;
+    let mails = sink.wait_for(3).await;
+    let sig = mails[2].header("DKIM-Signature").expect("a DKIM signature");
+    let sig: String = sig.split_whitespace().collect();
+    assert!(
+        sig.contains("d=acme.test") && sig.contains("s=candor"),
+        "{sig}"
+    );
+    let signed = sig
+        .split(';')
+        .find_map(|kv| kv.trim().strip_prefix("h="))
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "from",
+        "subject",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    ] {
+        assert!(
+            signed.split(':').any(|x| x == h),
+            "{h} is not signed: {signed}"
+        );
+    }
 }
