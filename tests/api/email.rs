@@ -127,7 +127,15 @@ impl Sink {
     }
 
     fn fail_after(&self, n: Option<usize>) {
-        let f = self.dir.path().join("fail_after");
+        self.set("fail_after", n)
+    }
+
+    fn hang_after(&self, n: Option<usize>) {
+        self.set("hang_after", n)
+    }
+
+    fn set(&self, file: &str, n: Option<usize>) {
+        let f = self.dir.path().join(file);
         match n {
             Some(n) => std::fs::write(f, n.to_string()).unwrap(),
             None => std::fs::remove_file(f).unwrap(),
@@ -639,4 +647,49 @@ async fn dkim_signs_the_threading_and_unsubscribe_headers_too() {
             "{h} is not signed: {signed}"
         );
     }
+}
+
+async fn reached(t: &TestApp) -> (i64, i64) {
+    let mut conn = t.app.db.pool().acquire().await.unwrap();
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM deliveries WHERE channel = 'email'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    (id, subscribers::reach(&mut conn, id).await.unwrap().sent)
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_fan_out_is_taken_over_and_nobody_gets_the_update_twice() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    seed(&t, 40).await;
+    // The server stops answering after 17 messages: the fan-out hangs there, as a process
+    // does just before it is killed.
+    sink.hang_after(Some(17));
+    t.declare(incident(json!({ "api": "major_outage" }))).await;
+    let outbox = t.app.outbox();
+    let worker = tokio::spawn(async move { outbox.drain().await });
+    // Wait (on I/O, not on time) until the 17 accepted sends are recorded.
+    for _ in 0..500 {
+        if reached(&t).await.1 == 17 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reached(&t).await.1, 17);
+    // Kill it mid-fan-out: its connections drop, its lease is left to expire.
+    worker.abort();
+    let _ = worker.await;
+    sink.hang_after(None);
+    t.advance(Duration::from_secs(61));
+    let other = t.another_instance(vec![]).await;
+    other.outbox().drain().await.unwrap();
+    let mut to: Vec<String> = sink.mails().iter().map(Mail::to).collect();
+    to.sort();
+    let all = to.len();
+    to.dedup();
+    assert_eq!(all, to.len(), "someone got the update twice");
+    assert_eq!(to.len(), 40, "someone was skipped");
+    assert_eq!(reached(&t).await.1, 40);
+    t.assert_outbox_empty().await;
 }

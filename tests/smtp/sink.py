@@ -6,7 +6,8 @@ to DIR as NNNNNN.eml (the raw message, as received), one per recipient.
 
 Prints "ready" once it listens on 127.0.0.1:PORT. If DIR/fail_after holds a number N, it
 answers 451 (try again later) to every message once N messages are stored: a mail server
-that goes away mid-fan-out.
+that goes away mid-fan-out. If DIR/hang_after holds N, it never answers DATA once N messages
+are stored (until the file is removed): a fan-out stuck there can be killed mid-way.
 """
 import asyncio
 import itertools
@@ -29,6 +30,9 @@ class Sink:
                 limit = int(f.read().strip() or "0")
             if self.stored >= limit:
                 return "451 4.3.0 try again later"
+        hang_file = os.path.join(self.folder, "hang_after")
+        while os.path.exists(hang_file) and self.stored >= int(open(hang_file).read().strip() or "0"):
+            await asyncio.sleep(0.05)
         for rcpt in envelope.rcpt_tos:
             n = next(self.seq)
             tmp = os.path.join(self.folder, f".{n:06d}.tmp")
