@@ -6,8 +6,9 @@ to DIR as NNNNNN.eml (the raw message, as received), one per recipient.
 
 Prints "ready" once it listens on 127.0.0.1:PORT. If DIR/fail_after holds a number N, it
 answers 451 (try again later) to every message once N messages are stored: a mail server
-that goes away mid-fan-out. If DIR/hang_after holds N, it never answers DATA once N messages
-are stored (until the file is removed): a fan-out stuck there can be killed mid-way.
+that goes away mid-fan-out. If DIR/hang_after holds N, it does not answer RCPT TO once N
+messages are stored (until the file is removed): a fan-out stuck there can be killed mid-way
+before any further message was handed over.
 """
 import asyncio
 import itertools
@@ -23,6 +24,13 @@ class Sink:
         self.seq = itertools.count(1)
         self.stored = 0
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        hang_file = os.path.join(self.folder, "hang_after")
+        while os.path.exists(hang_file) and self.stored >= int(open(hang_file).read().strip() or "0"):
+            await asyncio.sleep(0.05)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         limit_file = os.path.join(self.folder, "fail_after")
         if os.path.exists(limit_file):
@@ -30,9 +38,6 @@ class Sink:
                 limit = int(f.read().strip() or "0")
             if self.stored >= limit:
                 return "451 4.3.0 try again later"
-        hang_file = os.path.join(self.folder, "hang_after")
-        while os.path.exists(hang_file) and self.stored >= int(open(hang_file).read().strip() or "0"):
-            await asyncio.sleep(0.05)
         for rcpt in envelope.rcpt_tos:
             n = next(self.seq)
             tmp = os.path.join(self.folder, f".{n:06d}.tmp")
