@@ -1243,6 +1243,51 @@ channels: { log: { type: log } }
     }
 
     #[test]
+    fn email_channels_are_checked_key_by_key() {
+        let with = |email: &str| {
+            MINIMAL.replace(
+                "channels: { log: { type: log } }",
+                &format!("channels: {{ log: {{ type: log }}, mail: {{ type: email, {email} }} }}"),
+            )
+        };
+        let ok = "smtp_url: \"smtp://bot@mail.acme.test:587?tls=required\", password: \"${PW}\", \
+                  from: \"Acme <status@acme.test>\", token_secret: \"0123456789abcdef0123456789abcdef\"";
+        let env = |n: &str| (n == "PW").then(|| "hunter2".to_string());
+        let c = Config::from_yaml_with_env(&with(ok), &Overrides::default(), &env).unwrap();
+        let (id, e) = c.email_channel().unwrap();
+        assert_eq!(id, "mail");
+        assert_eq!(e.connections, 4);
+        assert!(!format!("{c:?}").contains("hunter2"));
+        for (bad, key) in [
+            (ok.replace("bot@", "bot:pw@"), "channels.mail.smtp_url"),
+            (ok.replace("smtp://", "http://"), "channels.mail.smtp_url"),
+            (
+                ok.replace("tls=required", "tls=maybe"),
+                "channels.mail.smtp_url",
+            ),
+            (
+                ok.replace("Acme <status@acme.test>", "not an address"),
+                "channels.mail.from",
+            ),
+            (
+                ok.replace("0123456789abcdef0123456789abcdef", "short"),
+                "channels.mail.token_secret",
+            ),
+            (format!("{ok}, connections: 0"), "channels.mail.connections"),
+            (
+                format!("{ok}, dkim: {{ selector: s, domain: d, algorithm: dsa, key_file: k }}"),
+                "channels.mail.dkim.algorithm",
+            ),
+        ] {
+            let err = Config::from_yaml_with_env(&with(&bad), &Overrides::default(), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
     fn the_shipped_config_is_valid() {
         let text = include_str!("../config/candor.yaml");
         Config::from_yaml_with_env(text, &Overrides::default(), &no_env).unwrap();
