@@ -41,7 +41,7 @@ command -v curl >/dev/null || die "curl is needed"
 
 # --- 2. build ----------------------------------------------------------------------------
 if [ "${SKIP_BUILD:-}" != 1 ]; then cargo build --release -q; fi
-bin="$repo/target/release/candor"
+bin=${CANDOR_BIN:-"$repo/target/release/candor"}
 [ -x "$bin" ] || die "no $bin (build it, or unset SKIP_BUILD)"
 
 work=$(mktemp -d)
@@ -91,11 +91,13 @@ run_candor() {
     -H 'Content-Type: application/json' \
     -d "{\"title\":\"Elevated API errors\",\"impact\":\"major\",\"components\":{\"api\":\"partial_outage\"},\"eta_in\":\"1h\",\"message\":\"$words\"}" >/dev/null
   while :; do
+    # The email delivery's state (keys come sorted: channel before state), without starting
+    # an interpreter every poll.
     state=$(curl -sf "http://127.0.0.1:$CANDOR_PORT/api/v1/incidents/1" -H "Authorization: Bearer $token" |
-      python3 -c 'import json,sys; d=json.load(sys.stdin); print([x["state"] for u in d["updates"] for x in u["deliveries"] if x["channel"]=="email"][0])')
+      grep -o '"channel":"email"[^}]*' | grep -o '"state":"[a-z_]*"' | cut -d'"' -f4 || true)
     [ "$state" = delivered ] && break
     [ "$state" = dead ] && die "the email delivery died: see $dir/candor.out"
-    sleep 0.05
+    sleep 0.1
   done
   end=$(date +%s.%N)
   awk '/VmHWM/ {print $2}' "/proc/$candor_pid/status" >"$dir/rss_kb"

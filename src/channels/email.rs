@@ -2,7 +2,9 @@
 //! incident's components (or everything), over a pool of SMTP connections (lettre, rustls).
 //!
 //! Subscribers are read in pages by id (keyset pagination), so memory does not grow with their
-//! number. Every recipient's outcome is recorded against the delivery (one row per delivery and
+//! number. `connections` senders each keep one SMTP connection open for the whole fan-out (a
+//! pool held for its length, as `smtp-source -d` does), with TCP_NODELAY; single mails
+//! (confirmations) go through lettre's pooled `AsyncSmtpTransport`. Every recipient's outcome is recorded against the delivery (one row per delivery and
 //! subscriber), so a retry or a restart resumes where the last attempt stopped: nobody gets the
 //! same update twice and nobody is skipped. The window left open is the messages the server had
 //! accepted in the last moments before a hard kill, whose rows were still being written.
@@ -12,15 +14,17 @@
 //! the first mail sent about it (the delivery's `remote_id` is the Message-ID).
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use minijinja::Value;
@@ -41,7 +45,10 @@ pub struct EmailChannel {
     id: String,
     db: Db,
     renderer: Arc<Renderer>,
+    /// For single mails (confirmations): lettre's pooled transport.
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// For fan-outs: where and how each of the fan-out's own connections connects.
+    smtp: SmtpTarget,
     from: Mailbox,
     /// The sender's domain: the right-hand side of Message-IDs.
     domain: String,
@@ -144,11 +151,13 @@ impl EmailChannel {
             .and_then(NonZeroU32::new)
             .map(|n| RateLimiter::direct(Quota::per_second(n)));
         let per_minute = NonZeroU32::new(cfg.subscribe_per_minute).unwrap_or(NonZeroU32::MIN);
+        let smtp = SmtpTarget::from_url(&url, cfg)?;
         Ok(Self {
             id: id.to_string(),
             db,
             renderer,
             transport: builder.build(),
+            smtp,
             from,
             domain,
             site_name: site_name.to_string(),
@@ -309,39 +318,200 @@ impl EmailChannel {
             .map_err(|e| scrub(&e.to_string(), Some(to.as_str())))
     }
 
-    async fn send_owned(
-        &self,
-        m: &Rendered,
-        r: Recipient,
-        date: SystemTime,
-    ) -> (i64, Result<Option<String>, String>) {
-        (r.id, self.send_one(m, &r, date).await)
-    }
-
-    /// Sends to one recipient. `Ok(None)`: accepted. `Ok(Some(why))`: refused for good (bad
-    /// mailbox), recorded and not retried. `Err(why)`: worth retrying later.
-    async fn send_one(
+    /// Builds one recipient's mail: `Err` when it cannot be built (recorded as failed).
+    fn mail_for(
         &self,
         m: &Rendered,
         r: &Recipient,
         date: SystemTime,
-    ) -> Result<Option<String>, String> {
-        let to = match SubscriberEmail::parse(&r.email) {
-            Ok(to) => to,
-            Err(e) => return Ok(Some(format!("stored address is not valid: {e}"))),
-        };
-        let mail = match self.update_mail(m, &to, &self.unsubscribe_url(r), date) {
-            Ok(mail) => mail,
-            Err(e) => return Ok(Some(e)),
-        };
-        if let Some(l) = &self.limiter {
-            l.until_ready().await;
+    ) -> Result<lettre::Message, String> {
+        let to = SubscriberEmail::parse(&r.email)
+            .map_err(|e| format!("stored address is not valid: {e}"))?;
+        self.update_mail(m, &to, &self.unsubscribe_url(r), date)
+    }
+
+    /// One of the fan-out's `connections` senders: takes recipients from the shared queue and
+    /// sends each over its own connection, kept open from one mail to the next (reconnecting
+    /// after an error), and reports every outcome.
+    async fn sender(
+        &self,
+        m: &Rendered,
+        queue: &tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Recipient>>,
+        out: tokio::sync::mpsc::Sender<(i64, Outcome)>,
+        stop: &AtomicBool,
+        date: SystemTime,
+    ) {
+        let mut conn: Option<AsyncSmtpConnection> = None;
+        loop {
+            let next = queue.lock().await.recv().await;
+            let Some(r) = next else { break };
+            if stop.load(Ordering::Relaxed) {
+                continue; // left unrecorded: the retry sends it
+            }
+            let outcome = match self.mail_for(m, &r, date) {
+                Err(why) => Outcome::Refused(why),
+                Ok(mail) => {
+                    if let Some(l) = &self.limiter {
+                        l.until_ready().await;
+                    }
+                    self.send_on(&mut conn, &mail, &r.email).await
+                }
+            };
+            if out.send((r.id, outcome)).await.is_err() {
+                break;
+            }
         }
-        match self.transport.send(mail).await {
-            Ok(_) => Ok(None),
-            Err(e) if e.is_permanent() => Ok(Some(scrub(&e.to_string(), Some(&r.email)))),
-            Err(e) => Err(scrub(&e.to_string(), Some(&r.email))),
+        if let Some(mut c) = conn {
+            let _ = c.quit().await;
         }
+    }
+
+    /// Sends one mail on `conn`, connecting first if there is no usable connection.
+    async fn send_on(
+        &self,
+        conn: &mut Option<AsyncSmtpConnection>,
+        mail: &lettre::Message,
+        address: &str,
+    ) -> Outcome {
+        if conn.as_ref().is_none_or(|c| c.has_broken()) {
+            match tokio::time::timeout(self.smtp.timeout, self.smtp.connect()).await {
+                Ok(Ok(c)) => *conn = Some(c),
+                Ok(Err(e)) => return Outcome::Transient(e),
+                Err(_) => return Outcome::Transient("connecting timed out".into()),
+            }
+        }
+        let Some(c) = conn.as_mut() else {
+            return Outcome::Transient("no connection".into());
+        };
+        let sent = tokio::time::timeout(
+            self.smtp.timeout,
+            c.send(mail.envelope(), &mail.formatted()),
+        )
+        .await;
+        let outcome = match sent {
+            Ok(Ok(_)) => Outcome::Accepted,
+            Ok(Err(e)) if e.is_permanent() => {
+                Outcome::Refused(scrub(&e.to_string(), Some(address)))
+            }
+            Ok(Err(e)) => Outcome::Transient(scrub(&e.to_string(), Some(address))),
+            Err(_) => Outcome::Transient("the server did not answer in time".into()),
+        };
+        if !matches!(outcome, Outcome::Accepted) && conn.as_ref().is_some_and(|c| !c.has_broken()) {
+            // A timed-out or refused transaction leaves the session in an unknown state.
+            if let Some(mut c) = conn.take() {
+                c.abort().await;
+            }
+        }
+        outcome
+    }
+}
+
+/// What happened to one recipient's mail.
+enum Outcome {
+    Accepted,
+    /// Refused for good (5xx, or the mail could not be built): recorded, not retried.
+    Refused(String),
+    /// Worth retrying later (4xx, network): left unrecorded.
+    Transient(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsMode {
+    None,
+    StartTls { required: bool },
+    Implicit,
+}
+
+/// Where a fan-out's connections go, read from `smtp_url` as lettre's `from_url` reads it
+/// (`smtp://` port 25 without TLS, `?tls=required|opportunistic` STARTTLS on 587 by default,
+/// `smtps://` TLS on 465 by default).
+struct SmtpTarget {
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+    timeout: Duration,
+}
+
+impl SmtpTarget {
+    fn from_url(url: &url::Url, cfg: &EmailConfig) -> anyhow::Result<Self> {
+        let host = url.host_str().unwrap_or_default().to_string();
+        let tls_param = url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        let (tls, default_port) = match (url.scheme(), tls_param.as_deref()) {
+            ("smtps", _) => (TlsMode::Implicit, 465),
+            (_, Some("required")) => (TlsMode::StartTls { required: true }, 587),
+            (_, Some("opportunistic")) => (TlsMode::StartTls { required: false }, 587),
+            _ => (TlsMode::None, 25),
+        };
+        let credentials = cfg
+            .password
+            .as_ref()
+            .map(|p| Credentials::new(percent_decode(url.username()), p.expose().to_string()));
+        let path = url.path().trim_matches('/');
+        let hello = if path.is_empty() {
+            ClientId::default()
+        } else {
+            ClientId::Domain(path.to_string())
+        };
+        Ok(Self {
+            host,
+            port: url.port().unwrap_or(default_port),
+            tls,
+            credentials,
+            hello,
+            timeout: cfg.limits.timeout,
+        })
+    }
+
+    fn tls_parameters(&self) -> Result<TlsParameters, String> {
+        TlsParameters::new(self.host.clone()).map_err(|e| format!("TLS setup: {e}"))
+    }
+
+    /// Opens one connection. Without implicit TLS the socket gets TCP_NODELAY: lettre writes a
+    /// message and its closing `.` separately, and with Nagle's algorithm on, the `.` waits for
+    /// the server's delayed ACK (40 ms on Linux) on every mail.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
+        let mut conn = if self.tls == TlsMode::Implicit {
+            AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(self.timeout),
+                &self.hello,
+                Some(self.tls_parameters()?),
+                None,
+            )
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?
+        } else {
+            let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+                .await
+                .map_err(|e| format!("cannot connect: {e}"))?;
+            stream
+                .set_nodelay(true)
+                .map_err(|e| format!("cannot connect: {e}"))?;
+            AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+                .await
+                .map_err(|e| format!("cannot connect: {e}"))?
+        };
+        if let TlsMode::StartTls { required } = self.tls {
+            if conn.can_starttls() {
+                conn.starttls(self.tls_parameters()?, &self.hello)
+                    .await
+                    .map_err(|e| format!("STARTTLS failed: {e}"))?;
+            } else if required {
+                conn.abort().await;
+                return Err("the server does not offer STARTTLS (tls=required)".into());
+            }
+        }
+        if let Some(creds) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
+                .await
+                .map_err(|e| format!("authentication failed: {e}"))?;
+        }
+        Ok(conn)
     }
 }
 
@@ -414,32 +584,14 @@ impl Channel for EmailChannel {
         let components: Vec<&str> = msg.components.iter().map(|c| c.id.as_str()).collect();
         let date = SystemTime::from(ctx.now);
         let db_err = |e: crate::store::StoreError| SendError::retryable(format!("database: {e}"));
-        // Outcomes flow to a writer that records them in batches while sending goes on.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<SendRecord>(4096);
-        let writer = async {
-            let mut batch = Vec::new();
-            while let Some(first) = rx.recv().await {
-                batch.push(first);
-                while batch.len() < 1000 {
-                    match rx.try_recv() {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
-                    }
-                }
-                let mut conn = self.db.write_conn().await.map_err(db_err)?;
-                subscribers::record_sends(&mut conn, ctx.delivery_id, &batch, ctx.now)
-                    .await
-                    .map_err(db_err)?;
-                batch.clear();
-            }
-            Ok::<(), SendError>(())
-        };
-        let sender = async {
+        let stop = AtomicBool::new(false);
+        let (work_tx, work_rx) = tokio::sync::mpsc::channel::<Recipient>(self.page_size as usize);
+        let queue = tokio::sync::Mutex::new(work_rx);
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<(i64, Outcome)>(4096);
+        // Reads subscribers a page at a time and queues those who want this message.
+        let reader = async {
             let mut after = 0i64;
-            let mut sent = 0u64;
-            let mut transient: Option<String> = None;
-            let mut failures_in_a_row = 0usize;
-            loop {
+            while !stop.load(Ordering::Relaxed) {
                 let page = {
                     let mut conn = self
                         .db
@@ -453,47 +605,83 @@ impl Channel for EmailChannel {
                 };
                 let Some(last) = page.last() else { break };
                 after = last.id;
-                let wanted: Vec<Recipient> = page
-                    .into_iter()
-                    .filter(|r| subscribers::wants(&r.components, &components))
-                    .collect();
-                let rendered = &rendered;
-                let mut results = futures::stream::iter(wanted)
-                    .map(|r| self.send_owned(rendered, r, date))
-                    .buffer_unordered(self.connections);
-                while let Some((id, outcome)) = results.next().await {
-                    match outcome {
-                        Ok(error) => {
-                            failures_in_a_row = 0;
-                            if error.is_none() {
-                                sent += 1;
-                            }
-                            let record = SendRecord {
-                                subscriber_id: id,
-                                error,
-                            };
-                            if tx.send(record).await.is_err() {
-                                return Err(SendError::retryable("the send recorder stopped"));
-                            }
-                        }
-                        Err(why) => {
-                            failures_in_a_row += 1;
-                            transient = Some(why);
-                        }
+                for r in page {
+                    if subscribers::wants(&r.components, &components)
+                        && work_tx.send(r).await.is_err()
+                    {
+                        break;
                     }
                 }
-                // A server that refuses everyone for a while is down: stop and retry later
-                // rather than walking every subscriber.
-                if failures_in_a_row >= self.connections * 4 {
-                    break;
+            }
+            drop(work_tx);
+            Ok::<(), SendError>(())
+        };
+        let senders = {
+            let out_tx = out_tx;
+            futures::future::join_all(
+                (0..self.connections)
+                    .map(|_| self.sender(&rendered, &queue, out_tx.clone(), &stop, date)),
+            )
+        };
+        // Records outcomes in batches as they come, while sending goes on.
+        let recorder = async {
+            let mut sent = 0u64;
+            let mut transient: Option<String> = None;
+            let mut failing_in_a_row = 0usize;
+            let mut batch = Vec::new();
+            while let Some(first) = out_rx.recv().await {
+                let mut next = Some(first);
+                while let Some((id, outcome)) = next.take() {
+                    match outcome {
+                        Outcome::Accepted => {
+                            sent += 1;
+                            failing_in_a_row = 0;
+                            batch.push(SendRecord {
+                                subscriber_id: id,
+                                error: None,
+                            });
+                        }
+                        Outcome::Refused(why) => {
+                            failing_in_a_row = 0;
+                            batch.push(SendRecord {
+                                subscriber_id: id,
+                                error: Some(why),
+                            });
+                        }
+                        Outcome::Transient(why) => {
+                            failing_in_a_row += 1;
+                            transient = Some(why);
+                            // A server that refuses everyone for a while is down: stop and
+                            // retry later rather than walking every subscriber.
+                            if failing_in_a_row >= self.connections * 4 {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    if batch.len() < 1000 {
+                        next = out_rx.try_recv().ok();
+                    }
+                }
+                if !batch.is_empty() {
+                    let written = async {
+                        let mut conn = self.db.write_conn().await?;
+                        subscribers::record_sends(&mut conn, ctx.delivery_id, &batch, ctx.now).await
+                    }
+                    .await;
+                    if let Err(e) = written {
+                        stop.store(true, Ordering::Relaxed);
+                        // Keep draining so the senders finish; the retry resends the unrecorded.
+                        while out_rx.recv().await.is_some() {}
+                        return Err(db_err(e));
+                    }
+                    batch.clear();
                 }
             }
-            drop(tx);
-            Ok((sent, transient))
+            Ok::<_, SendError>((sent, transient))
         };
-        let (written, sent) = tokio::join!(writer, sender);
-        written?;
-        let (sent, transient) = sent?;
+        let (read, _, recorded) = tokio::join!(reader, senders, recorder);
+        read?;
+        let (sent, transient) = recorded?;
         let message_id = rendered.message_id;
         tracing::info!(channel = %self.id, recipients = sent, "email fan-out pass finished");
         if let Some(why) = transient {
