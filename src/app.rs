@@ -49,6 +49,8 @@ pub struct AppInner {
     /// The rendered public pages, feeds and v2 JSON.
     pub pages: PageCache,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The email channel subscribers sign up for, if one is configured.
+    pub email: Option<Arc<channels::email::EmailChannel>>,
 }
 
 impl Deref for App {
@@ -100,6 +102,21 @@ impl AppBuilder {
         let renderer = Arc::new(Renderer::new(&config.site.templates_dir));
         renderer.check()?;
         let mut channels = channels::build(&config, &renderer)?;
+        let email = match config.email_channel() {
+            Some((id, cfg)) => {
+                let ch = Arc::new(channels::email::EmailChannel::new(
+                    id,
+                    cfg,
+                    &config.site.name,
+                    &config.site.public_url,
+                    db.clone(),
+                    renderer.clone(),
+                )?);
+                channels.insert(id.to_string(), ch.clone());
+                Some(ch)
+            }
+            None => None,
+        };
         for (id, ch) in self.channels {
             anyhow::ensure!(
                 channels.contains_key(&id),
@@ -128,6 +145,7 @@ impl AppBuilder {
             instance,
             pages: PageCache::new(first),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            email,
         })))
     }
 }

@@ -655,6 +655,78 @@ pub enum ChannelConfig {
         #[serde(default)]
         only: ChannelFilter,
     },
+    /// Mail to the confirmed subscribers of the status page, over SMTP.
+    Email(Box<EmailConfig>),
+}
+
+/// The `email` channel: SMTP settings, the sender, and how fast to fan out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465` (TLS from the start) or
+    /// `smtp://host:25` (no TLS: only for a relay on this machine). A user name may be given
+    /// (`smtp://user@host`); the password goes in `password`, from the environment.
+    pub smtp_url: Secret,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The sender, as `Name <address>` or a bare address. Its domain names Message-IDs.
+    pub from: String,
+    /// Signs unsubscribe links (at least 32 characters; keep it in the environment). Changing it
+    /// breaks the links in mails already sent.
+    pub token_secret: Secret,
+    /// SMTP connections kept open and used at once during a fan-out.
+    #[serde(default = "default_email_connections")]
+    pub connections: u32,
+    /// Recipients per second at most during a fan-out (unset: as fast as the server takes them).
+    #[serde(default)]
+    pub per_second: Option<u32>,
+    /// Subscribers read from the database at a time.
+    #[serde(default = "default_email_page_size")]
+    pub page_size: u32,
+    /// How long a confirmation link works.
+    #[serde(default = "default_confirm_within", deserialize_with = "de_duration")]
+    pub confirm_within: Duration,
+    /// Public subscription requests accepted per minute, from everyone together.
+    #[serde(default = "default_subscribe_per_minute")]
+    pub subscribe_per_minute: u32,
+    /// Optional DKIM signature (covers From, To, Subject, Date, Message-ID, In-Reply-To,
+    /// References, List-Unsubscribe and List-Unsubscribe-Post).
+    #[serde(default)]
+    pub dkim: Option<DkimConfig>,
+    #[serde(default)]
+    pub limits: ChannelLimits,
+    /// Narrows which incidents are mailed at all (subscribers narrow further by component).
+    #[serde(default)]
+    pub only: ChannelFilter,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimConfig {
+    /// The selector published in DNS (`SELECTOR._domainkey.DOMAIN`).
+    pub selector: String,
+    /// The signing domain (`d=`).
+    pub domain: String,
+    /// `rsa` (a PKCS#1 PEM key file) or `ed25519` (a file holding the base64 private key).
+    #[serde(default = "default_dkim_algorithm")]
+    pub algorithm: String,
+    pub key_file: PathBuf,
+}
+
+fn default_dkim_algorithm() -> String {
+    "rsa".into()
+}
+fn default_email_connections() -> u32 {
+    4
+}
+fn default_email_page_size() -> u32 {
+    500
+}
+fn default_confirm_within() -> Duration {
+    Duration::from_secs(48 * 3600)
+}
+fn default_subscribe_per_minute() -> u32 {
+    60
 }
 
 fn default_log_path() -> String {
@@ -679,6 +751,7 @@ impl ChannelConfig {
             | ChannelConfig::X { limits, .. }
             | ChannelConfig::Slack { limits, .. }
             | ChannelConfig::Discord { limits, .. } => limits,
+            ChannelConfig::Email(e) => &e.limits,
         }
     }
     /// Which public updates this channel carries.
@@ -691,6 +764,7 @@ impl ChannelConfig {
             | ChannelConfig::X { only, .. }
             | ChannelConfig::Slack { only, .. }
             | ChannelConfig::Discord { only, .. } => only,
+            ChannelConfig::Email(e) => &e.only,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -702,6 +776,7 @@ impl ChannelConfig {
             ChannelConfig::X { .. } => "x",
             ChannelConfig::Slack { .. } => "slack",
             ChannelConfig::Discord { .. } => "discord",
+            ChannelConfig::Email(_) => "email",
         }
     }
 
@@ -775,7 +850,14 @@ impl ChannelConfig {
             }
             ChannelConfig::Slack { webhook_url: u, .. }
             | ChannelConfig::Discord { webhook_url: u, .. } => webhook_url("webhook_url", u),
+            // Checked by `EmailConfig::validate`.
+            ChannelConfig::Email(_) => Ok(()),
         }
+    }
+    /// Whether one delivery may run longer than the lease (the outbox renews the lease while it
+    /// runs, and each send inside it has its own timeout).
+    pub fn long_running(&self) -> bool {
+        matches!(self, ChannelConfig::Email(_))
     }
 }
 
@@ -1010,6 +1092,15 @@ impl Config {
                     "must be at least 1",
                 ));
             }
+            if let ChannelConfig::Email(e) = ch {
+                e.validate(&format!("channels.{id}"))?;
+                if self.ops.channels.iter().any(|o| o == id) {
+                    return Err(ConfigError::invalid(
+                        format!("channels.{id}"),
+                        "an email channel mails subscribers; it cannot be an ops channel",
+                    ));
+                }
+            }
             if l.timeout.is_zero() || l.timeout >= self.outbox.lease {
                 return Err(ConfigError::invalid(
                     format!("channels.{id}.limits.timeout"),
@@ -1019,6 +1110,21 @@ impl Config {
                     ),
                 ));
             }
+        }
+        let emails: Vec<&String> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| matches!(c, ChannelConfig::Email(_)))
+            .map(|(id, _)| id)
+            .collect();
+        if emails.len() > 1 {
+            return Err(ConfigError::invalid(
+                format!("channels.{}", emails[1]),
+                format!(
+                    "only one email channel may be configured (subscribers sign up for one); `{}` is already one",
+                    emails[0]
+                ),
+            ));
         }
         for (i, id) in self.ops.channels.iter().enumerate() {
             if !self.channels.contains_key(id) {
@@ -1082,6 +1188,14 @@ impl Config {
         Ok(())
     }
 
+    /// The email channel subscribers sign up for, if one is configured (there is at most one).
+    pub fn email_channel(&self) -> Option<(&str, &EmailConfig)> {
+        self.channels.iter().find_map(|(id, c)| match c {
+            ChannelConfig::Email(e) => Some((id.as_str(), &**e)),
+            _ => None,
+        })
+    }
+
     /// Channels that carry public updates: all but the ops channels.
     pub fn public_channels(&self) -> impl Iterator<Item = &str> {
         self.channels
@@ -1092,6 +1206,103 @@ impl Config {
 
     pub fn component(&self, id: &str) -> Option<&ComponentConfig> {
         self.components.iter().find(|c| c.id == id)
+    }
+}
+
+impl EmailConfig {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let url = url::Url::parse(self.smtp_url.expose()).map_err(|_| {
+            ConfigError::invalid(
+                format!("{key}.smtp_url"),
+                "is not a URL; write it like `smtp://mail.example.com:587?tls=required`",
+            )
+        })?;
+        if url.scheme() != "smtp" && url.scheme() != "smtps" {
+            return Err(ConfigError::invalid(
+                format!("{key}.smtp_url"),
+                "must start with `smtp://` or `smtps://`",
+            ));
+        }
+        if url.password().is_some() {
+            return Err(ConfigError::invalid(
+                format!("{key}.smtp_url"),
+                "must not hold a password; put it in `password` (from the environment: \"${SMTP_PASSWORD}\")",
+            ));
+        }
+        if url.host_str().unwrap_or("").is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.smtp_url"),
+                "names no host",
+            ));
+        }
+        if let Some(tls) = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v) {
+            if tls != "required" && tls != "opportunistic" {
+                return Err(ConfigError::invalid(
+                    format!("{key}.smtp_url"),
+                    "`tls=` must be `required` or `opportunistic`",
+                ));
+            }
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::invalid(
+                format!("{key}.from"),
+                format!(
+                    "`{}` is not an address; write it like `Acme Status <status@acme.com>`",
+                    self.from
+                ),
+            ));
+        }
+        if self.token_secret.expose().len() < 32 {
+            return Err(ConfigError::invalid(
+                format!("{key}.token_secret"),
+                "must be at least 32 characters (for example `openssl rand -base64 32`)",
+            ));
+        }
+        if self.connections == 0 || self.connections > 64 {
+            return Err(ConfigError::invalid(
+                format!("{key}.connections"),
+                "must be between 1 and 64",
+            ));
+        }
+        if self.per_second == Some(0) {
+            return Err(ConfigError::invalid(
+                format!("{key}.per_second"),
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+        if self.page_size == 0 || self.page_size > 10_000 {
+            return Err(ConfigError::invalid(
+                format!("{key}.page_size"),
+                "must be between 1 and 10000",
+            ));
+        }
+        if self.confirm_within < Duration::from_secs(60) {
+            return Err(ConfigError::invalid(
+                format!("{key}.confirm_within"),
+                "must be at least 1m",
+            ));
+        }
+        if self.subscribe_per_minute == 0 {
+            return Err(ConfigError::invalid(
+                format!("{key}.subscribe_per_minute"),
+                "must be at least 1",
+            ));
+        }
+        if let Some(d) = &self.dkim {
+            if d.algorithm != "rsa" && d.algorithm != "ed25519" {
+                return Err(ConfigError::invalid(
+                    format!("{key}.dkim.algorithm"),
+                    "must be `rsa` or `ed25519`",
+                ));
+            }
+            if d.selector.trim().is_empty() || d.domain.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.dkim"),
+                    "`selector` and `domain` must not be empty",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1482,6 +1693,51 @@ channels: { log: { type: log } }
         let c = Config::from_yaml_with_env(MINIMAL, &o, &no_env).unwrap();
         assert_eq!(c.database.url.expose(), "sqlite://other.db");
         assert_eq!(c.server.listen.port(), 9999);
+    }
+
+    #[test]
+    fn email_channels_are_checked_key_by_key() {
+        let with = |email: &str| {
+            MINIMAL.replace(
+                "channels: { log: { type: log } }",
+                &format!("channels: {{ log: {{ type: log }}, mail: {{ type: email, {email} }} }}"),
+            )
+        };
+        let ok = "smtp_url: \"smtp://bot@mail.acme.test:587?tls=required\", password: \"${PW}\", \
+                  from: \"Acme <status@acme.test>\", token_secret: \"0123456789abcdef0123456789abcdef\"";
+        let env = |n: &str| (n == "PW").then(|| "hunter2".to_string());
+        let c = Config::from_yaml_with_env(&with(ok), &Overrides::default(), &env).unwrap();
+        let (id, e) = c.email_channel().unwrap();
+        assert_eq!(id, "mail");
+        assert_eq!(e.connections, 4);
+        assert!(!format!("{c:?}").contains("hunter2"));
+        for (bad, key) in [
+            (ok.replace("bot@", "bot:pw@"), "channels.mail.smtp_url"),
+            (ok.replace("smtp://", "http://"), "channels.mail.smtp_url"),
+            (
+                ok.replace("tls=required", "tls=maybe"),
+                "channels.mail.smtp_url",
+            ),
+            (
+                ok.replace("Acme <status@acme.test>", "not an address"),
+                "channels.mail.from",
+            ),
+            (
+                ok.replace("0123456789abcdef0123456789abcdef", "short"),
+                "channels.mail.token_secret",
+            ),
+            (format!("{ok}, connections: 0"), "channels.mail.connections"),
+            (
+                format!("{ok}, dkim: {{ selector: s, domain: d, algorithm: dsa, key_file: k }}"),
+                "channels.mail.dkim.algorithm",
+            ),
+        ] {
+            let err = Config::from_yaml_with_env(&with(&bad), &Overrides::default(), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod bluesky;
 pub mod discord;
+pub mod email;
 pub mod fit;
 pub mod log;
 pub mod mastodon;
@@ -245,6 +246,8 @@ pub fn build(
                 ChannelConfig::Discord { webhook_url, .. } => Arc::new(
                     discord::DiscordChannel::new(id, webhook_url.clone(), timeout, r)?,
                 ),
+                // Built by the app, which has the database it reads subscribers from.
+                ChannelConfig::Email(_) => continue,
             };
         out.insert(id.clone(), built);
     }

@@ -8,6 +8,7 @@ pub mod estimates;
 pub mod maintenance;
 pub mod schedule;
 pub mod status;
+pub mod subscriber;
 pub mod text;
 
 use std::fmt;

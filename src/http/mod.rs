@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod public;
+pub mod subscribe;
 
 use std::time::Duration;
 

@@ -26,6 +26,7 @@ pub fn router() -> Router<App> {
         .route("/api/v2/{*path}", get(v2))
         .route("/incidents/{id}", get(incident))
         .route("/history", get(history))
+        .merge(super::subscribe::public_router())
 }
 
 /// A document rendered at the last rebuild.

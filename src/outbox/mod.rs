@@ -30,6 +30,9 @@ struct Lane {
     concurrency: i64,
     max_attempts: i64,
     timeout: Duration,
+    /// One delivery may outlast the lease (an email fan-out): the worker renews the lease while
+    /// it runs instead of bounding it by `timeout` (each send inside has its own).
+    renews_lease: bool,
 }
 
 /// The delivery workers of one instance.
@@ -93,6 +96,7 @@ impl Outbox {
                     concurrency: i64::from(l.concurrency),
                     max_attempts: i64::from(l.max_attempts.unwrap_or(config.outbox.max_attempts)),
                     timeout: l.timeout,
+                    renews_lease: cfg.long_running(),
                 })
             })
             .collect();
@@ -248,14 +252,18 @@ impl Outbox {
             thread_parent,
             now: self.clock.now(),
         };
-        let result =
+        let result = if lane.renews_lease {
+            self.renewing_lease(c.id, owner, lane.channel.deliver(&msg, &ctx))
+                .await?
+        } else {
             match tokio::time::timeout(lane.timeout, lane.channel.deliver(&msg, &ctx)).await {
                 Ok(r) => r,
                 Err(_) => Err(SendError::retryable(format!(
                     "timed out after {}",
                     humantime::format_duration(lane.timeout)
                 ))),
-            };
+            }
+        };
         let now = self.clock.now();
         let mut conn = self.db.write_conn().await?;
         let (outcome, kept) = match result {
@@ -312,6 +320,37 @@ impl Outbox {
             );
         }
         Ok(outcome)
+    }
+
+    /// Runs `send` while renewing the lease of delivery `id` every third of the lease. If the
+    /// lease is lost (this worker was too slow to renew and another took the delivery over),
+    /// the send is dropped: the other worker carries on from what was recorded.
+    async fn renewing_lease<F>(
+        &self,
+        id: i64,
+        owner: &str,
+        send: F,
+    ) -> Result<Result<crate::channels::Sent, SendError>, StoreError>
+    where
+        F: std::future::Future<Output = Result<crate::channels::Sent, SendError>>,
+    {
+        tokio::pin!(send);
+        let mut every = tokio::time::interval((self.lease / 3).max(Duration::from_millis(10)));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                r = &mut send => return Ok(r),
+                _ = every.tick() => {
+                    let until = self.clock.now() + to_chrono(self.lease);
+                    let mut conn = self.db.write_conn().await?;
+                    if !deliveries::renew_lease(&mut conn, id, owner, until).await? {
+                        tracing::warn!("lease lost during a long delivery; another worker carries on");
+                        return Ok(Err(SendError::retryable("lease lost to another worker")));
+                    }
+                }
+            }
+        }
     }
 
     /// Runs every lane in its own task until `stop` is cancelled. Lanes wake when `changes`

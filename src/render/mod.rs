@@ -110,6 +110,34 @@ const BUILT_IN: &[(&str, &str)] = &[
         "admin/incident.html",
         include_str!("../../templates/admin/incident.html"),
     ),
+    (
+        "email/update/subject.txt.j2",
+        include_str!("../../templates/email/update/subject.txt.j2"),
+    ),
+    (
+        "email/update/body.txt.j2",
+        include_str!("../../templates/email/update/body.txt.j2"),
+    ),
+    (
+        "email/update/body.html.j2",
+        include_str!("../../templates/email/update/body.html.j2"),
+    ),
+    (
+        "email/confirm/subject.txt.j2",
+        include_str!("../../templates/email/confirm/subject.txt.j2"),
+    ),
+    (
+        "email/confirm/body.txt.j2",
+        include_str!("../../templates/email/confirm/body.txt.j2"),
+    ),
+    (
+        "email/confirm/body.html.j2",
+        include_str!("../../templates/email/confirm/body.html.j2"),
+    ),
+    (
+        "subscribe/page.html",
+        include_str!("../../templates/subscribe/page.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -284,6 +284,9 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
         "history_days": super::snapshot::HISTORY_DAYS,
         "updated": s.updated_at.map(|t| time(t, now)),
         "stale_since": s.stale_since.map(|t| time(t, now)),
+        "subscribe": config.email_channel().map(|_| json!({
+            "components": config.components.iter().map(|c| json!({ "id": c.id, "name": c.name })).collect::<Vec<_>>(),
+        })),
     })
 }
 
@@ -397,6 +400,26 @@ pub fn error_page(
     renderer.render_page(
         "status/error.html",
         json!({ "site": site_view(config), "title": title, "message": message }),
+    )
+}
+
+/// A subscription page: a message and, when `action` is given, one button that POSTs there.
+pub fn subscribe_page(
+    config: &Config,
+    renderer: &Renderer,
+    title: &str,
+    message: &str,
+    action: Option<(&str, &str)>,
+) -> Result<String, RenderError> {
+    renderer.render_page(
+        "subscribe/page.html",
+        json!({
+            "site": site_view(config),
+            "title": title,
+            "message": message,
+            "action": action.map(|a| a.0),
+            "button": action.map(|a| a.1),
+        }),
     )
 }
 

@@ -115,6 +115,26 @@ pub async fn claim(
     Ok(rows)
 }
 
+/// Extends the lease of a delivery still held by `lease_owner` (long deliveries renew it as
+/// they go). Returns false if the lease was lost.
+pub async fn renew_lease(
+    conn: &mut Conn,
+    id: i64,
+    lease_owner: &str,
+    until: DateTime<Utc>,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE deliveries SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 \
+         AND state = 'in_flight'",
+    )
+    .bind(id)
+    .bind(lease_owner)
+    .bind(ms(until))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Records success. Returns false if the lease was lost meanwhile.
 pub async fn mark_delivered(
     conn: &mut Conn,

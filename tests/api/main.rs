@@ -3,6 +3,7 @@
 mod alertmanager;
 mod cli;
 mod console;
+mod email;
 mod feeds;
 mod helpers;
 mod incidents;

@@ -106,6 +106,7 @@ impl Modify for BearerAuth {
         (name = "incidents", description = "Incidents and their updates"),
         (name = "components", description = "What customers use, and its status now"),
         (name = "maintenance", description = "Planned maintenance windows, announced ahead"),
+        (name = "subscribers", description = "Email subscribers (double opt-in)"),
         (name = "integrations", description = "Receivers for monitoring systems"),
         (name = "meta", description = "This document and its human-readable page"),
     )

@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
+use super::subscribe;
 use crate::app::App;
 use crate::store::tokens::TokenOwner;
 use crate::store::{idempotency, tokens, Conn};
@@ -34,6 +35,11 @@ fn routes() -> OpenApiRouter<App> {
         .routes(routes!(components::list))
         .routes(routes!(estimates::get))
         .routes(routes!(alertmanager::receive))
+        .routes(routes!(subscribe::subscribe_api, subscribe::list))
+        .routes(routes!(subscribe::counts))
+        .routes(routes!(subscribe::remove))
+        .routes(routes!(subscribe::resend))
+        .routes(routes!(subscribe::reach))
         .routes(routes!(maintenances::create, maintenances::list))
         .routes(routes!(maintenances::show, maintenances::edit))
         .routes(routes!(maintenances::extend))

@@ -1,0 +1,457 @@
+//! Email subscribers and who has been sent which delivery.
+//!
+//! Confirmation tokens are 256 random bits stored only as SHA-256 hashes, with an expiry.
+//! Unsubscribe tokens are not stored at all: each is `ID.MAC`, the HMAC-SHA256 of the
+//! subscriber's id and a per-subscriber salt under a secret from config, so every mail can carry
+//! one and a copy of the database cannot forge one.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::Sha256;
+
+use super::{from_ms, ms, opt_from_ms, Conn, Result};
+use crate::domain::subscriber::SubscriberEmail;
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Which components a subscriber chose: `None` for all of them.
+pub fn encode_components(components: Option<&[String]>) -> String {
+    match components {
+        None | Some([]) => String::new(),
+        Some(list) => format!(",{},", list.join(",")),
+    }
+}
+
+pub fn decode_components(s: &str) -> Option<Vec<String>> {
+    if s.is_empty() {
+        None
+    } else {
+        Some(
+            s.split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+}
+
+/// True when a subscriber who chose `chosen` (the stored form) wants a message about
+/// `components`. A message naming no component goes to everyone.
+pub fn wants(chosen: &str, components: &[&str]) -> bool {
+    chosen.is_empty()
+        || components.is_empty()
+        || components
+            .iter()
+            .any(|c| chosen.contains(&format!(",{c},")))
+}
+
+/// Signs and checks unsubscribe tokens.
+#[derive(Clone)]
+pub struct UnsubscribeKey(Vec<u8>);
+
+impl std::fmt::Debug for UnsubscribeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnsubscribeKey(***)")
+    }
+}
+
+impl UnsubscribeKey {
+    pub fn new(secret: &str) -> Self {
+        Self(secret.as_bytes().to_vec())
+    }
+
+    fn mac(&self, id: i64, salt: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(format!("candor-unsubscribe:{id}:{salt}").as_bytes());
+        mac
+    }
+
+    /// The token for subscriber `id` with salt `salt`.
+    pub fn token(&self, id: i64, salt: &str) -> String {
+        let tag = self.mac(id, salt).finalize().into_bytes();
+        format!(
+            "{id}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// The subscriber id a token names, if its MAC is right for `salt_of(id)`.
+    pub fn check(&self, token: &str, salt: &str) -> bool {
+        let Some((id, tag)) = token.split_once('.') else {
+            return false;
+        };
+        let (Ok(id), Ok(tag)) = (
+            id.parse::<i64>(),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag),
+        ) else {
+            return false;
+        };
+        self.mac(id, salt).verify_slice(&tag).is_ok()
+    }
+}
+
+/// The id a token claims (not yet checked).
+pub fn token_id(token: &str) -> Option<i64> {
+    token.split_once('.')?.0.parse().ok().filter(|i| *i > 0)
+}
+
+/// What a subscription request led to. The caller answers the same whatever it is, so the
+/// answer says nothing about whether the address was known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscribed {
+    /// Send this confirmation token (a new or renewed pending subscription).
+    SendConfirmation { id: i64, token: String },
+    /// Already confirmed, or a confirmation went out moments ago: send nothing.
+    Nothing,
+}
+
+/// Records a request to subscribe `email` to `components` (`None`: all). A new or pending or
+/// unsubscribed address gets a fresh confirmation token valid until `expires`, unless one was
+/// sent after `resend_after` (so the form cannot be used to flood an inbox). A confirmed
+/// subscription is left as it is: changing it would need the owner's confirmation.
+pub async fn subscribe(
+    conn: &mut Conn,
+    email: &SubscriberEmail,
+    components: Option<&[String]>,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+    resend_after: DateTime<Utc>,
+) -> Result<Subscribed> {
+    let token = random_token();
+    let hash = crate::store::tokens::hash(&token);
+    let chosen = encode_components(components);
+    // Insert, or renew a subscription that is not confirmed and has not had a mail lately.
+    let row: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO subscribers (email, components, confirm_hash, confirm_expires_at, confirm_sent_at, \
+         unsubscribe_salt, created_at) VALUES ($1, $2, $3, $4, $5, $6, $5) \
+         ON CONFLICT (email) DO UPDATE SET components = excluded.components, \
+         confirm_hash = excluded.confirm_hash, confirm_expires_at = excluded.confirm_expires_at, \
+         confirm_sent_at = excluded.confirm_sent_at, unsubscribed_at = NULL, \
+         confirmed_at = CASE WHEN subscribers.unsubscribed_at IS NULL THEN subscribers.confirmed_at ELSE NULL END \
+         WHERE (subscribers.confirmed_at IS NULL OR subscribers.unsubscribed_at IS NOT NULL) \
+         AND (subscribers.confirm_sent_at IS NULL OR subscribers.confirm_sent_at <= $7) \
+         RETURNING id",
+    )
+    .bind(email.as_str())
+    .bind(&chosen)
+    .bind(&hash)
+    .bind(ms(expires))
+    .bind(ms(now))
+    .bind(random_token())
+    .bind(ms(resend_after))
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some((id,)) => Subscribed::SendConfirmation { id, token },
+        None => Subscribed::Nothing,
+    })
+}
+
+/// Issues a new confirmation token for a subscriber who has not confirmed (operators' "send the
+/// confirmation again"). `None` when there is no such pending subscriber.
+pub async fn renew_confirmation(
+    conn: &mut Conn,
+    id: i64,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<Option<(SubscriberEmail, String)>> {
+    let token = random_token();
+    let row: Option<(String,)> = sqlx::query_as(
+        "UPDATE subscribers SET confirm_hash = $2, confirm_expires_at = $3, confirm_sent_at = $4 \
+         WHERE id = $1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL RETURNING email",
+    )
+    .bind(id)
+    .bind(crate::store::tokens::hash(&token))
+    .bind(ms(expires))
+    .bind(ms(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some((email,)) => Ok(Some((parse_stored(&email)?, token))),
+        None => Ok(None),
+    }
+}
+
+fn parse_stored(email: &str) -> Result<SubscriberEmail> {
+    SubscriberEmail::parse(email)
+        .map_err(|e| super::StoreError::Corrupt(format!("stored subscriber address: {e}")))
+}
+
+/// Confirms the subscription a confirmation token belongs to, if it has not expired. Returns
+/// whether it did (an unknown, used or expired token does nothing).
+pub async fn confirm(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE subscribers SET confirmed_at = $2, confirm_hash = NULL, confirm_expires_at = NULL \
+         WHERE confirm_hash = $1 AND confirm_expires_at > $2 AND unsubscribed_at IS NULL",
+    )
+    .bind(crate::store::tokens::hash(token))
+    .bind(ms(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The unsubscribe salt of subscriber `id`, if there is one.
+pub async fn salt(conn: &mut Conn, id: i64) -> Result<Option<String>> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT unsubscribe_salt FROM subscribers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|(s,)| s))
+}
+
+/// Unsubscribes whoever `token` belongs to. Returns whether the token was valid (unsubscribing
+/// twice is still valid: the link in an old mail keeps working).
+pub async fn unsubscribe(
+    conn: &mut Conn,
+    key: &UnsubscribeKey,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let Some(id) = token_id(token) else {
+        return Ok(false);
+    };
+    let Some(salt) = salt(conn, id).await? else {
+        return Ok(false);
+    };
+    if !key.check(token, &salt) {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE subscribers SET unsubscribed_at = $2, confirm_hash = NULL WHERE id = $1 \
+         AND unsubscribed_at IS NULL",
+    )
+    .bind(id)
+    .bind(ms(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// Removes a subscriber for good (an operator's "remove"). Their send records stay, anonymous.
+pub async fn remove(conn: &mut Conn, id: i64) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM subscribers WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// One subscriber as the fan-out reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Recipient {
+    pub id: i64,
+    pub email: String,
+    pub components: String,
+    pub unsubscribe_salt: String,
+}
+
+/// The next page of confirmed, subscribed recipients after id `after` that delivery
+/// `delivery_id` has not reached yet, by id (keyset pagination: each page costs the same however
+/// far into the list it is, and nothing is held between pages but the last id).
+pub async fn recipients_page(
+    conn: &mut Conn,
+    delivery_id: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Recipient>> {
+    Ok(sqlx::query_as(
+        "SELECT s.id, s.email, s.components, s.unsubscribe_salt FROM subscribers s \
+         WHERE s.confirmed_at IS NOT NULL AND s.unsubscribed_at IS NULL AND s.id > $2 \
+         AND NOT EXISTS (SELECT 1 FROM email_sends e WHERE e.delivery_id = $1 AND e.subscriber_id = s.id) \
+         ORDER BY s.id LIMIT $3",
+    )
+    .bind(delivery_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The outcome of one recipient's send.
+#[derive(Debug, Clone)]
+pub struct SendRecord {
+    pub subscriber_id: i64,
+    /// `None` when the server accepted the message; else its refusal (permanent: not retried).
+    pub error: Option<String>,
+}
+
+/// Records recipients' outcomes for a delivery, in one statement (a row that exists already is
+/// left alone).
+pub async fn record_sends(
+    conn: &mut Conn,
+    delivery_id: i64,
+    records: &[SendRecord],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // Four binds a row; stay well under SQLite's and PostgreSQL's bind limits.
+    for chunk in records.chunks(500) {
+        let mut sql = String::from(
+            "INSERT INTO email_sends (delivery_id, subscriber_id, state, error, sent_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let b = i * 4;
+            sql.push_str(&format!(
+                "($1, ${}, ${}, ${}, ${})",
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        sql.push_str(" ON CONFLICT (delivery_id, subscriber_id) DO NOTHING");
+        let mut q = sqlx::query(&sql).bind(delivery_id);
+        for r in chunk {
+            q = q
+                .bind(r.subscriber_id)
+                .bind(if r.error.is_none() { "sent" } else { "failed" })
+                .bind(r.error.clone())
+                .bind(ms(now));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// How far one email delivery got: what the console shows as "reached N subscribers".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Reach {
+    pub sent: i64,
+    pub failed: i64,
+}
+
+pub async fn reach(conn: &mut Conn, delivery_id: i64) -> Result<Reach> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT state, COUNT(*) FROM email_sends WHERE delivery_id = $1 GROUP BY state",
+    )
+    .bind(delivery_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut r = Reach::default();
+    for (state, n) in rows {
+        match state.as_str() {
+            "sent" => r.sent = n,
+            _ => r.failed += n,
+        }
+    }
+    Ok(r)
+}
+
+/// Subscriber numbers for the console: how many are confirmed and pending, overall and by
+/// component (a subscriber to everything counts under `all`, not under each component).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Counts {
+    pub confirmed: i64,
+    pub pending: i64,
+    pub unsubscribed: i64,
+    /// Confirmed subscribers to every component.
+    pub all_components: i64,
+    /// Confirmed subscribers who chose this component, by id.
+    pub by_component: std::collections::BTreeMap<String, i64>,
+}
+
+pub async fn counts(conn: &mut Conn, component_ids: &[&str]) -> Result<Counts> {
+    let (confirmed, pending, unsubscribed, all): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT \
+           COALESCE(SUM(CASE WHEN confirmed_at IS NOT NULL AND unsubscribed_at IS NULL THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN confirmed_at IS NULL AND unsubscribed_at IS NULL THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN unsubscribed_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN confirmed_at IS NOT NULL AND unsubscribed_at IS NULL AND components = '' THEN 1 ELSE 0 END), 0) \
+         FROM subscribers",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut by_component = std::collections::BTreeMap::new();
+    for id in component_ids {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM subscribers WHERE confirmed_at IS NOT NULL AND unsubscribed_at IS NULL \
+             AND components LIKE $1",
+        )
+        .bind(format!("%,{id},%"))
+        .fetch_one(&mut *conn)
+        .await?;
+        by_component.insert(id.to_string(), n);
+    }
+    Ok(Counts {
+        confirmed,
+        pending,
+        unsubscribed,
+        all_components: all,
+        by_component,
+    })
+}
+
+/// A subscriber as operators see it (through the admin API; never logged).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SubscriberInfo {
+    pub id: i64,
+    pub email: String,
+    pub components: Option<Vec<String>>,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+type InfoRow = (i64, String, String, i64, Option<i64>, Option<i64>);
+
+/// Subscribers after id `after`, by id, `limit` at a time.
+pub async fn list(conn: &mut Conn, after: i64, limit: i64) -> Result<Vec<SubscriberInfo>> {
+    let rows: Vec<InfoRow> = sqlx::query_as(
+        "SELECT id, email, components, created_at, confirmed_at, unsubscribed_at FROM subscribers \
+         WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, email, c, created, confirmed, unsub)| SubscriberInfo {
+            id,
+            email,
+            components: decode_components(&c),
+            created_at: from_ms(created),
+            confirmed_at: opt_from_ms(confirmed),
+            unsubscribed_at: opt_from_ms(unsub),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsubscribe_tokens_check_their_mac() {
+        let k = UnsubscribeKey::new("a-long-enough-secret-for-tests-0123456789");
+        let t = k.token(42, "salt");
+        assert_eq!(token_id(&t), Some(42));
+        assert!(k.check(&t, "salt"));
+        assert!(!k.check(&t, "other-salt"));
+        assert!(!k.check(&t.replace("42.", "43."), "salt"));
+        assert!(!UnsubscribeKey::new("another-secret").check(&t, "salt"));
+        assert!(!k.check("garbage", "salt"));
+    }
+
+    #[test]
+    fn component_choices_match() {
+        let some = encode_components(Some(&["api".to_string(), "web".to_string()]));
+        assert!(wants(&some, &["api"]));
+        assert!(!wants(&some, &["email"]));
+        assert!(!wants(&some, &["ap"]));
+        assert!(wants("", &["email"]));
+        assert!(wants(&some, &[]));
+        assert_eq!(decode_components(&some).unwrap(), vec!["api", "web"]);
+    }
+}

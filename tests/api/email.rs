@@ -1,0 +1,704 @@
+//! Email subscribers, through a real SMTP server (aiosmtpd, tests/smtp/sink.py) that stores
+//! every message it accepts; the tests parse what it received.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use candor::domain::subscriber::SubscriberEmail;
+use candor::store::subscribers;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// The SMTP server of one test; stopped when dropped.
+struct Sink {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the sink, or returns `None` (with a message) when aiosmtpd is missing outside CI.
+fn start_sink() -> Option<Sink> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/sink.py");
+    let has_aiosmtpd = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_aiosmtpd {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but python3 with aiosmtpd is missing (`.ci/run` installs it)");
+        }
+        eprintln!("SKIPPED: email tests need python3 with aiosmtpd (`pip install aiosmtpd`)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(dir.path())
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the SMTP sink");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
+    Some(Sink { child, port, dir })
+}
+
+/// One received message.
+struct Mail {
+    raw: Vec<u8>,
+}
+
+impl Mail {
+    fn parsed(&self) -> mailparse::ParsedMail<'_> {
+        mailparse::parse_mail(&self.raw).expect("a parsable message")
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        use mailparse::MailHeaderMap;
+        self.parsed().headers.get_first_value(name)
+    }
+    fn to(&self) -> String {
+        self.header("X-Envelope-To").unwrap()
+    }
+    /// The text/plain and text/html parts of a multipart/alternative body.
+    fn parts(&self) -> (String, String) {
+        let p = self.parsed();
+        assert_eq!(p.ctype.mimetype, "multipart/alternative");
+        let find = |t: &str| {
+            p.subparts
+                .iter()
+                .find(|s| s.ctype.mimetype == t)
+                .unwrap_or_else(|| panic!("no {t} part"))
+                .get_body()
+                .unwrap()
+        };
+        // minijinja escapes `/` in HTML; entities mean the same characters to a mail reader.
+        (find("text/plain"), find("text/html").replace("&#x2f;", "/"))
+    }
+}
+
+impl Sink {
+    fn mails(&self) -> Vec<Mail> {
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|p| Mail {
+                raw: std::fs::read(p).unwrap(),
+            })
+            .collect()
+    }
+
+    /// Waits until `n` mails have arrived (confirmation mails are sent after the answer).
+    async fn wait_for(&self, n: usize) -> Vec<Mail> {
+        for _ in 0..500 {
+            let m = self.mails();
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("expected {n} mails, got {}", self.mails().len());
+    }
+
+    fn fail_after(&self, n: Option<usize>) {
+        self.set("fail_after", n)
+    }
+
+    fn hang_after(&self, n: Option<usize>) {
+        self.set("hang_after", n)
+    }
+
+    fn set(&self, file: &str, n: Option<usize>) {
+        let f = self.dir.path().join(file);
+        match n {
+            Some(n) => std::fs::write(f, n.to_string()).unwrap(),
+            None => std::fs::remove_file(f).unwrap(),
+        }
+    }
+}
+
+const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+
+async fn app_with_email(sink: &Sink, extra: &str) -> TestApp {
+    spawn_app_with(Options {
+        extra: Some(format!(
+            "  email: {{ type: email, smtp_url: \"smtp://127.0.0.1:{}\", from: \"Acme Status <status@acme.test>\", \
+             token_secret: \"{SECRET}\", connections: 3, page_size: 7, {extra} limits: {{ timeout: 5s }} }}\n",
+            sink.port
+        )),
+        ..Default::default()
+    })
+    .await
+}
+
+fn incident(components: Value) -> Value {
+    json!({ "title": "Login <failures>", "impact": "major", "message": "Some users cannot log in.",
+            "components": components, "eta_in": "1h" })
+}
+
+/// The path of a link in a mail (the site's public URL is not this test server).
+fn path_of(url: &str) -> String {
+    url::Url::parse(url).unwrap().path().to_string()
+}
+
+fn link_in(text: &str, prefix: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} link in {text}"))
+        .to_string()
+}
+
+/// Subscribes through the public API and follows the confirmation link; returns the mails
+/// received so far.
+async fn subscribe_and_confirm(t: &TestApp, sink: &Sink, email: &str, components: Value) {
+    let before = sink.mails().len();
+    let r = t
+        .http
+        .post(t.url("/api/v1/subscribers"))
+        .json(&json!({ "email": email, "components": components }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mails = sink.wait_for(before + 1).await;
+    let confirm = &mails[before];
+    let (text, _) = confirm.parts();
+    let link = link_in(&text, "https://status.acme.test/subscribe/confirm/");
+    let r = t.http.post(t.url(&path_of(&link))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("You are subscribed"));
+}
+
+#[tokio::test]
+async fn double_opt_in_sends_nothing_but_the_confirmation_until_it_is_followed() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    let ask = || async {
+        let r = t
+            .http
+            .post(t.url("/api/v1/subscribers"))
+            .json(&json!({ "email": "Ann@Example.com" }))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    let first = ask().await;
+    assert_eq!(first.0, 202);
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails[0].to(), "Ann@example.com");
+    assert!(mails[0].header("Subject").unwrap().contains("Confirm"));
+    assert!(mails[0].header("List-Unsubscribe").is_none());
+    // Asking again answers exactly the same, and does not mail again within the minute.
+    assert_eq!(ask().await, first);
+    // Bad input is a 422 naming the field.
+    let r = t
+        .http
+        .post(t.url("/api/v1/subscribers"))
+        .json(&json!({ "email": "not an address" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("email"));
+    let r = t
+        .http
+        .post(t.url("/api/v1/subscribers"))
+        .json(&json!({ "email": "bob@example.com", "components": ["nope"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("components[0]"));
+
+    // An incident before confirming: nothing is mailed.
+    t.declare(incident(json!({ "web": "partial_outage" })))
+        .await;
+    t.dispatch_all().await;
+    assert_eq!(sink.mails().len(), 1);
+
+    // The link's GET only shows a button (scanners prefetch links); the POST confirms.
+    let (text, html) = mails[0].parts();
+    let link = link_in(&text, "https://status.acme.test/subscribe/confirm/");
+    assert!(html.contains(&link));
+    let page = t.http.get(t.url(&path_of(&link))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+    let r = t.http.post(t.url(&path_of(&link))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Used once: a second use is refused.
+    let r = t.http.post(t.url(&path_of(&link))).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Confirmed: the next incident reaches the inbox. Subscribing again is still a quiet 202.
+    assert_eq!(ask().await, first);
+    t.declare(incident(json!({ "api": "major_outage" }))).await;
+    t.dispatch_all().await;
+    let mails = sink.wait_for(2).await;
+    assert_eq!(mails.len(), 2);
+    assert!(mails[1]
+        .header("Subject")
+        .unwrap()
+        .contains("Login <failures>"));
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn confirmation_links_expire() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "confirm_within: 1h,").await;
+    let r = t
+        .http
+        .post(t.url("/api/v1/subscribers"))
+        .json(&json!({ "email": "late@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mails = sink.wait_for(1).await;
+    let link = link_in(
+        &mails[0].parts().0,
+        "https://status.acme.test/subscribe/confirm/",
+    );
+    t.advance(Duration::from_secs(3601));
+    let r = t.http.post(t.url(&path_of(&link))).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn updates_are_multipart_with_one_click_unsubscribe_and_one_thread_per_incident() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    subscribe_and_confirm(&t, &sink, "ann@example.com", json!([])).await;
+    let id = t
+        .declare(incident(json!({ "web": "partial_outage" })))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    t.dispatch_all().await;
+    let r = t
+        .post(
+            &format!("/api/v1/incidents/{id}/updates"),
+            &json!({ "message": "We found the cause.", "status": "identified" }),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    t.dispatch_all().await;
+    let mails = sink.wait_for(3).await;
+    let (first, second) = (&mails[1], &mails[2]);
+
+    // Multipart text and HTML, the HTML escaped, both with the unsubscribe link.
+    let (text, html) = first.parts();
+    assert!(text.contains("Some users cannot log in."));
+    assert!(text.contains("Login <failures>"));
+    assert!(html.contains("Login &lt;failures&gt;"));
+    assert!(html.contains(&format!("https://status.acme.test/incidents/{id}")));
+    let unsubscribe = first.header("List-Unsubscribe").unwrap();
+    assert!(
+        unsubscribe.starts_with("<https://status.acme.test/unsubscribe/")
+            && unsubscribe.ends_with('>'),
+        "{unsubscribe}"
+    );
+    let url = unsubscribe
+        .trim_matches(|c| c == '<' || c == '>')
+        .to_string();
+    assert!(text.contains(&url) && html.contains(&url));
+    assert_eq!(
+        first.header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+
+    // Threading: the update replies to the first mail of the incident.
+    let root = first.header("Message-ID").unwrap();
+    assert!(
+        root.contains(&format!("incident-{id}.")) && root.ends_with("@acme.test>"),
+        "{root}"
+    );
+    assert!(first.header("In-Reply-To").is_none());
+    let reply_id = second.header("Message-ID").unwrap();
+    assert_ne!(reply_id, root);
+    assert_eq!(second.header("In-Reply-To"), Some(root.clone()));
+    assert_eq!(second.header("References"), Some(root.clone()));
+    assert!(second.parts().0.contains("We found the cause."));
+
+    // The GET shows a button and changes nothing (link scanners prefetch).
+    let page = t.http.get(t.url(&path_of(&url))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+
+    // One-click POST (RFC 8058): no cookie, no redirect, and it unsubscribes.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .post(t.url(&path_of(&url)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(r.headers().get("location").is_none());
+    // A forged token does nothing.
+    let forged = format!("{}x", &path_of(&url)[..path_of(&url).len() - 1]);
+    let r = client.post(t.url(&forged)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    let r = t
+        .post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &json!({ "message": "Fixed." }),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    t.dispatch_all().await;
+    assert_eq!(sink.mails().len(), 3, "an unsubscribed address got mail");
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn subscribers_get_only_the_components_they_chose() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    subscribe_and_confirm(&t, &sink, "all@example.com", json!([])).await;
+    subscribe_and_confirm(&t, &sink, "api@example.com", json!(["api"])).await;
+    subscribe_and_confirm(&t, &sink, "web@example.com", json!(["web", "email"])).await;
+    t.declare(incident(json!({ "web": "partial_outage" })))
+        .await;
+    t.dispatch_all().await;
+    let mails = sink.wait_for(5).await;
+    let mut to: Vec<String> = mails[3..].iter().map(Mail::to).collect();
+    to.sort();
+    assert_eq!(to, vec!["all@example.com", "web@example.com"]);
+
+    let counts: Value = t
+        .get("/api/v1/subscribers/counts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["confirmed"], 3);
+    assert_eq!(counts["all_components"], 1);
+    assert_eq!(counts["by_component"]["api"], 1);
+    assert_eq!(counts["by_component"]["web"], 1);
+    // Operators' side needs a token.
+    let r = t
+        .http
+        .get(t.url("/api/v1/subscribers/counts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    t.assert_outbox_empty().await;
+}
+
+/// Seeds `n` confirmed subscribers to everything, straight through the store.
+async fn seed(t: &TestApp, n: usize) {
+    let mut conn = t.app.db.pool().acquire().await.unwrap();
+    let now = t.clock_now();
+    for i in 0..n {
+        let email = SubscriberEmail::parse(&format!("user{i:03}@example.com")).unwrap();
+        let subscribers::Subscribed::SendConfirmation { token, .. } = subscribers::subscribe(
+            &mut conn,
+            &email,
+            None,
+            now,
+            now + chrono::Duration::hours(1),
+            now,
+        )
+        .await
+        .unwrap() else {
+            panic!("a new address needs confirming")
+        };
+        assert!(subscribers::confirm(&mut conn, &token, now).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_fan_out_interrupted_midway_resumes_in_another_process_and_sends_nobody_twice() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    seed(&t, 40).await;
+    // The mail server goes away after 13 messages.
+    sink.fail_after(Some(13));
+    t.declare(incident(json!({ "api": "major_outage" }))).await;
+    t.dispatch_all().await;
+    assert_eq!(sink.mails().len(), 13);
+    let delivery: (i64, String) = {
+        let mut conn = t.app.db.pool().acquire().await.unwrap();
+        sqlx::query_as("SELECT id, state FROM deliveries WHERE channel = 'email'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(delivery.1, "pending", "the delivery waits for a retry");
+    let reach: Value = t
+        .get(&format!("/api/v1/deliveries/{}/reach", delivery.0))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reach["sent"], 13);
+    // The server is back; another process (a restart) picks the delivery up after its backoff.
+    sink.fail_after(None);
+    t.advance(Duration::from_secs(3600));
+    let other = t.another_instance(vec![]).await;
+    other.outbox().drain().await.unwrap();
+    let mails = sink.mails();
+    let mut to: Vec<String> = mails.iter().map(Mail::to).collect();
+    to.sort();
+    let before = to.len();
+    to.dedup();
+    assert_eq!(before, to.len(), "someone got the update twice");
+    assert_eq!(to.len(), 40, "someone was skipped");
+    let reach: Value = t
+        .get(&format!("/api/v1/deliveries/{}/reach", delivery.0))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reach["sent"], 40);
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn the_status_page_form_subscribes_to_chosen_components_and_operators_manage_subscribers() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    let page = t.page("/").await.text().await.unwrap();
+    assert!(
+        page.contains("action=\"/subscribe\""),
+        "no form on the page"
+    );
+    assert!(page.contains("value=\"api\""));
+    let r = t
+        .http
+        .post(t.url("/subscribe"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=cat%40example.com&components=api&components=email")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Check your inbox"));
+    let mails = sink.wait_for(1).await;
+    let (text, _) = mails[0].parts();
+    assert!(text.contains("Public API, Email delivery"), "{text}");
+    // A bad address on the form: the page says what is wrong, with a 422.
+    let r = t
+        .http
+        .post(t.url("/subscribe"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("not a valid email address"));
+
+    // Operators: list, send the confirmation again (the old link stops working), remove.
+    let list: Value = t.get("/api/v1/subscribers").await.json().await.unwrap();
+    let sub = &list["subscribers"][0];
+    assert_eq!(sub["email"], "cat@example.com");
+    assert_eq!(sub["components"], json!(["api", "email"]));
+    let id = sub["id"].as_i64().unwrap();
+    let r = t
+        .post(
+            &format!("/api/v1/subscribers/{id}/confirmation"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let mails = sink.wait_for(2).await;
+    let old = link_in(
+        &mails[0].parts().0,
+        "https://status.acme.test/subscribe/confirm/",
+    );
+    let new = link_in(
+        &mails[1].parts().0,
+        "https://status.acme.test/subscribe/confirm/",
+    );
+    assert_ne!(old, new);
+    let r = t.http.post(t.url(&path_of(&old))).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = t.http.post(t.url(&path_of(&new))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Confirmed: no confirmation to send any more.
+    let r = t
+        .post(
+            &format!("/api/v1/subscribers/{id}/confirmation"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let r = t
+        .http
+        .delete(t.url(&format!("/api/v1/subscribers/{id}")))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let counts: Value = t
+        .get("/api/v1/subscribers/counts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["confirmed"], 0);
+    t.declare(incident(json!({ "api": "major_outage" }))).await;
+    t.dispatch_all().await;
+    assert_eq!(sink.mails().len(), 2, "a removed subscriber got mail");
+}
+
+#[tokio::test]
+async fn dkim_signs_the_threading_and_unsubscribe_headers_too() {
+    let Some(sink) = start_sink() else { return };
+    let key = sink.dir.path().join("dkim.pem");
+    let made = Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .stderr(Stdio::null())
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: openssl cannot make an RSA key here");
+        return;
+    }
+    let t = app_with_email(
+        &sink,
+        &format!(
+            "dkim: {{ selector: candor, domain: acme.test, key_file: \"{}\" }},",
+            key.display()
+        ),
+    )
+    .await;
+    subscribe_and_confirm(&t, &sink, "dee@example.com", json!([])).await;
+    let id = t
+        .declare(incident(json!({ "web": "partial_outage" })))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    t.dispatch_all().await;
+    let r = t
+        .post(
+            &format!("/api/v1/incidents/{id}/updates"),
+            &json!({ "message": "Still on it.", "status": "identified" }),
+        )
+        .await;
+    assert!(r.status().is_success());
+    t.dispatch_all().await;
+    let mails = sink.wait_for(3).await;
+    let sig = mails[2].header("DKIM-Signature").expect("a DKIM signature");
+    let sig: String = sig.split_whitespace().collect();
+    assert!(
+        sig.contains("d=acme.test") && sig.contains("s=candor"),
+        "{sig}"
+    );
+    let signed = sig
+        .split(';')
+        .find_map(|kv| kv.trim().strip_prefix("h="))
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "from",
+        "subject",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    ] {
+        assert!(
+            signed.split(':').any(|x| x == h),
+            "{h} is not signed: {signed}"
+        );
+    }
+}
+
+async fn reached(t: &TestApp) -> (i64, i64) {
+    let mut conn = t.app.db.pool().acquire().await.unwrap();
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM deliveries WHERE channel = 'email'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    (id, subscribers::reach(&mut conn, id).await.unwrap().sent)
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_fan_out_is_taken_over_and_nobody_gets_the_update_twice() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    seed(&t, 40).await;
+    // The server stops answering after 17 messages: the fan-out hangs there, as a process
+    // does just before it is killed.
+    sink.hang_after(Some(17));
+    t.declare(incident(json!({ "api": "major_outage" }))).await;
+    let outbox = t.app.outbox();
+    let worker = tokio::spawn(async move { outbox.drain().await });
+    // Wait (on I/O, not on time) until the sends accepted before the hang (17, or a few more
+    // whose RCPT got through just before) are all recorded, and stay so.
+    let mut steady = 0;
+    for _ in 0..500 {
+        let accepted = sink.mails().len() as i64;
+        if accepted >= 17 && reached(&t).await.1 == accepted {
+            steady += 1;
+            if steady == 3 {
+                break;
+            }
+        } else {
+            steady = 0;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(steady, 3, "the fan-out did not stop at the hang");
+    assert!(reached(&t).await.1 < 40);
+    // Kill it mid-fan-out: its connections drop, its lease is left to expire.
+    worker.abort();
+    let _ = worker.await;
+    sink.hang_after(None);
+    t.advance(Duration::from_secs(61));
+    let other = t.another_instance(vec![]).await;
+    other.outbox().drain().await.unwrap();
+    let mut to: Vec<String> = sink.mails().iter().map(Mail::to).collect();
+    to.sort();
+    let all = to.len();
+    to.dedup();
+    assert_eq!(all, to.len(), "someone got the update twice");
+    assert_eq!(to.len(), 40, "someone was skipped");
+    assert_eq!(reached(&t).await.1, 40);
+    t.assert_outbox_empty().await;
+}
