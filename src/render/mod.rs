@@ -157,6 +157,27 @@ impl std::fmt::Debug for Renderer {
     }
 }
 
+/// HTML-escapes `text` and turns its `backtick spans` into `<code>` elements (for descriptions
+/// written in the OpenAPI document's Markdown).
+fn code_spans(text: &str) -> Value {
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in text.split('`').enumerate() {
+        let escaped = minijinja::HtmlEscape(part).to_string();
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(&escaped);
+            out.push_str("</code>");
+        } else {
+            out.push_str(&escaped);
+        }
+    }
+    if text.matches('`').count() % 2 == 1 {
+        // An unpaired backtick: show the text as it was written.
+        return Value::from(text);
+    }
+    Value::from_safe_string(out)
+}
+
 impl Renderer {
     /// Templates from `override_dir` where present, else the built-in ones.
     pub fn new(override_dir: &Path) -> Self {
@@ -166,6 +187,7 @@ impl Renderer {
         env.set_lstrip_blocks(true);
         env.set_keep_trailing_newline(false);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_filter("code_spans", code_spans);
         env.set_loader(move |name| {
             let safe = Path::new(name)
                 .components()
@@ -234,5 +256,23 @@ impl Renderer {
             })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn code_spans_escape_html_and_mark_code() {
+        let v = super::code_spans("send `If-Match: \"3\"` <now>");
+        assert_eq!(
+            v.to_string(),
+            "send <code>If-Match: &quot;3&quot;</code> &lt;now&gt;"
+        );
+        assert!(v.is_safe());
+        let odd = super::code_spans("a ` b <i>");
+        assert!(
+            !odd.is_safe(),
+            "an unpaired backtick leaves the text to autoescape"
+        );
     }
 }
