@@ -46,7 +46,7 @@ bin=${CANDOR_BIN:-"$repo/target/release/candor"}
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; if [ "${KEEP_WORK:-}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
 # One update's words: about 1.5 KB, so the mail (text and HTML parts) is about 4 KB.

@@ -334,21 +334,27 @@ impl Outbox {
     where
         F: std::future::Future<Output = Result<crate::channels::Sent, SendError>>,
     {
-        tokio::pin!(send);
-        let mut every = tokio::time::interval((self.lease / 3).max(Duration::from_millis(10)));
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        every.tick().await;
-        loop {
-            tokio::select! {
-                r = &mut send => return Ok(r),
-                _ = every.tick() => {
-                    let until = self.clock.now() + to_chrono(self.lease);
-                    let mut conn = self.db.write_conn().await?;
-                    if !deliveries::renew_lease(&mut conn, id, owner, until).await? {
-                        tracing::warn!("lease lost during a long delivery; another worker carries on");
-                        return Ok(Err(SendError::retryable("lease lost to another worker")));
-                    }
+        // The renewal runs beside the send, never in place of it: the send may hold this
+        // process's SQLite write turn (recording outcomes) while the renewal waits for it.
+        let renew = async {
+            let mut every = tokio::time::interval((self.lease / 3).max(Duration::from_millis(10)));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let until = self.clock.now() + to_chrono(self.lease);
+                let mut conn = self.db.write_conn().await?;
+                if !deliveries::renew_lease(&mut conn, id, owner, until).await? {
+                    return Ok::<(), StoreError>(());
                 }
+            }
+        };
+        tokio::select! {
+            r = send => Ok(r),
+            lost = renew => {
+                lost?;
+                tracing::warn!("lease lost during a long delivery; another worker carries on");
+                Ok(Err(SendError::retryable("lease lost to another worker")))
             }
         }
     }

@@ -702,3 +702,35 @@ async fn a_worker_killed_mid_fan_out_is_taken_over_and_nobody_gets_the_update_tw
     assert_eq!(reached(&t).await.1, 40);
     t.assert_outbox_empty().await;
 }
+
+#[tokio::test]
+async fn a_fan_out_longer_than_the_lease_renews_it_and_finishes_at_the_configured_rate() {
+    let Some(sink) = start_sink() else { return };
+    // A 16 s lease (the shortest the other channels' 15 s timeouts allow) is renewed every
+    // 5.3 s; at 5 recipients a second, 35 subscribers take about 6 s of real time, so the lease
+    // is renewed while the recorder writes outcomes (which once deadlocked).
+    let t = spawn_app_with(Options {
+        outbox: Some("lease: 16s, max_attempts: 5, backoff_min: 10s, backoff_max: 10m".into()),
+        extra: Some(format!(
+            "  email: {{ type: email, smtp_url: \"smtp://127.0.0.1:{}\", from: \"Acme Status <status@acme.test>\", \
+             token_secret: \"{SECRET}\", connections: 2, per_second: 5, limits: {{ timeout: 5s }} }}\n",
+            sink.port
+        )),
+        ..Default::default()
+    })
+    .await;
+    seed(&t, 35).await;
+    t.declare(incident(json!({ "api": "major_outage" }))).await;
+    let started = std::time::Instant::now();
+    let report = t.dispatch_all().await;
+    let took = started.elapsed();
+    assert_eq!(report.dead, 0);
+    assert_eq!(reached(&t).await.1, 35);
+    assert_eq!(sink.mails().len(), 35);
+    // governor lets a first burst through, then 5 a second.
+    assert!(
+        took >= Duration::from_secs(5),
+        "the rate limit was not applied: {took:?}"
+    );
+    t.assert_outbox_empty().await;
+}
