@@ -1208,6 +1208,29 @@ async fn a_started_window_is_extended_completed_or_turned_into_an_incident() {
     let html = b.page(&page).await;
     assert!(html.contains("In progress"), "{html}");
     assert!(html.contains("Turn into an incident"));
+    assert!(!html.contains("Cancel the window"), "too late to cancel");
+    // Started: the edit form has no start or components any more; the title still changes.
+    assert!(!html.contains("name=\"starts_at\""));
+    let version = hidden_in(&html, "version");
+    let r = b
+        .submit(
+            &page,
+            &format!("/admin/maintenance/{}/edit", ids[0]),
+            &[
+                ("version", &version),
+                ("title", "Disk swap (rack 4)"),
+                ("description", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let html = b.page(&page).await;
+    assert!(html.contains("Disk swap (rack 4)"));
     let version = hidden_in(&html, "version");
     let r = b
         .submit(
@@ -1267,6 +1290,7 @@ async fn a_started_window_is_extended_completed_or_turned_into_an_incident() {
     assert_eq!(location(&r), format!("/admin/incidents/{}", ids[1]));
     let actions = audit_actions(&t).await;
     for action in [
+        "maintenance.edit",
         "maintenance.extend",
         "maintenance.complete",
         "maintenance.to_incident",

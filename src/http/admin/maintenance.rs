@@ -488,7 +488,8 @@ pub async fn edit(
         };
         Ok(Action::Edit(EditWindow {
             title: Some(draft.title.clone()),
-            description: Some(draft.description.trim().to_string()),
+            // An empty description leaves it as it is (as in the API).
+            description: opt(&draft.description),
             components: draft.has_components.then(|| draft.components.clone()),
             starts_at,
             ends_at,
