@@ -1406,3 +1406,36 @@ async fn operators_see_subscribers_remove_one_resend_a_confirmation_and_see_each
     assert!(html.contains("reached 2 subscribers"), "{html}");
     t.assert_outbox_empty().await;
 }
+
+#[tokio::test]
+async fn the_subscribers_list_is_paged() {
+    use crate::email::{app_with_email, seed, start_sink};
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    seed(&t, 60).await;
+    add_operator(&t, "ana@acme.test", operators::Role::Responder).await;
+    let b = Browser::new(&t);
+    b.login("ana@acme.test").await;
+    let first = b.page("/admin/subscribers").await;
+    assert!(first.contains("<td data-count=\"confirmed\">60</td>"));
+    assert_eq!(first.matches("data-subscriber=").count(), 50);
+    assert!(first.contains("user000@example.com"));
+    assert!(!first.contains("user050@example.com"));
+    let key = "href=\"/admin/subscribers?after=";
+    let at = first.find(key).expect("a next-page link");
+    let next = &first[at + "href=\"".len()..];
+    let next = &next[..next.find('"').unwrap()];
+    let second = b.page(next).await;
+    assert_eq!(second.matches("data-subscriber=").count(), 10);
+    assert!(second.contains("user050@example.com"));
+    assert!(second.contains("user059@example.com"));
+    assert!(!second.contains(key), "no page after the last");
+    // A nonsense page number is the first page, not an error.
+    assert_eq!(
+        b.page("/admin/subscribers?after=abc")
+            .await
+            .matches("data-subscriber=")
+            .count(),
+        50
+    );
+}

@@ -427,7 +427,7 @@ async fn subscribers_get_only_the_components_they_chose() {
 }
 
 /// Seeds `n` confirmed subscribers to everything, straight through the store.
-async fn seed(t: &TestApp, n: usize) {
+pub(crate) async fn seed(t: &TestApp, n: usize) {
     let mut conn = t.app.db.pool().acquire().await.unwrap();
     let now = t.clock_now();
     for i in 0..n {
