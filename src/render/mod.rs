@@ -111,6 +111,22 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/admin/incident.html"),
     ),
     (
+        "admin/maintenance_list.html",
+        include_str!("../../templates/admin/maintenance_list.html"),
+    ),
+    (
+        "admin/maintenance_new.html",
+        include_str!("../../templates/admin/maintenance_new.html"),
+    ),
+    (
+        "admin/maintenance.html",
+        include_str!("../../templates/admin/maintenance.html"),
+    ),
+    (
+        "admin/subscribers.html",
+        include_str!("../../templates/admin/subscribers.html"),
+    ),
+    (
         "email/update/subject.txt.j2",
         include_str!("../../templates/email/update/subject.txt.j2"),
     ),

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 /// The SMTP server of one test; stopped when dropped.
-struct Sink {
+pub(crate) struct Sink {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -27,7 +27,7 @@ impl Drop for Sink {
 }
 
 /// Starts the sink, or returns `None` (with a message) when aiosmtpd is missing outside CI.
-fn start_sink() -> Option<Sink> {
+pub(crate) fn start_sink() -> Option<Sink> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/sink.py");
     let has_aiosmtpd = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
@@ -65,7 +65,7 @@ fn start_sink() -> Option<Sink> {
 }
 
 /// One received message.
-struct Mail {
+pub(crate) struct Mail {
     raw: Vec<u8>,
 }
 
@@ -77,7 +77,7 @@ impl Mail {
         use mailparse::MailHeaderMap;
         self.parsed().headers.get_first_value(name)
     }
-    fn to(&self) -> String {
+    pub(crate) fn to(&self) -> String {
         self.header("X-Envelope-To").unwrap()
     }
     /// The text/plain and text/html parts of a multipart/alternative body.
@@ -98,7 +98,7 @@ impl Mail {
 }
 
 impl Sink {
-    fn mails(&self) -> Vec<Mail> {
+    pub(crate) fn mails(&self) -> Vec<Mail> {
         let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
@@ -115,7 +115,7 @@ impl Sink {
     }
 
     /// Waits until `n` mails have arrived (confirmation mails are sent after the answer).
-    async fn wait_for(&self, n: usize) -> Vec<Mail> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Mail> {
         for _ in 0..500 {
             let m = self.mails();
             if m.len() >= n {
@@ -145,7 +145,7 @@ impl Sink {
 
 const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 
-async fn app_with_email(sink: &Sink, extra: &str) -> TestApp {
+pub(crate) async fn app_with_email(sink: &Sink, extra: &str) -> TestApp {
     spawn_app_with(Options {
         extra: Some(format!(
             "  email: {{ type: email, smtp_url: \"smtp://127.0.0.1:{}\", from: \"Acme Status <status@acme.test>\", \
@@ -176,7 +176,12 @@ fn link_in(text: &str, prefix: &str) -> String {
 
 /// Subscribes through the public API and follows the confirmation link; returns the mails
 /// received so far.
-async fn subscribe_and_confirm(t: &TestApp, sink: &Sink, email: &str, components: Value) {
+pub(crate) async fn subscribe_and_confirm(
+    t: &TestApp,
+    sink: &Sink,
+    email: &str,
+    components: Value,
+) {
     let before = sink.mails().len();
     let r = t
         .http
@@ -422,7 +427,7 @@ async fn subscribers_get_only_the_components_they_chose() {
 }
 
 /// Seeds `n` confirmed subscribers to everything, straight through the store.
-async fn seed(t: &TestApp, n: usize) {
+pub(crate) async fn seed(t: &TestApp, n: usize) {
     let mut conn = t.app.db.pool().acquire().await.unwrap();
     let now = t.clock_now();
     for i in 0..n {

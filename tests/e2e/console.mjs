@@ -177,6 +177,35 @@ try {
       return missing.length === 0 || `missing: ${missing.join(', ')}`;
     });
 
+    // Maintenance: schedule a window from the console form (no script needed), then cancel it.
+    let windowPath = '';
+    await check('console: a maintenance window is scheduled from the console', async () => {
+      await page.goto(`${BASE}/admin/maintenance`, { waitUntil: 'load' });
+      await Promise.all([page.waitForNavigation(), page.click('a.btn[href="/admin/maintenance/new"]')]);
+      const start = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 11) + '02:00';
+      await page.fill('#title', 'Database upgrade');
+      await page.check('input[name=component][value=api]');
+      await page.fill('#starts_at', start);
+      await page.fill('#duration', '2h');
+      await Promise.all([page.waitForNavigation(), page.click('#window-form button[value=check]')]);
+      await page.locator('#warnings').waitFor();
+      await Promise.all([page.waitForNavigation(), page.click('#window-form button[value=schedule]')]);
+      windowPath = new URL(page.url()).pathname;
+      if (!/^\/admin\/maintenance\/\d+$/.test(windowPath)) return `landed on ${page.url()}`;
+      await page.screenshot({ path: join(SHOTS, 'console-maintenance.png'), fullPage: true });
+      await saveRaw(context, 'maintenance.html', windowPath);
+      await saveRaw(context, 'maintenance-list.html', '/admin/maintenance');
+      await saveRaw(context, 'maintenance-new.html', '/admin/maintenance/new');
+      await saveRaw(context, 'subscribers.html', '/admin/subscribers');
+    });
+    if (windowPath) {
+      await check('console: cancelling the window announces it', async () => {
+        await Promise.all([page.waitForNavigation(), page.click('#cancel-form button[type=submit]')]);
+        const status = await page.locator('#window-status').innerText();
+        return status.includes('Cancelled') || `status: ${status}`;
+      });
+    }
+
     await check('console: signing out ends the session', async () => {
       await Promise.all([page.waitForNavigation(), page.click('header nav button[type=submit]')]);
       await page.goto(`${BASE}/admin`, { waitUntil: 'load' });

@@ -133,21 +133,7 @@ impl Draft {
     fn eta(&self, tz: chrono_tz::Tz) -> Result<Option<EtaInput>, Invalid> {
         match self.eta_mode.as_str() {
             "in" => parse_duration("eta_in", &self.eta_in).map(|d| Some(EtaInput::In(d))),
-            "at" => {
-                let raw = self.eta_at.trim();
-                let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
-                    .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
-                    .map_err(|_| {
-                        Invalid::new(
-                            "eta_at",
-                            format!("`{raw}` is not a date and time like 2026-11-23T14:30"),
-                        )
-                    })?;
-                let at = tz.from_local_datetime(&naive).earliest().ok_or_else(|| {
-                    Invalid::new("eta_at", "that local time does not exist (a clock change)")
-                })?;
-                Ok(Some(EtaInput::At(at.with_timezone(&Utc))))
-            }
+            "at" => local_time("eta_at", &self.eta_at, tz).map(|t| Some(EtaInput::At(t))),
             _ => Ok(None),
         }
     }
@@ -164,6 +150,78 @@ impl Draft {
         let r = self.eta_reason.trim();
         (!r.is_empty()).then(|| r.to_string())
     }
+}
+
+/// A `datetime-local` field's value, read as a local time in the site's zone `tz`.
+pub fn local_time(field: &str, raw: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, Invalid> {
+    let raw = raw.trim();
+    let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| {
+            Invalid::new(
+                field,
+                format!(
+                    "`{}` is not a date and time like 2026-11-23T14:30",
+                    crate::http::api::clip(raw, 40)
+                ),
+            )
+        })?;
+    let at = tz
+        .from_local_datetime(&naive)
+        .earliest()
+        .ok_or_else(|| Invalid::new(field, "that local time does not exist (a clock change)"))?;
+    Ok(at.with_timezone(&Utc))
+}
+
+/// The value a `datetime-local` field shows for `t` in the site's zone `tz`.
+pub fn local_input(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// One delivery as the console shows it; an email delivery says how many subscribers it
+/// reached.
+pub async fn delivery_view(
+    app: &App,
+    conn: &mut crate::store::Conn,
+    d: &deliveries::Delivery,
+    now: DateTime<Utc>,
+) -> Result<Value, StoreError> {
+    let reach = match app.config.email_channel() {
+        Some((email_id, _)) if email_id == d.channel => {
+            Some(crate::store::subscribers::reach(conn, d.id).await?)
+        }
+        _ => None,
+    };
+    Ok(json!({
+        "id": d.id, "channel": d.channel, "state": d.state, "attempts": d.attempts,
+        "delivered": d.delivered_at.map(|t| pages::time(t, now)),
+        "remote_url": d.remote_url, "error": d.last_error,
+        "dead": d.state == crate::domain::DeliveryState::Dead,
+        "reach": reach,
+    }))
+}
+
+/// An incident's or window's updates, newest first, each with its deliveries.
+pub async fn updates_view(
+    app: &App,
+    conn: &mut crate::store::Conn,
+    ups: &[updates::Update],
+    dels: &[deliveries::Delivery],
+    now: DateTime<Utc>,
+) -> Result<Vec<Value>, StoreError> {
+    let mut out = Vec::new();
+    for u in ups.iter().rev() {
+        let mut mine = Vec::new();
+        for d in dels.iter().filter(|d| d.update_id == Some(u.id)) {
+            mine.push(delivery_view(app, conn, d, now).await?);
+        }
+        out.push(json!({
+            "id": u.id, "kind": u.kind, "status": u.status, "message": u.message,
+            "author": u.author, "at": pages::time(u.created_at, now),
+            "eta": u.eta_at.map(|t| pages::time(t, now)), "deliveries": mine,
+        }));
+    }
+    Ok(out)
 }
 
 fn entered_minutes(eta: Option<EtaInput>, now: DateTime<Utc>) -> Option<f64> {
@@ -496,10 +554,11 @@ async fn incident_page(
         let ups = updates::for_incident(&mut conn, id).await?;
         let dels = deliveries::for_incident(&mut conn, id).await?;
         let revs = incidents::eta_revisions(&mut conn, id).await?;
-        Ok::<_, StoreError>(Some((inc, comps, ups, dels, revs)))
+        let ups = updates_view(app, &mut conn, &ups, &dels, now).await?;
+        Ok::<_, StoreError>(Some((inc, comps, ups, revs)))
     }
     .await;
-    let (inc, comps, ups, dels, revs) = match loaded {
+    let (inc, comps, updates_view, revs) = match loaded {
         Ok(Some(x)) => x,
         Ok(None) => {
             return problem(
@@ -513,27 +572,6 @@ async fn incident_page(
         }
         Err(e) => return unavailable(app, signed, e),
     };
-    let updates_view: Vec<Value> =
-        ups.iter()
-            .rev()
-            .map(|u| {
-                let mine: Vec<Value> = dels
-                .iter()
-                .filter(|d| d.update_id == Some(u.id))
-                .map(|d| json!({
-                    "id": d.id, "channel": d.channel, "state": d.state, "attempts": d.attempts,
-                    "delivered": d.delivered_at.map(|t| pages::time(t, now)),
-                    "remote_url": d.remote_url, "error": d.last_error,
-                    "dead": d.state == crate::domain::DeliveryState::Dead,
-                }))
-                .collect();
-                json!({
-                    "id": u.id, "kind": u.kind, "status": u.status, "message": u.message,
-                    "author": u.author, "at": pages::time(u.created_at, now),
-                    "eta": u.eta_at.map(|t| pages::time(t, now)), "deliveries": mine,
-                })
-            })
-            .collect();
     let latest = updates_view.first().cloned();
     let mut form_draft = draft.cloned().unwrap_or_default();
     // A refused form is shown again on the current version, with its words kept.

@@ -10,7 +10,9 @@
 pub mod audit;
 pub mod dashboard;
 pub mod incidents;
+pub mod maintenance;
 pub mod session;
+pub mod subscribers;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -40,6 +42,18 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/estimates"),
     ("POST", "/admin/deliveries/1/retry"),
     ("GET", "/admin/audit"),
+    ("GET", "/admin/maintenance"),
+    ("GET", "/admin/maintenance/new"),
+    ("POST", "/admin/maintenance/new"),
+    ("GET", "/admin/maintenance/2"),
+    ("POST", "/admin/maintenance/2/edit"),
+    ("POST", "/admin/maintenance/2/extend"),
+    ("POST", "/admin/maintenance/2/complete"),
+    ("POST", "/admin/maintenance/2/cancel"),
+    ("POST", "/admin/maintenance/2/incident"),
+    ("GET", "/admin/subscribers"),
+    ("POST", "/admin/subscribers/1/remove"),
+    ("POST", "/admin/subscribers/1/resend"),
     ("POST", "/admin/logout"),
 ];
 
@@ -64,6 +78,26 @@ pub fn router(app: &App) -> Router<App> {
         .route("/admin/estimates", get(incidents::estimates))
         .route("/admin/deliveries/{id}/retry", post(incidents::retry))
         .route("/admin/audit", get(audit::page))
+        .route("/admin/maintenance", get(maintenance::list))
+        .route(
+            "/admin/maintenance/new",
+            get(maintenance::new_form).post(maintenance::create),
+        )
+        .route("/admin/maintenance/{id}", get(maintenance::show))
+        .route("/admin/maintenance/{id}/edit", post(maintenance::edit))
+        .route("/admin/maintenance/{id}/extend", post(maintenance::extend))
+        .route(
+            "/admin/maintenance/{id}/complete",
+            post(maintenance::complete),
+        )
+        .route("/admin/maintenance/{id}/cancel", post(maintenance::cancel))
+        .route(
+            "/admin/maintenance/{id}/incident",
+            post(maintenance::to_incident),
+        )
+        .route("/admin/subscribers", get(subscribers::page))
+        .route("/admin/subscribers/{id}/remove", post(subscribers::remove))
+        .route("/admin/subscribers/{id}/resend", post(subscribers::resend))
         .route("/admin/logout", post(session::logout))
         // The last route_layer runs first: sign-in, then CSRF.
         .route_layer(axum::middleware::from_fn(session::csrf))
