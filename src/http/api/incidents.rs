@@ -296,27 +296,16 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let filter = match q.state.as_deref().unwrap_or("open") {
-        "open" => StateFilter::Open,
-        "resolved" => StateFilter::Resolved,
-        "all" => StateFilter::All,
-        other => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!(
-                    "state: `{}` is not one of open, resolved, all",
-                    super::clip(other, 40)
-                ),
-            ))
-        }
-    };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit: must be between 1 and 200",
-        ));
-    }
+    let filter = super::query_choice(
+        q.state.as_deref(),
+        "open",
+        &[
+            ("open", StateFilter::Open),
+            ("resolved", StateFilter::Resolved),
+            ("all", StateFilter::All),
+        ],
+    )?;
+    let limit = super::page_limit(q.limit)?;
     let mut conn = app.db.pool().acquire().await?;
     let found = incidents::list(&mut conn, filter, limit, q.before).await?;
     let next_before = (found.len() as i64 == limit)

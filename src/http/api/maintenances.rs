@@ -606,27 +606,16 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let filter = match q.state.as_deref().unwrap_or("all") {
-        "upcoming" => WindowFilter::Upcoming,
-        "active" => WindowFilter::Active,
-        "all" => WindowFilter::All,
-        other => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!(
-                    "state: `{}` is not one of upcoming, active, all",
-                    super::clip(other, 40)
-                ),
-            ))
-        }
-    };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit: must be between 1 and 200",
-        ));
-    }
+    let filter = super::query_choice(
+        q.state.as_deref(),
+        "all",
+        &[
+            ("upcoming", WindowFilter::Upcoming),
+            ("active", WindowFilter::Active),
+            ("all", WindowFilter::All),
+        ],
+    )?;
+    let limit = super::page_limit(q.limit)?;
     let mut conn = app.db.pool().acquire().await?;
     let found = incidents::windows(&mut conn, filter, limit).await?;
     let items = views::listing(&mut conn, &app.config, &found).await?;

@@ -69,6 +69,42 @@ pub fn clip(s: &str, max: usize) -> String {
     crate::channels::truncate(s, max)
 }
 
+/// Reads a `state` query parameter: one of `choices` by name, `default` when absent.
+pub fn query_choice<T: Copy>(
+    raw: Option<&str>,
+    default: &str,
+    choices: &[(&str, T)],
+) -> Result<T, ApiError> {
+    let given = raw.unwrap_or(default);
+    choices
+        .iter()
+        .find(|(name, _)| *name == given)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "state: `{}` is not one of {}",
+                    clip(given, 40),
+                    names.join(", ")
+                ),
+            )
+        })
+}
+
+/// Reads a `limit` query parameter: 1 to 200, 50 when absent.
+pub fn page_limit(raw: Option<i64>) -> Result<i64, ApiError> {
+    let limit = raw.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit: must be between 1 and 200",
+        ));
+    }
+    Ok(limit)
+}
+
 /// Parses a numeric id from the path, answering 404 for anything else.
 pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
@@ -210,6 +246,29 @@ fn replay(saved: idempotency::Saved, fingerprint: &str) -> Result<Response, ApiE
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn list_parameters_name_what_was_wrong() {
+        let choices = [("open", 1), ("resolved", 2), ("all", 3)];
+        assert_eq!(super::query_choice(None, "open", &choices).unwrap(), 1);
+        assert_eq!(
+            super::query_choice(Some("all"), "open", &choices).unwrap(),
+            3
+        );
+        let e = super::query_choice(Some("closed"), "open", &choices).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "state: `closed` is not one of open, resolved, all"
+        );
+        assert_eq!(super::page_limit(None).unwrap(), 50);
+        assert_eq!(super::page_limit(Some(200)).unwrap(), 200);
+        for bad in [0, 201, -1] {
+            assert_eq!(
+                super::page_limit(Some(bad)).unwrap_err().to_string(),
+                "limit: must be between 1 and 200"
+            );
+        }
+    }
+
     /// A route added with plain `.route(...)` would be served but missing from the OpenAPI
     /// document; every v1 route must go through `routes!` in [`super::routes`].
     #[test]
