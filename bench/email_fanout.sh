@@ -108,7 +108,7 @@ run_candor() {
 # --- 3. the size of one Candor mail ------------------------------------------------------
 mkdir -p "$work/cal" "$work/cal/mail"
 cal_port=$((SINK_PORT + 1))
-python3 tests/smtp/sink.py "$work/cal/mail" "$cal_port" < <(sleep 600) >/dev/null &
+python3 tests/smtp/sink.py "$work/cal/mail" "$cal_port" < <(sleep 600 2>/dev/null) >/dev/null 2>&1 &
 pids+=($!)
 sleep 1
 config "$work/cal" "$cal_port"

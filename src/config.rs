@@ -677,6 +677,10 @@ pub struct EmailConfig {
     /// SMTP connections kept open and used at once during a fan-out.
     #[serde(default = "default_email_connections")]
     pub connections: u32,
+    /// Pipeline SMTP commands (RFC 2920) when the server offers PIPELINING: one round trip a
+    /// mail instead of four. Turn off only for a server that offers it and mishandles it.
+    #[serde(default = "default_true")]
+    pub pipelining: bool,
     /// Recipients per second at most during a fan-out (unset: as fast as the server takes them).
     #[serde(default)]
     pub per_second: Option<u32>,
@@ -715,6 +719,9 @@ pub struct DkimConfig {
 
 fn default_dkim_algorithm() -> String {
     "rsa".into()
+}
+fn default_true() -> bool {
+    true
 }
 fn default_email_connections() -> u32 {
     4

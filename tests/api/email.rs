@@ -26,8 +26,14 @@ impl Drop for Sink {
     }
 }
 
-/// Starts the sink, or returns `None` (with a message) when aiosmtpd is missing outside CI.
+/// Starts the sink (offering PIPELINING), or returns `None` (with a message) when aiosmtpd is
+/// missing outside CI.
 pub(crate) fn start_sink() -> Option<Sink> {
+    start_sink_with(true)
+}
+
+/// Starts the sink, offering PIPELINING or not.
+pub(crate) fn start_sink_with(pipelining: bool) -> Option<Sink> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/sink.py");
     let has_aiosmtpd = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
@@ -52,6 +58,7 @@ pub(crate) fn start_sink() -> Option<Sink> {
         .arg(&script)
         .arg(dir.path())
         .arg(port.to_string())
+        .args((!pipelining).then_some("--no-pipelining"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -126,6 +133,16 @@ impl Sink {
         panic!("expected {n} mails, got {}", self.mails().len());
     }
 
+    /// The MAIL commands received, and those among them sent pipelined (RCPT already sent).
+    fn mail_commands(&self) -> (usize, usize) {
+        let read = |name: &str| {
+            std::fs::read_to_string(self.dir.path().join(name))
+                .map(|s| s.trim().parse().unwrap())
+                .unwrap_or(0)
+        };
+        (read("mail_commands"), read("pipelined"))
+    }
+
     fn fail_after(&self, n: Option<usize>) {
         self.set("fail_after", n)
     }
@@ -163,6 +180,30 @@ fn incident(components: Value) -> Value {
 }
 
 /// The path of a link in a mail (the site's public URL is not this test server).
+/// The operators' subscriber counts.
+async fn counts(t: &TestApp) -> Value {
+    t.get("/api/v1/subscribers/counts")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A mail provider's one-click unsubscribe (RFC 8058) of `url`: no cookie, no redirects.
+async fn one_click(t: &TestApp, url: &str) -> reqwest::Response {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    client
+        .post(t.url(&path_of(url)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap()
+}
+
 fn path_of(url: &str) -> String {
     url::Url::parse(url).unwrap().path().to_string()
 }
@@ -359,23 +400,13 @@ async fn updates_are_multipart_with_one_click_unsubscribe_and_one_thread_per_inc
     assert!(page.text().await.unwrap().contains("<form method=\"post\""));
 
     // One-click POST (RFC 8058): no cookie, no redirect, and it unsubscribes.
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = client
-        .post(t.url(&path_of(&url)))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("List-Unsubscribe=One-Click")
-        .send()
-        .await
-        .unwrap();
+    let r = one_click(&t, &url).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("set-cookie").is_none());
     assert!(r.headers().get("location").is_none());
     // A forged token does nothing.
-    let forged = format!("{}x", &path_of(&url)[..path_of(&url).len() - 1]);
-    let r = client.post(t.url(&forged)).send().await.unwrap();
+    let forged = format!("{}x", &url[..url.len() - 1]);
+    let r = one_click(&t, &forged).await;
     assert_eq!(r.status(), 404);
 
     let r = t
@@ -405,12 +436,7 @@ async fn subscribers_get_only_the_components_they_chose() {
     to.sort();
     assert_eq!(to, vec!["all@example.com", "web@example.com"]);
 
-    let counts: Value = t
-        .get("/api/v1/subscribers/counts")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let counts = counts(&t).await;
     assert_eq!(counts["confirmed"], 3);
     assert_eq!(counts["all_components"], 1);
     assert_eq!(counts["by_component"]["api"], 1);
@@ -428,24 +454,8 @@ async fn subscribers_get_only_the_components_they_chose() {
 
 /// Seeds `n` confirmed subscribers to everything, straight through the store.
 pub(crate) async fn seed(t: &TestApp, n: usize) {
-    let mut conn = t.app.db.pool().acquire().await.unwrap();
-    let now = t.clock_now();
-    for i in 0..n {
-        let email = SubscriberEmail::parse(&format!("user{i:03}@example.com")).unwrap();
-        let subscribers::Subscribed::SendConfirmation { token, .. } = subscribers::subscribe(
-            &mut conn,
-            &email,
-            None,
-            now,
-            now + chrono::Duration::hours(1),
-            now,
-        )
-        .await
-        .unwrap() else {
-            panic!("a new address needs confirming")
-        };
-        assert!(subscribers::confirm(&mut conn, &token, now).await.unwrap());
-    }
+    let addresses: Vec<String> = (0..n).map(|i| format!("user{i:03}@example.com")).collect();
+    seed_addresses(t, &addresses).await;
 }
 
 #[tokio::test]
@@ -577,13 +587,7 @@ async fn the_status_page_form_subscribes_to_chosen_components_and_operators_mana
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let counts: Value = t
-        .get("/api/v1/subscribers/counts")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(counts["confirmed"], 0);
+    assert_eq!(counts(&t).await["confirmed"], 0);
     t.declare(incident(json!({ "api": "major_outage" }))).await;
     t.dispatch_all().await;
     assert_eq!(sink.mails().len(), 2, "a removed subscriber got mail");
@@ -738,4 +742,133 @@ async fn a_fan_out_longer_than_the_lease_renews_it_and_finishes_at_the_configure
         "the rate limit was not applied: {took:?}"
     );
     t.assert_outbox_empty().await;
+}
+
+/// Seeds confirmed subscribers to everything with the given addresses, straight through the
+/// store.
+async fn seed_addresses(t: &TestApp, addresses: &[String]) {
+    let mut conn = t.app.db.pool().acquire().await.unwrap();
+    let now = t.clock_now();
+    for a in addresses {
+        let email = SubscriberEmail::parse(a).unwrap();
+        let subscribers::Subscribed::SendConfirmation { token, .. } = subscribers::subscribe(
+            &mut conn,
+            &email,
+            None,
+            now,
+            now + chrono::Duration::hours(1),
+            now,
+        )
+        .await
+        .unwrap() else {
+            panic!("a new address needs confirming")
+        };
+        assert!(subscribers::confirm(&mut conn, &token, now).await.unwrap());
+    }
+}
+
+/// A fan-out to 24 subscribers (ids of one and two digits, so two token lengths; addresses of
+/// many lengths, one with `+`), 3 of whom the server refuses for good: the others get their
+/// own copy (their address in `To`, their own working unsubscribe link), the refused are
+/// recorded as failed with the server's words but not their full address.
+async fn fan_out_with_refusals(pipelining: bool) {
+    let Some(sink) = start_sink_with(pipelining) else {
+        return;
+    };
+    let t = app_with_email(&sink, "").await;
+    let addresses: Vec<String> = (0..24)
+        .map(|i| match i {
+            4 | 11 | 19 => format!("bounce{i}@example.com"),
+            7 => "ann+status@example.com".to_string(),
+            _ => format!(
+                "{}{i}@ex{}.example.com",
+                "u".repeat(1 + i % 5),
+                "x".repeat(i % 3)
+            ),
+        })
+        .collect();
+    seed_addresses(&t, &addresses).await;
+    t.declare(incident(json!({ "api": "major_outage" }))).await;
+    let report = t.dispatch_all().await;
+    assert_eq!(report.dead, 0);
+    let mails = sink.mails();
+    let mut to: Vec<String> = mails.iter().map(Mail::to).collect();
+    to.sort();
+    let mut expected: Vec<String> = addresses
+        .iter()
+        .filter(|a| !a.starts_with("bounce"))
+        .cloned()
+        .collect();
+    expected.sort();
+    assert_eq!(to, expected, "each accepted subscriber gets one copy");
+    let mut links = std::collections::HashSet::new();
+    for m in &mails {
+        assert_eq!(
+            m.header("To").unwrap(),
+            m.to(),
+            "To names the envelope's recipient"
+        );
+        let header = m.header("List-Unsubscribe").unwrap();
+        let (text, html) = m.parts();
+        let link = header.trim_matches(['<', '>']).to_string();
+        assert!(
+            text.contains(&link) && html.contains(&link),
+            "the bodies carry the header's link"
+        );
+        links.insert(link);
+    }
+    assert_eq!(
+        links.len(),
+        mails.len(),
+        "every copy has its own unsubscribe link"
+    );
+    // One of them works, and unsubscribes exactly that subscriber.
+    let first = mails[0].header("List-Unsubscribe").unwrap();
+    let r = one_click(&t, first.trim_matches(['<', '>'])).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        counts(&t).await["confirmed"],
+        23,
+        "exactly one subscriber left"
+    );
+    let (delivery, sent) = reached(&t).await;
+    assert_eq!(sent, 21);
+    let errors: Vec<(String,)> = {
+        let mut conn = t.app.db.pool().acquire().await.unwrap();
+        sqlx::query_as("SELECT error FROM email_sends WHERE delivery_id = $1 AND state = 'failed'")
+            .bind(delivery)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(errors.len(), 3);
+    for (e,) in &errors {
+        assert!(e.contains("550") && e.contains("User unknown"), "{e}");
+        assert!(
+            !e.contains("bounce4@") && !e.contains("bounce11@") && !e.contains("bounce19@"),
+            "{e}"
+        );
+    }
+    let (mail_commands, pipelined) = sink.mail_commands();
+    assert_eq!(mail_commands, 24);
+    if pipelining {
+        assert_eq!(pipelined, 24, "every envelope went out in one write");
+    } else {
+        assert_eq!(
+            pipelined, 0,
+            "a server without PIPELINING got one command at a time"
+        );
+    }
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn a_pipelining_server_gets_each_copy_in_one_round_trip_and_refusals_stay_with_their_address()
+{
+    fan_out_with_refusals(true).await;
+}
+
+#[tokio::test]
+async fn a_server_without_pipelining_gets_one_command_at_a_time_with_the_same_outcome() {
+    fan_out_with_refusals(false).await;
 }

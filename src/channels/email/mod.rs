@@ -2,16 +2,20 @@
 //! incident's components (or everything), over a pool of SMTP connections (lettre, rustls).
 //!
 //! Subscribers are read in pages by id (keyset pagination), so memory does not grow with their
-//! number. `connections` senders each keep one SMTP connection open for the whole fan-out (a
-//! pool held for its length, as `smtp-source -d` does), with TCP_NODELAY; single mails
-//! (confirmations) go through lettre's pooled `AsyncSmtpTransport`. Every recipient's outcome is recorded against the delivery (one row per delivery and
-//! subscriber), so a retry or a restart resumes where the last attempt stopped: nobody gets the
-//! same update twice and nobody is skipped. The window left open is the messages the server had
+//! number. `connections` senders (tasks of their own) each keep one SMTP session open for the
+//! whole fan-out, pipelined when the server offers it (`smtp.rs`); each recipient's copy is a
+//! template filled in (`compose.rs`). Single mails (confirmations) go through lettre's pooled
+//! `AsyncSmtpTransport`. Every recipient's outcome is recorded against the delivery (one row
+//! per delivery and subscriber), so a retry or a restart resumes where the last attempt
+//! stopped: nobody gets the same update twice and nobody is skipped. The window left open is the messages the server had
 //! accepted in the last moments before a hard kill, whose rows were still being written.
 //!
 //! Each mail is multipart text and HTML from `templates/email/update/`, carries a one-click
 //! `List-Unsubscribe` (RFC 8058), and threading headers: every update of an incident replies to
 //! the first mail sent about it (the delivery's `remote_id` is the Message-ID).
+
+mod compose;
+mod smtp;
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,11 +24,9 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::header::HeaderName;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use minijinja::Value;
@@ -37,9 +39,8 @@ use crate::domain::Audience;
 use crate::render::Renderer;
 use crate::store::subscribers::{self, Recipient, SendRecord, UnsubscribeKey};
 use crate::store::Db;
-
-/// Stands for each recipient's own unsubscribe URL in a mail rendered once per delivery.
-const UNSUBSCRIBE_PLACEHOLDER: &str = "https://candor.invalid/unsubscribe/PLACEHOLDER";
+use compose::{Composer, Rendered, UNSUBSCRIBE_PLACEHOLDER};
+use smtp::{Fail, NextEnvelope, Outgoing, Session, SmtpTarget};
 
 pub struct EmailChannel {
     id: String,
@@ -47,8 +48,8 @@ pub struct EmailChannel {
     renderer: Arc<Renderer>,
     /// For single mails (confirmations): lettre's pooled transport.
     transport: AsyncSmtpTransport<Tokio1Executor>,
-    /// For fan-outs: where and how each of the fan-out's own connections connects.
-    smtp: SmtpTarget,
+    /// For fan-outs: where and how each of the fan-out's own sessions connects.
+    smtp: Arc<SmtpTarget>,
     from: Mailbox,
     /// The sender's domain: the right-hand side of Message-IDs.
     domain: String,
@@ -57,20 +58,11 @@ pub struct EmailChannel {
     key: UnsubscribeKey,
     connections: usize,
     page_size: i64,
-    limiter: Option<DefaultDirectRateLimiter>,
-    dkim: Option<lettre::message::dkim::DkimConfig>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    dkim: Option<Arc<lettre::message::dkim::DkimConfig>>,
     confirm_within: Duration,
     /// Public subscription requests, from everyone together.
     pub subscribe_limiter: DefaultDirectRateLimiter,
-}
-
-/// The parts of one update mail, rendered once per delivery.
-struct Rendered {
-    subject: String,
-    text: String,
-    html: String,
-    message_id: String,
-    thread_root: Option<String>,
 }
 
 impl EmailChannel {
@@ -134,7 +126,7 @@ impl EmailChannel {
                     .iter()
                     .map(|h| HeaderName::new_from_ascii_str(h))
                     .collect();
-                Some(DkimConfig::new(
+                Some(Arc::new(DkimConfig::new(
                     d.selector.clone(),
                     d.domain.clone(),
                     key,
@@ -143,15 +135,15 @@ impl EmailChannel {
                         header: DkimCanonicalizationType::Relaxed,
                         body: DkimCanonicalizationType::Relaxed,
                     },
-                ))
+                )))
             }
         };
         let limiter = cfg
             .per_second
             .and_then(NonZeroU32::new)
-            .map(|n| RateLimiter::direct(Quota::per_second(n)));
+            .map(|n| Arc::new(RateLimiter::direct(Quota::per_second(n))));
         let per_minute = NonZeroU32::new(cfg.subscribe_per_minute).unwrap_or(NonZeroU32::MIN);
-        let smtp = SmtpTarget::from_url(&url, cfg)?;
+        let smtp = Arc::new(SmtpTarget::from_url(&url, cfg)?);
         Ok(Self {
             id: id.to_string(),
             db,
@@ -229,55 +221,6 @@ impl EmailChannel {
         })
     }
 
-    fn unsubscribe_url(&self, r: &Recipient) -> String {
-        format!(
-            "{}/unsubscribe/{}",
-            self.public_url,
-            self.key.token(r.id, &r.unsubscribe_salt)
-        )
-    }
-
-    /// Builds one recipient's copy of an update mail.
-    fn update_mail(
-        &self,
-        m: &Rendered,
-        to: &SubscriberEmail,
-        unsubscribe_url: &str,
-        date: SystemTime,
-    ) -> Result<lettre::Message, String> {
-        let mut b = lettre::Message::builder()
-            .from(self.from.clone())
-            .to(Mailbox::new(None, to.address().clone()))
-            .subject(m.subject.clone())
-            .date(date)
-            .message_id(Some(m.message_id.clone()));
-        if let Some(root) = &m.thread_root {
-            b = b.in_reply_to(root.clone()).references(root.clone());
-        }
-        b = b
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe"),
-                format!("<{unsubscribe_url}>"),
-            ))
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-                "List-Unsubscribe=One-Click".to_string(),
-            ));
-        let mut mail = b
-            .multipart(MultiPart::alternative_plain_html(
-                m.text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url),
-                m.html.replace(
-                    &html_escaped(UNSUBSCRIBE_PLACEHOLDER),
-                    &html_escaped(unsubscribe_url),
-                ),
-            ))
-            .map_err(|e| format!("cannot build the mail: {e}"))?;
-        if let Some(dkim) = &self.dkim {
-            mail.sign(dkim);
-        }
-        Ok(mail)
-    }
-
     /// Sends the double opt-in mail: the only mail an unconfirmed address ever gets.
     pub async fn send_confirmation(
         &self,
@@ -322,92 +265,163 @@ impl EmailChannel {
             .map(|_| ())
             .map_err(|e| scrub(&e.to_string(), Some(to.as_str())))
     }
+}
 
-    /// Builds one recipient's mail: `Err` when it cannot be built (recorded as failed).
-    fn mail_for(
-        &self,
-        m: &Rendered,
-        r: &Recipient,
-        date: SystemTime,
-    ) -> Result<lettre::Message, String> {
-        let to = SubscriberEmail::parse(&r.email)
-            .map_err(|e| format!("stored address is not valid: {e}"))?;
-        self.update_mail(m, &to, &self.unsubscribe_url(r), date)
-    }
+/// What one fan-out's senders share.
+struct Fanout {
+    composer: Composer,
+    target: Arc<SmtpTarget>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Set when the fan-out stops early (the server keeps failing, the database broke):
+    /// senders then leave the rest unsent and unrecorded, for the retry.
+    stop: AtomicBool,
+}
 
-    /// One of the fan-out's `connections` senders: takes recipients from the shared queue and
-    /// sends each over its own connection, kept open from one mail to the next (reconnecting
-    /// after an error), and reports every outcome.
-    async fn sender(
-        &self,
-        m: &Rendered,
-        queue: &tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Recipient>>,
-        out: tokio::sync::mpsc::Sender<(i64, Outcome)>,
-        stop: &AtomicBool,
-        date: SystemTime,
-    ) {
-        let mut conn: Option<AsyncSmtpConnection> = None;
-        loop {
-            let next = queue.lock().await.recv().await;
-            let Some(r) = next else { break };
-            if stop.load(Ordering::Relaxed) {
-                continue; // left unrecorded: the retry sends it
-            }
-            let outcome = match self.mail_for(m, &r, date) {
-                Err(why) => Outcome::Refused(why),
-                Ok(mail) => {
-                    if let Some(l) = &self.limiter {
-                        l.until_ready().await;
-                    }
-                    self.send_on(&mut conn, &mail, &r.email).await
+/// A recipient's mail a sender holds: built, or with its transaction already open (the server
+/// answered DATA with 354).
+enum Held {
+    Built(i64, Outgoing),
+    Open(i64, Outgoing),
+}
+
+/// One of a fan-out's `connections` senders: takes recipients from the shared queue and mails
+/// each over its own session, kept open from one mail to the next (reconnecting after an
+/// error), and reports every outcome. When the session pipelines, each mail's message goes out
+/// in one write with the next recipient's envelope.
+async fn sender(
+    fan: Arc<Fanout>,
+    queue: flume::Receiver<Recipient>,
+    out: tokio::sync::mpsc::Sender<(i64, Outcome)>,
+) {
+    let from = fan.composer.sender().clone();
+    let mut session: Option<Session> = None;
+    let mut held: Option<Held> = None;
+    let report = |id: i64, to: &lettre::Address, fail: Fail| {
+        let to = Some(to.as_ref());
+        let outcome = match fail {
+            Fail::Refused(why) => Outcome::Refused(scrub(&why, to)),
+            Fail::Later(why) | Fail::Broken(why) => Outcome::Transient(scrub(&why, to)),
+        };
+        (id, outcome)
+    };
+    loop {
+        let (id, mail) = match held.take() {
+            Some(Held::Open(id, mail)) => (id, mail),
+            Some(Held::Built(id, mail)) => {
+                if fan.stop.load(Ordering::Relaxed) {
+                    continue; // left unrecorded: the retry sends it
                 }
-            };
-            if out.send((r.id, outcome)).await.is_err() {
-                break;
+                if let Some(l) = &fan.limiter {
+                    l.until_ready().await;
+                }
+                if session.is_none() {
+                    match fan.target.open().await {
+                        Ok(s) => session = Some(s),
+                        Err(why) => {
+                            if out
+                                .send(report(id, &mail.to, Fail::Broken(why)))
+                                .await
+                                .is_err()
+                            {
+                                break;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                let Some(s) = session.as_mut() else { continue };
+                let begun = s.begin(&from, &mail).await;
+                if s.is_broken() {
+                    if let Some(s) = session.take() {
+                        s.abort().await;
+                    }
+                }
+                match begun {
+                    Ok(()) => (id, mail),
+                    Err(fail) => {
+                        if out.send(report(id, &mail.to, fail)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
+            None => {
+                let Ok(r) = queue.recv_async().await else {
+                    break;
+                };
+                if fan.stop.load(Ordering::Relaxed) {
+                    continue;
+                }
+                match fan.composer.mail_for(&r) {
+                    Ok(mail) => held = Some(Held::Built(r.id, mail)),
+                    Err(why) => {
+                        if out.send((r.id, Outcome::Refused(why))).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        // `mail`'s transaction is open. With pipelining (and no rate to keep), the next
+        // recipient already queued is opened in the same write.
+        let Some(s) = session.as_mut() else { continue };
+        let mut next = None;
+        if s.pipelines() && fan.limiter.is_none() && !fan.stop.load(Ordering::Relaxed) {
+            while let Ok(r) = queue.try_recv() {
+                match fan.composer.mail_for(&r) {
+                    Ok(m) => {
+                        next = Some((r.id, m));
+                        break;
+                    }
+                    Err(why) => {
+                        if out.send((r.id, Outcome::Refused(why))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
             }
         }
-        if let Some(mut c) = conn {
-            let _ = c.quit().await;
+        let (done, next_envelope) = s.finish(&from, &mail, next.as_ref().map(|(_, m)| m)).await;
+        // Recorded before the next envelope's replies are awaited: a server stalling on those
+        // must not hold back the record of a message it accepted.
+        let done = match done {
+            Ok(()) => (id, Outcome::Accepted),
+            Err(fail) => report(id, &mail.to, fail),
+        };
+        if out.send(done).await.is_err() {
+            return;
+        }
+        match (next, next_envelope) {
+            (Some((nid, nmail)), NextEnvelope::Sent) => match s.next_opened().await {
+                Ok(()) => held = Some(Held::Open(nid, nmail)),
+                Err(fail) => {
+                    if out.send(report(nid, &nmail.to, fail)).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            (Some((nid, nmail)), NextEnvelope::Refused(fail)) => {
+                if out.send(report(nid, &nmail.to, fail)).await.is_err() {
+                    return;
+                }
+            }
+            (Some((nid, nmail)), NextEnvelope::NotSent) => held = Some(Held::Built(nid, nmail)),
+            (None, _) => {}
+        }
+        if s.is_broken() {
+            if let Some(s) = session.take() {
+                s.abort().await;
+            }
+            // Whatever was opened on it is gone with it: begin again on a new session.
+            if let Some(Held::Open(nid, nmail)) = held.take() {
+                held = Some(Held::Built(nid, nmail));
+            }
         }
     }
-
-    /// Sends one mail on `conn`, connecting first if there is no usable connection.
-    async fn send_on(
-        &self,
-        conn: &mut Option<AsyncSmtpConnection>,
-        mail: &lettre::Message,
-        address: &str,
-    ) -> Outcome {
-        if conn.as_ref().is_none_or(|c| c.has_broken()) {
-            match tokio::time::timeout(self.smtp.timeout, self.smtp.connect()).await {
-                Ok(Ok(c)) => *conn = Some(c),
-                Ok(Err(e)) => return Outcome::Transient(e),
-                Err(_) => return Outcome::Transient("connecting timed out".into()),
-            }
-        }
-        let Some(c) = conn.as_mut() else {
-            return Outcome::Transient("no connection".into());
-        };
-        let sent = tokio::time::timeout(
-            self.smtp.timeout,
-            c.send(mail.envelope(), &mail.formatted()),
-        )
-        .await;
-        let outcome = match sent {
-            Ok(Ok(_)) => Outcome::Accepted,
-            Ok(Err(e)) if e.is_permanent() => {
-                Outcome::Refused(scrub(&e.to_string(), Some(address)))
-            }
-            Ok(Err(e)) => Outcome::Transient(scrub(&e.to_string(), Some(address))),
-            Err(_) => Outcome::Transient("the server did not answer in time".into()),
-        };
-        if !matches!(outcome, Outcome::Accepted) && conn.as_ref().is_some_and(|c| !c.has_broken()) {
-            // A timed-out or refused transaction leaves the session in an unknown state.
-            if let Some(mut c) = conn.take() {
-                c.abort().await;
-            }
-        }
-        outcome
+    if let Some(s) = session {
+        s.quit().await;
     }
 }
 
@@ -418,106 +432,6 @@ enum Outcome {
     Refused(String),
     /// Worth retrying later (4xx, network): left unrecorded.
     Transient(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TlsMode {
-    None,
-    StartTls { required: bool },
-    Implicit,
-}
-
-/// Where a fan-out's connections go, read from `smtp_url` as lettre's `from_url` reads it
-/// (`smtp://` port 25 without TLS, `?tls=required|opportunistic` STARTTLS on 587 by default,
-/// `smtps://` TLS on 465 by default).
-struct SmtpTarget {
-    host: String,
-    port: u16,
-    tls: TlsMode,
-    credentials: Option<Credentials>,
-    hello: ClientId,
-    timeout: Duration,
-}
-
-impl SmtpTarget {
-    fn from_url(url: &url::Url, cfg: &EmailConfig) -> anyhow::Result<Self> {
-        let host = url.host_str().unwrap_or_default().to_string();
-        let tls_param = url
-            .query_pairs()
-            .find(|(k, _)| k == "tls")
-            .map(|(_, v)| v.into_owned());
-        let (tls, default_port) = match (url.scheme(), tls_param.as_deref()) {
-            ("smtps", _) => (TlsMode::Implicit, 465),
-            (_, Some("required")) => (TlsMode::StartTls { required: true }, 587),
-            (_, Some("opportunistic")) => (TlsMode::StartTls { required: false }, 587),
-            _ => (TlsMode::None, 25),
-        };
-        let credentials = cfg
-            .password
-            .as_ref()
-            .map(|p| Credentials::new(percent_decode(url.username()), p.expose().to_string()));
-        let path = url.path().trim_matches('/');
-        let hello = if path.is_empty() {
-            ClientId::default()
-        } else {
-            ClientId::Domain(path.to_string())
-        };
-        Ok(Self {
-            host,
-            port: url.port().unwrap_or(default_port),
-            tls,
-            credentials,
-            hello,
-            timeout: cfg.limits.timeout,
-        })
-    }
-
-    fn tls_parameters(&self) -> Result<TlsParameters, String> {
-        TlsParameters::new(self.host.clone()).map_err(|e| format!("TLS setup: {e}"))
-    }
-
-    /// Opens one connection. Without implicit TLS the socket gets TCP_NODELAY: lettre writes a
-    /// message and its closing `.` separately, and with Nagle's algorithm on, the `.` waits for
-    /// the server's delayed ACK (40 ms on Linux) on every mail.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
-        let mut conn = if self.tls == TlsMode::Implicit {
-            AsyncSmtpConnection::connect_tokio1(
-                (self.host.as_str(), self.port),
-                Some(self.timeout),
-                &self.hello,
-                Some(self.tls_parameters()?),
-                None,
-            )
-            .await
-            .map_err(|e| format!("cannot connect: {e}"))?
-        } else {
-            let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .map_err(|e| format!("cannot connect: {e}"))?;
-            stream
-                .set_nodelay(true)
-                .map_err(|e| format!("cannot connect: {e}"))?;
-            AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
-                .await
-                .map_err(|e| format!("cannot connect: {e}"))?
-        };
-        if let TlsMode::StartTls { required } = self.tls {
-            if conn.can_starttls() {
-                conn.starttls(self.tls_parameters()?, &self.hello)
-                    .await
-                    .map_err(|e| format!("STARTTLS failed: {e}"))?;
-            } else if required {
-                conn.abort().await;
-                return Err("the server does not offer STARTTLS (tls=required)".into());
-            }
-        }
-        if let Some(creds) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
-                .await
-                .map_err(|e| format!("authentication failed: {e}"))?;
-        }
-        Ok(conn)
-    }
 }
 
 /// Headers the DKIM signature covers: lettre's default set leaves out the threading and
@@ -533,12 +447,6 @@ pub const DKIM_HEADERS: &[&str] = &[
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
 ];
-
-/// A URL as minijinja's HTML escaping writes it (the placeholder and the unsubscribe URLs hold
-/// nothing else it escapes: letters, digits, `:`, `.`, `-`, `_` and `/`).
-fn html_escaped(url: &str) -> String {
-    url.replace('/', "&#x2f;")
-}
 
 /// Removes a secret or a full address from an error text before it is logged or stored.
 fn scrub(text: &str, sensitive: Option<&str>) -> String {
@@ -587,13 +495,32 @@ impl Channel for EmailChannel {
             ));
         }
         let rendered = self.render(msg, ctx)?;
+        let message_id = rendered.message_id.clone();
         let components: Vec<&str> = msg.components.iter().map(|c| c.id.as_str()).collect();
-        let date = SystemTime::from(ctx.now);
         let db_err = |e: crate::store::StoreError| SendError::retryable(format!("database: {e}"));
-        let stop = AtomicBool::new(false);
-        let (work_tx, work_rx) = tokio::sync::mpsc::channel::<Recipient>(self.page_size as usize);
-        let queue = tokio::sync::Mutex::new(work_rx);
+        let fan = Arc::new(Fanout {
+            composer: Composer::new(
+                rendered,
+                self.from.clone(),
+                SystemTime::from(ctx.now),
+                &self.public_url,
+                self.key.clone(),
+                self.dkim.clone(),
+            ),
+            target: self.smtp.clone(),
+            limiter: self.limiter.clone(),
+            stop: AtomicBool::new(false),
+        });
+        let stop = &fan.stop;
+        let (work_tx, work_rx) = flume::bounded::<Recipient>(self.page_size as usize);
         let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<(i64, Outcome)>(4096);
+        // The senders run as tasks of their own, so a fan-out uses every core; dropping this
+        // set (the delivery was cancelled) aborts them.
+        let mut senders = tokio::task::JoinSet::new();
+        for _ in 0..self.connections {
+            senders.spawn(sender(fan.clone(), work_rx.clone(), out_tx.clone()));
+        }
+        drop((work_rx, out_tx));
         // Reads subscribers a page at a time and queues those who want this message.
         let reader = async {
             let mut after = 0i64;
@@ -613,21 +540,24 @@ impl Channel for EmailChannel {
                 after = last.id;
                 for r in page {
                     if subscribers::wants(&r.components, &components)
-                        && work_tx.send(r).await.is_err()
+                        && work_tx.send_async(r).await.is_err()
                     {
-                        break;
+                        return Ok(()); // no sender left
                     }
                 }
             }
             drop(work_tx);
             Ok::<(), SendError>(())
         };
-        let senders = {
-            let out_tx = out_tx;
-            futures::future::join_all(
-                (0..self.connections)
-                    .map(|_| self.sender(&rendered, &queue, out_tx.clone(), &stop, date)),
-            )
+        let senders = async {
+            let mut crashed = None;
+            while let Some(done) = senders.join_next().await {
+                if let Err(e) = done {
+                    stop.store(true, Ordering::Relaxed);
+                    crashed = Some(e.to_string());
+                }
+            }
+            crashed
         };
         // Records outcomes in batches as they come, while sending goes on.
         let recorder = async {
@@ -685,10 +615,15 @@ impl Channel for EmailChannel {
             }
             Ok::<_, SendError>((sent, transient))
         };
-        let (read, _, recorded) = tokio::join!(reader, senders, recorder);
+        let (read, crashed, recorded) = tokio::join!(reader, senders, recorder);
         read?;
         let (sent, transient) = recorded?;
-        let message_id = rendered.message_id;
+        if let Some(why) = crashed {
+            tracing::error!(channel = %self.id, error = %why, "an email sender stopped unexpectedly");
+            return Err(SendError::retryable(
+                "an email sender stopped unexpectedly; the rest will be retried",
+            ));
+        }
         tracing::info!(channel = %self.id, recipients = sent, "email fan-out pass finished");
         if let Some(why) = transient {
             return Err(SendError::retryable(format!(

@@ -1,0 +1,253 @@
+//! Each recipient's copy of one update mail.
+//!
+//! All copies of an update are the same mail but for two things: the `To` header and the
+//! recipient's unsubscribe token (in `List-Unsubscribe` and in both bodies). Building every copy
+//! with lettre (headers, quoted-printable, then dot-stuffing) was most of a fan-out's CPU, so a
+//! fan-out builds the mail with lettre once per token length, as a template, and each copy is
+//! that template with the recipient's token written over the placeholder's bytes and its `To`
+//! line in front.
+//!
+//! A template is found, not assumed: the mail (without `To`) is built twice, with two
+//! placeholders of the token's length that differ in every character (`aaa…` and `bbb…`), and
+//! the bytes where the two builds differ are the token's places, wherever quoted-printable's
+//! line breaks put them. It is then checked against lettre's own build of the first real
+//! recipient's copy (in debug builds, of every copy, so the test suite checks them all). A
+//! template that does not match is not used, and its recipients get lettre's build. Mails that
+//! are DKIM-signed (the signature covers `To`) and addresses that are not plain ASCII are
+//! always built by lettre.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use lettre::message::dkim::DkimConfig;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::Address;
+
+use super::smtp::{stuff_into, Outgoing};
+use crate::domain::subscriber::SubscriberEmail;
+use crate::store::subscribers::{Recipient, UnsubscribeKey};
+
+/// Stands for each recipient's own unsubscribe URL in the texts rendered once per delivery.
+pub(super) const UNSUBSCRIBE_PLACEHOLDER: &str = "https://candor.invalid/unsubscribe/PLACEHOLDER";
+
+/// The parts of one update mail, rendered once per delivery.
+pub(super) struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub message_id: String,
+    pub thread_root: Option<String>,
+}
+
+/// Builds every recipient's copy of one update.
+pub(super) struct Composer {
+    pub rendered: Rendered,
+    pub from: Mailbox,
+    pub date: SystemTime,
+    /// `https://status.example.com/unsubscribe/`: the token follows.
+    pub unsubscribe_base: String,
+    pub key: UnsubscribeKey,
+    pub dkim: Option<Arc<DkimConfig>>,
+    /// One MIME boundary for all copies (lettre would draw a new one for each build).
+    boundary: String,
+    /// By token length; `None` when no usable template could be made for it.
+    templates: Mutex<HashMap<usize, Option<Arc<Template>>>>,
+}
+
+/// One update's mail without `To`, dot-stuffed, with a placeholder token.
+struct Template {
+    bytes: Vec<u8>,
+    /// Where the token's characters go, in order: the `i`-th place takes the token's
+    /// `i % len`-th character.
+    places: Vec<u32>,
+    len: usize,
+}
+
+impl Template {
+    /// The template with `token` written in, after `out`'s current contents.
+    fn fill_into(&self, token: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&self.bytes);
+        for (i, &at) in self.places.iter().enumerate() {
+            out[start + at as usize] = token[i % self.len];
+        }
+    }
+}
+
+impl Composer {
+    pub fn new(
+        rendered: Rendered,
+        from: Mailbox,
+        date: SystemTime,
+        public_url: &str,
+        key: UnsubscribeKey,
+        dkim: Option<Arc<DkimConfig>>,
+    ) -> Self {
+        use rand::distributions::{Alphanumeric, DistString};
+        Self {
+            rendered,
+            from,
+            date,
+            unsubscribe_base: format!("{public_url}/unsubscribe/"),
+            key,
+            dkim,
+            boundary: Alphanumeric.sample_string(&mut rand::thread_rng(), 40),
+            templates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn sender(&self) -> &Address {
+        &self.from.email
+    }
+
+    /// Recipient `r`'s copy, ready to send; `Err` when it cannot be made (recorded as failed).
+    pub fn mail_for(&self, r: &Recipient) -> Result<Outgoing, String> {
+        let to = SubscriberEmail::parse(&r.email)
+            .map_err(|e| format!("stored address is not valid: {e}"))?;
+        let token = self.key.token(r.id, &r.unsubscribe_salt);
+        let mut data = Vec::new();
+        if self.dkim.is_some() || !plain_address(to.as_str()) {
+            let mail = self.build(Some(to.address()), &token)?;
+            stuff_into(&mail.formatted(), &mut data);
+        } else if let Some(template) = self.template(&token)? {
+            data.reserve(template.bytes.len() + to.as_str().len() + 16);
+            data.extend_from_slice(b"To: ");
+            data.extend_from_slice(to.as_str().as_bytes());
+            data.extend_from_slice(b"\r\n");
+            template.fill_into(token.as_bytes(), &mut data);
+            if cfg!(debug_assertions) {
+                let mut built = Vec::new();
+                stuff_into(&self.build(None, &token)?.formatted(), &mut built);
+                if data[data.len() - built.len()..] != built[..] {
+                    return Err("internal: the template's copy differs from lettre's".into());
+                }
+            }
+        } else {
+            let mail = self.build(Some(to.address()), &token)?;
+            stuff_into(&mail.formatted(), &mut data);
+        }
+        let data = String::from_utf8(data).map_err(|_| "the message is not UTF-8".to_string())?;
+        Ok(Outgoing {
+            to: to.address().clone(),
+            data,
+        })
+    }
+
+    /// The template for tokens of `token`'s length, made (and checked against `token`'s
+    /// copy) on first use.
+    fn template(&self, token: &str) -> Result<Option<Arc<Template>>, String> {
+        let mut templates = self.templates.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = templates.get(&token.len()) {
+            return Ok(t.clone());
+        }
+        let made = self.make_template(token)?.map(Arc::new);
+        if made.is_none() {
+            tracing::debug!(
+                token.len = token.len(),
+                "no mail template for this token length: copies are built one by one"
+            );
+        }
+        templates.insert(token.len(), made.clone());
+        Ok(made)
+    }
+
+    fn make_template(&self, token: &str) -> Result<Option<Template>, String> {
+        let len = token.len();
+        let stuffed = |t: &str| -> Result<Vec<u8>, String> {
+            let mut out = Vec::new();
+            stuff_into(&self.build(None, t)?.formatted(), &mut out);
+            Ok(out)
+        };
+        let a = stuffed(&"a".repeat(len))?;
+        let b = stuffed(&"b".repeat(len))?;
+        if a.len() != b.len() {
+            return Ok(None);
+        }
+        let mut places = Vec::new();
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            if x != y {
+                if (*x, *y) != (b'a', b'b') {
+                    return Ok(None);
+                }
+                places.push(u32::try_from(i).map_err(|_| "the mail is too large")?);
+            }
+        }
+        if places.is_empty() || places.len() % len != 0 {
+            return Ok(None);
+        }
+        let template = Template {
+            bytes: a,
+            places,
+            len,
+        };
+        let mut filled = Vec::new();
+        template.fill_into(token.as_bytes(), &mut filled);
+        Ok((filled == stuffed(token)?).then_some(template))
+    }
+
+    /// lettre's build of one copy; without `To` when `to` is `None` (a template's part).
+    fn build(&self, to: Option<&Address>, token: &str) -> Result<lettre::Message, String> {
+        let m = &self.rendered;
+        let url = format!("{}{token}", self.unsubscribe_base);
+        let mut b = lettre::Message::builder()
+            .from(self.from.clone())
+            .subject(m.subject.clone())
+            .date(self.date)
+            .message_id(Some(m.message_id.clone()));
+        b = match to {
+            Some(to) => b.to(Mailbox::new(None, to.clone())),
+            // No recipient header: the envelope is the session's business.
+            None => b.envelope(
+                lettre::address::Envelope::new(
+                    Some(self.from.email.clone()),
+                    vec![self.from.email.clone()],
+                )
+                .map_err(|e| format!("cannot build the mail: {e}"))?,
+            ),
+        };
+        if let Some(root) = &m.thread_root {
+            b = b.in_reply_to(root.clone()).references(root.clone());
+        }
+        b = b
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_string(),
+            ));
+        let body = MultiPart::alternative()
+            .boundary(self.boundary.clone())
+            .singlepart(SinglePart::plain(
+                m.text.replace(UNSUBSCRIBE_PLACEHOLDER, &url),
+            ))
+            .singlepart(SinglePart::html(m.html.replace(
+                &html_escaped(UNSUBSCRIBE_PLACEHOLDER),
+                &html_escaped(&url),
+            )));
+        let mut mail = b
+            .multipart(body)
+            .map_err(|e| format!("cannot build the mail: {e}"))?;
+        if let (Some(dkim), Some(_)) = (&self.dkim, to) {
+            mail.sign(dkim);
+        }
+        Ok(mail)
+    }
+}
+
+/// An address lettre writes in `To` as it is: ASCII letters, digits and the few symbols
+/// addresses commonly hold (anything else is built by lettre).
+fn plain_address(address: &str) -> bool {
+    address
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"@.-_+=".contains(&b))
+}
+
+/// A URL as minijinja's HTML escaping writes it (the placeholder and the unsubscribe URLs hold
+/// nothing else it escapes: letters, digits, `:`, `.`, `-`, `_` and `/`).
+pub(super) fn html_escaped(url: &str) -> String {
+    url.replace('/', "&#x2f;")
+}
