@@ -6,7 +6,9 @@
 #   bash bench/email_fanout.sh
 #
 # Settings (environment): SUBSCRIBERS (100000), CONNECTIONS (4: SMTP connections, the same for
-# both), SINK_PORT (2525), CANDOR_PORT (18280), SKIP_BUILD=1 (reuse target/release/candor).
+# both), PIPELINING (true: Candor pipelines, as smtp-sink offers it; false: one command at a
+# time, as smtp-source does), SINK_PORT (2525), CANDOR_PORT (18280), SKIP_BUILD=1 (reuse
+# target/release/candor).
 #
 # What it does: installs postfix (for smtp-sink and smtp-source) and python3's aiosmtpd if
 # missing; builds Candor in release mode; measures the size of one Candor update mail (a
@@ -22,6 +24,7 @@ set -euo pipefail
 
 N=${SUBSCRIBERS:-100000}
 CONNS=${CONNECTIONS:-4}
+PIPELINING=${PIPELINING:-true}
 SINK_PORT=${SINK_PORT:-2525}
 CANDOR_PORT=${CANDOR_PORT:-18280}
 
@@ -61,7 +64,7 @@ components: [ { id: api, name: "Public API" } ]
 outbox: { lease: 60s, poll_interval: 100ms }
 channels:
   log: { type: log, path: "$1/public.log" }
-  email: { type: email, smtp_url: "smtp://127.0.0.1:$2", from: "Bench Status <status@bench.test>", token_secret: "bench-secret-bench-secret-bench-secret-0123", connections: $CONNS, page_size: 1000, limits: { timeout: 30s } }
+  email: { type: email, smtp_url: "smtp://127.0.0.1:$2", from: "Bench Status <status@bench.test>", token_secret: "bench-secret-bench-secret-bench-secret-0123", connections: $CONNS, pipelining: $PIPELINING, page_size: 1000, limits: { timeout: 30s } }
 YAML
 }
 
@@ -76,6 +79,10 @@ db.executemany(
 db.commit()
 PY
 }
+
+# A process's CPU time so far (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_to_s() { python3 -c "import os; print(f'{$1 / os.sysconf(\"SC_CLK_TCK\"):.1f}')"; }
 
 # Starts Candor in $1, declares one incident, waits for the email delivery; prints seconds.
 run_candor() {
@@ -101,6 +108,7 @@ run_candor() {
   done
   end=$(date +%s.%N)
   awk '/VmHWM/ {print $2}' "/proc/$candor_pid/status" >"$dir/rss_kb"
+  cpu_ticks "$candor_pid" >"$dir/cpu_ticks"
   kill "$candor_pid"; wait "$candor_pid" 2>/dev/null || true
   python3 -c "print($end - $start)"
 }
@@ -121,12 +129,16 @@ log "one Candor update mail: $size bytes"
 
 # --- 4. the sink and its ceiling ---------------------------------------------------------
 smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 256 &
-pids+=($!)
+sink_pid=$!; pids+=("$sink_pid")
 sleep 0.5
 log "smtp-source: $N messages of $size bytes over $CONNS reused connections"
+sink_before=$(cpu_ticks "$sink_pid")
 start=$(date +%s.%N)
-smtp-source -d -s "$CONNS" -l "$size" -m "$N" -f status@bench.test -t user@bench.test "127.0.0.1:$SINK_PORT"
+TIMEFORMAT='%U %S'
+{ time smtp-source -d -s "$CONNS" -l "$size" -m "$N" -f status@bench.test -t user@bench.test "127.0.0.1:$SINK_PORT"; } 2>"$work/source_time"
 end=$(date +%s.%N)
+source_cpu=$(awk '{printf "%.1f", $1 + $2}' "$work/source_time")
+sink_source_cpu=$(ticks_to_s $(( $(cpu_ticks "$sink_pid") - sink_before )))
 source_rate=$(python3 -c "print(round($N / ($end - $start)))")
 log "smtp-source: $source_rate messages/s"
 
@@ -135,12 +147,15 @@ mkdir -p "$work/run"
 config "$work/run" "$SINK_PORT"
 log "filling the database with $N confirmed subscribers"
 fill "$work/run" "$N"
-log "Candor: one update to $N subscribers over $CONNS pooled connections"
+log "Candor: one update to $N subscribers over $CONNS pooled connections (pipelining: $PIPELINING)"
+sink_before=$(cpu_ticks "$sink_pid")
 secs=$(run_candor "$work/run")
+sink_candor_cpu=$(ticks_to_s $(( $(cpu_ticks "$sink_pid") - sink_before )))
 candor_rate=$(python3 -c "print(round($N / $secs))")
 
 echo "message size (bytes): $size"
 echo "smtp-source into smtp-sink (messages/s): $source_rate"
 echo "candor fan-out into smtp-sink (messages/s): $candor_rate ($N in ${secs%.*}.$(echo "$secs" | cut -d. -f2 | cut -c1-2) s)"
+echo "CPU seconds: smtp-source $source_cpu (smtp-sink meanwhile $sink_source_cpu); candor $(ticks_to_s "$(cat "$work/run/cpu_ticks")") since its start (smtp-sink meanwhile $sink_candor_cpu)"
 echo "candor peak RSS (MB): $(python3 -c "print(round($(cat "$work/run/rss_kb") / 1024, 1))")"
 echo "ratio candor/smtp-source (messages/s): $(python3 -c "print(f'{$candor_rate / $source_rate:.2f}')")"

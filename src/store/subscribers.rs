@@ -12,7 +12,7 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::Sha256;
 
-use super::{from_ms, ms, opt_from_ms, Conn, Result};
+use super::{from_ms, ms, opt_from_ms, Backend, Conn, Result, StoreError};
 use crate::domain::subscriber::SubscriberEmail;
 
 fn random_token() -> String {
@@ -181,7 +181,7 @@ pub async fn renew_confirmation(
 
 fn parse_stored(email: &str) -> Result<SubscriberEmail> {
     SubscriberEmail::parse(email)
-        .map_err(|e| super::StoreError::Corrupt(format!("stored subscriber address: {e}")))
+        .map_err(|e| StoreError::Corrupt(format!("stored subscriber address: {e}")))
 }
 
 /// Confirms the subscription a confirmation token belongs to, if it has not expired. Returns
@@ -285,42 +285,46 @@ pub struct SendRecord {
 }
 
 /// Records recipients' outcomes for a delivery, in one statement (a row that exists already is
-/// left alone).
+/// left alone). The batch goes in as one JSON array (`[[subscriber_id, error], ...]`), so the
+/// statement's text is the same whatever its size and is prepared once: a multi-row VALUES
+/// list would be a new statement (parsed anew, with thousands of parameters) for every batch
+/// size a fan-out happens to record.
 pub async fn record_sends(
     conn: &mut Conn,
+    backend: Backend,
     delivery_id: i64,
     records: &[SendRecord],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    // Four binds a row; stay well under SQLite's and PostgreSQL's bind limits.
-    for chunk in records.chunks(500) {
-        let mut sql = String::from(
-            "INSERT INTO email_sends (delivery_id, subscriber_id, state, error, sent_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let b = i * 4;
-            sql.push_str(&format!(
-                "($1, ${}, ${}, ${}, ${})",
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
-        }
-        sql.push_str(" ON CONFLICT (delivery_id, subscriber_id) DO NOTHING");
-        let mut q = sqlx::query(&sql).bind(delivery_id);
-        for r in chunk {
-            q = q
-                .bind(r.subscriber_id)
-                .bind(if r.error.is_none() { "sent" } else { "failed" })
-                .bind(r.error.clone())
-                .bind(ms(now));
-        }
-        q.execute(&mut *conn).await?;
+    if records.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<(i64, Option<&str>)> = records
+        .iter()
+        .map(|r| (r.subscriber_id, r.error.as_deref()))
+        .collect();
+    let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql = match backend {
+        // `WHERE true`: SQLite's parser needs it between INSERT ... SELECT and ON CONFLICT.
+        Backend::Sqlite => {
+            "INSERT INTO email_sends (delivery_id, subscriber_id, state, error, sent_at) \
+             SELECT $1, j.value ->> 0, CASE WHEN j.value ->> 1 IS NULL THEN 'sent' ELSE 'failed' END, \
+             j.value ->> 1, $2 FROM json_each($3) j WHERE true \
+             ON CONFLICT (delivery_id, subscriber_id) DO NOTHING"
+        }
+        Backend::Postgres => {
+            "INSERT INTO email_sends (delivery_id, subscriber_id, state, error, sent_at) \
+             SELECT $1, (j.value ->> 0)::BIGINT, CASE WHEN j.value ->> 1 IS NULL THEN 'sent' ELSE 'failed' END, \
+             j.value ->> 1, $2 FROM json_array_elements($3::JSON) j \
+             ON CONFLICT (delivery_id, subscriber_id) DO NOTHING"
+        }
+    };
+    sqlx::query(sql)
+        .bind(delivery_id)
+        .bind(ms(now))
+        .bind(rows)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

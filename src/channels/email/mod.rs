@@ -601,7 +601,14 @@ impl Channel for EmailChannel {
                 if !batch.is_empty() {
                     let written = async {
                         let mut conn = self.db.write_conn().await?;
-                        subscribers::record_sends(&mut conn, ctx.delivery_id, &batch, ctx.now).await
+                        subscribers::record_sends(
+                            &mut conn,
+                            self.db.backend(),
+                            ctx.delivery_id,
+                            &batch,
+                            ctx.now,
+                        )
+                        .await
                     }
                     .await;
                     if let Err(e) = written {
