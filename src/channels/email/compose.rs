@@ -12,7 +12,8 @@
 //! the bytes where the two builds differ are the token's places, wherever quoted-printable's
 //! line breaks put them. It is then checked against lettre's own build of the first real
 //! recipient's copy (in debug builds, of every copy, so the test suite checks them all). A
-//! template that does not match is not used, and its recipients get lettre's build. Mails that
+//! template that does not match is not used, and its recipients get lettre's build. Each copy is
+//! dot-stuffed as it is made. Mails that
 //! are DKIM-signed (the signature covers `To`) and addresses that are not plain ASCII are
 //! always built by lettre.
 
@@ -56,7 +57,8 @@ pub(super) struct Composer {
     templates: Mutex<HashMap<usize, Option<Arc<Template>>>>,
 }
 
-/// One update's mail without `To`, dot-stuffed, with a placeholder token.
+/// One update's mail without `To`, as lettre formats it (not yet dot-stuffed: a token's `.`
+/// may start a quoted-printable line), with a placeholder token.
 struct Template {
     bytes: Vec<u8>,
     /// Where the token's characters go, in order: the `i`-th place takes the token's
@@ -112,18 +114,16 @@ impl Composer {
             let mail = self.build(Some(to.address()), &token)?;
             stuff_into(&mail.formatted(), &mut data);
         } else if let Some(template) = self.template(&token)? {
-            data.reserve(template.bytes.len() + to.as_str().len() + 16);
+            let mut filled = Vec::with_capacity(template.bytes.len());
+            template.fill_into(token.as_bytes(), &mut filled);
+            if cfg!(debug_assertions) && filled != self.build(None, &token)?.formatted() {
+                return Err("internal: the template's copy differs from lettre's".into());
+            }
+            data.reserve(filled.len() + to.as_str().len() + 16);
             data.extend_from_slice(b"To: ");
             data.extend_from_slice(to.as_str().as_bytes());
             data.extend_from_slice(b"\r\n");
-            template.fill_into(token.as_bytes(), &mut data);
-            if cfg!(debug_assertions) {
-                let mut built = Vec::new();
-                stuff_into(&self.build(None, &token)?.formatted(), &mut built);
-                if data[data.len() - built.len()..] != built[..] {
-                    return Err("internal: the template's copy differs from lettre's".into());
-                }
-            }
+            stuff_into(&filled, &mut data);
         } else {
             let mail = self.build(Some(to.address()), &token)?;
             stuff_into(&mail.formatted(), &mut data);
@@ -155,13 +155,9 @@ impl Composer {
 
     fn make_template(&self, token: &str) -> Result<Option<Template>, String> {
         let len = token.len();
-        let stuffed = |t: &str| -> Result<Vec<u8>, String> {
-            let mut out = Vec::new();
-            stuff_into(&self.build(None, t)?.formatted(), &mut out);
-            Ok(out)
-        };
-        let a = stuffed(&"a".repeat(len))?;
-        let b = stuffed(&"b".repeat(len))?;
+        let built = |t: &str| -> Result<Vec<u8>, String> { Ok(self.build(None, t)?.formatted()) };
+        let a = built(&"a".repeat(len))?;
+        let b = built(&"b".repeat(len))?;
         if a.len() != b.len() {
             return Ok(None);
         }
@@ -184,7 +180,7 @@ impl Composer {
         };
         let mut filled = Vec::new();
         template.fill_into(token.as_bytes(), &mut filled);
-        Ok((filled == stuffed(token)?).then_some(template))
+        Ok((filled == built(token)?).then_some(template))
     }
 
     /// lettre's build of one copy; without `To` when `to` is `None` (a template's part).
@@ -250,4 +246,151 @@ fn plain_address(address: &str) -> bool {
 /// nothing else it escapes: letters, digits, `:`, `.`, `-`, `_` and `/`).
 pub(super) fn html_escaped(url: &str) -> String {
     url.replace('/', "&#x2f;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn composer(text: &str, html: &str, dkim: bool) -> Composer {
+        let dkim = dkim.then(|| {
+            use lettre::message::dkim::{DkimSigningAlgorithm, DkimSigningKey};
+            // An Ed25519 key (base64 of 32 bytes): signing needs no more than that.
+            let key = DkimSigningKey::new(
+                "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",
+                DkimSigningAlgorithm::Ed25519,
+            )
+            .unwrap();
+            Arc::new(DkimConfig::default_config(
+                "s".into(),
+                "acme.test".into(),
+                key,
+            ))
+        });
+        Composer::new(
+            Rendered {
+                subject: "Elevated API errors".into(),
+                text: text.into(),
+                html: html.into(),
+                message_id: "<incident-1.update-2@acme.test>".into(),
+                thread_root: Some("<incident-1.update-1@acme.test>".into()),
+            },
+            "Acme Status <status@acme.test>".parse().unwrap(),
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+            "https://status.acme.test",
+            UnsubscribeKey::new("a-secret-that-is-long-enough-0123456789"),
+            dkim,
+        )
+    }
+
+    fn recipient(id: i64, email: &str) -> Recipient {
+        Recipient {
+            id,
+            email: email.into(),
+            components: String::new(),
+            unsubscribe_salt: format!("salt-{id}"),
+        }
+    }
+
+    /// The copy as sent, undone: dot-stuffing removed, the final `.` line dropped.
+    fn unstuffed(data: &str) -> Vec<u8> {
+        let body = data.strip_suffix(".\r\n").unwrap();
+        body.split_inclusive("\r\n")
+            .map(|l| l.strip_prefix('.').unwrap_or(l))
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    /// Texts that make lettre choose quoted-printable with soft line breaks at many places
+    /// (long lines, non-ASCII words, `=` signs), or leave it 7bit, with lines starting with `.`.
+    fn texts() -> Vec<(String, String)> {
+        let url = UNSUBSCRIBE_PLACEHOLDER;
+        let html_url = html_escaped(url);
+        let long = "We are investigating elevated error rates on the public API. ".repeat(9);
+        vec![
+            (
+                format!("Short lines.\n.starts with a dot\n\nUnsubscribe: {url}"),
+                format!("<p>Short.</p>\n<a href=\"{html_url}\">Unsubscribe</a>"),
+            ),
+            (
+                format!("{long}\nUnsubscribe: {url}"),
+                format!("<p>{long}</p><p><a href=\"{html_url}\">Unsubscribe</a> {long}</p>"),
+            ),
+            (
+                format!("Störung behoben = fast. {long}Abmelden: {url} {long}"),
+                format!("<p>Störung – {long}<a href=\"{html_url}\">x</a>{long}</p>"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_copy_filled_from_the_template_is_the_mail_lettre_builds_for_that_recipient() {
+        let key = UnsubscribeKey::new("a-secret-that-is-long-enough-0123456789");
+        for (text, html) in texts() {
+            let c = composer(&text, &html, false);
+            // Ids of 1 to 7 digits: seven token lengths, so seven templates.
+            for id in [1, 42, 999, 1234, 98765, 123456, 9999999] {
+                let r = recipient(id, &format!("user{id}@example.com"));
+                let sent = c.mail_for(&r).unwrap();
+                let token = key.token(id, &r.unsubscribe_salt);
+                assert!(
+                    c.template(&token).unwrap().is_some(),
+                    "no template for tokens of {} characters",
+                    token.len()
+                );
+                // lettre's own build of this copy, `To` and all.
+                let lettre = c
+                    .build(Some(&r.email.parse().unwrap()), &token)
+                    .unwrap()
+                    .formatted();
+                let ours = unstuffed(&sent.data);
+                let to_line = format!("To: user{id}@example.com\r\n");
+                assert!(ours.starts_with(to_line.as_bytes()));
+                // The same headers and body; only where `To` stands differs.
+                let theirs = String::from_utf8(lettre).unwrap().replacen(&to_line, "", 1);
+                assert_eq!(
+                    String::from_utf8(ours[to_line.len()..].to_vec()).unwrap(),
+                    theirs
+                );
+                // And a mail reader finds the recipient's own link in both parts.
+                let parsed = mailparse::parse_mail(&ours).unwrap();
+                let link = format!("https://status.acme.test/unsubscribe/{token}");
+                for part in &parsed.subparts {
+                    let body = part.get_body().unwrap().replace("&#x2f;", "/");
+                    assert!(body.contains(&link), "{}", part.ctype.mimetype);
+                }
+                assert_eq!(sent.to.to_string(), format!("user{id}@example.com"));
+            }
+        }
+    }
+
+    #[test]
+    fn dkim_and_unusual_addresses_are_built_by_lettre_for_each_copy() {
+        let (text, html) = texts().remove(1);
+        let c = composer(&text, &html, true);
+        let sent = c.mail_for(&recipient(7, "ann@example.com")).unwrap();
+        assert!(
+            sent.data.starts_with("DKIM-Signature:") || sent.data.contains("\r\nDKIM-Signature:")
+        );
+        assert!(
+            c.templates.lock().unwrap().is_empty(),
+            "no template with DKIM"
+        );
+
+        let c = composer(&text, &html, false);
+        let sent = c.mail_for(&recipient(8, "ann!x@example.com")).unwrap();
+        assert!(
+            c.templates.lock().unwrap().is_empty(),
+            "an unusual address is built by lettre"
+        );
+        assert!(sent.data.contains("\r\nTo: ann!x@example.com\r\n"));
+    }
+
+    #[test]
+    fn a_stored_address_that_is_not_valid_is_refused_with_a_reason() {
+        let (text, html) = texts().remove(0);
+        let c = composer(&text, &html, false);
+        let err = c.mail_for(&recipient(9, "not an address")).err().unwrap();
+        assert!(err.contains("stored address is not valid"), "{err}");
+    }
 }

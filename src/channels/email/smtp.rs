@@ -418,14 +418,22 @@ fn opened(replies: Vec<Result<(), Fail>>) -> Result<(), Fail> {
 
 /// Dot-stuffs `message` (RFC 5321 4.5.2) into `out` and ends it with `CRLF . CRLF`.
 pub(super) fn stuff_into(message: &[u8], out: &mut Vec<u8>) {
-    out.reserve(message.len() + 5);
-    let mut line_start = true;
-    for &b in message {
-        if line_start && b == b'.' {
+    out.reserve(message.len() + 8);
+    let mut rest = message;
+    loop {
+        if rest.first() == Some(&b'.') {
             out.push(b'.');
         }
-        out.push(b);
-        line_start = b == b'\n';
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                out.extend_from_slice(&rest[..=i]);
+                rest = &rest[i + 1..];
+            }
+            None => {
+                out.extend_from_slice(rest);
+                break;
+            }
+        }
     }
     if !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
