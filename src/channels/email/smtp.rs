@@ -215,29 +215,26 @@ impl Session {
 
     /// MAIL, RCPT and DATA for `mail`, as text.
     fn envelope(&self, from: &Address, mail: &Outgoing) -> Result<String, Fail> {
+        let offers = |ext: Extension, why: &str| {
+            if self.conn.server_info().supports_feature(ext) {
+                Ok(())
+            } else {
+                Err(Fail::Refused(why.into()))
+            }
+        };
         let mut params = Vec::new();
         if mail.needs_smtputf8(from) {
-            if !self
-                .conn
-                .server_info()
-                .supports_feature(Extension::SmtpUtfEight)
-            {
-                return Err(Fail::Refused(
-                    "the address is not ASCII and the server does not offer SMTPUTF8".into(),
-                ));
-            }
+            offers(
+                Extension::SmtpUtfEight,
+                "the address is not ASCII and the server does not offer SMTPUTF8",
+            )?;
             params.push(MailParameter::SmtpUtfEight);
         }
         if !mail.data.is_ascii() {
-            if !self
-                .conn
-                .server_info()
-                .supports_feature(Extension::EightBitMime)
-            {
-                return Err(Fail::Refused(
-                    "the message is not ASCII and the server does not offer 8BITMIME".into(),
-                ));
-            }
+            offers(
+                Extension::EightBitMime,
+                "the message is not ASCII and the server does not offer 8BITMIME",
+            )?;
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
         Ok(format!(
