@@ -564,7 +564,10 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
         "cancelled windows are not shown"
     );
     let page = page_text(&t, &format!("/incidents/{upgrade}")).await;
-    assert!(page.contains("Planned maintenance from"), "{page}");
+    assert!(
+        page.contains("Scheduled for <time datetime=\"2026-11-25T02:00:00Z\" data-end=\"2026-11-25T05:00:00Z\" data-local>Wed 25 Nov, 02:00–05:00 UTC</time>."),
+        "{page}"
+    );
     assert!(
         !page.contains("reliable estimate"),
         "a window is not an outage: {page}"
