@@ -2,6 +2,7 @@
 //! the post of every social and chat network (fitted to its length limit) tell the same facts:
 //! the same status, the same components, the same estimate and the same next-update promise.
 
+use candor::channels::fit::Counter;
 use feed_rs::parser;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -264,7 +265,13 @@ async fn one_update_tells_the_same_facts_on_every_channel() {
             "{network}: {text}"
         );
     }
-    // X and Bluesky had to shorten the story, not the promise.
+    // X and Bluesky had to shorten the story, not the promise, and measure within their limits.
+    let (x, sky) = (posts[0].1.as_str().unwrap(), posts[1].1.as_str().unwrap());
+    assert!(
+        Counter::Weighted.count(x) <= 280 && Counter::Weighted.count(x) > 250,
+        "{x}"
+    );
+    assert!(Counter::Graphemes.count(sky) <= 300, "{sky}");
     assert!(posts[0].1.as_str().unwrap().contains('…'));
     assert!(posts[1].1.as_str().unwrap().contains('…'));
 
