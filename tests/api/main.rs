@@ -4,6 +4,7 @@ mod alertmanager;
 mod cli;
 mod console;
 mod email;
+mod facts;
 mod feeds;
 mod helpers;
 mod incidents;
