@@ -10,6 +10,7 @@ pub mod schedule;
 pub mod status;
 pub mod subscriber;
 pub mod text;
+pub mod wording;
 
 use std::fmt;
 use std::str::FromStr;

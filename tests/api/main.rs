@@ -15,3 +15,4 @@ mod scheduler;
 mod social;
 mod status_page;
 mod status_v2;
+mod words;

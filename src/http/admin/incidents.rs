@@ -278,11 +278,19 @@ async fn previews(app: &App, draft: &Draft) -> Result<(Vec<Value>, Option<Estima
     let eta = draft.eta(tz).ok().flatten();
     let eta_at = eta.and_then(|e| e.resolve(now).ok());
     let requested = draft.next_update_in().ok().flatten();
+    let mut eta_change = None;
     let (incident, components) = match draft.incident_id {
         Some(id) => {
             let Some(mut inc) = incidents::get(&mut conn, id).await? else {
                 return Ok((Vec::new(), None));
             };
+            if let (Some(old), Some(new)) = (inc.eta_at, eta_at) {
+                eta_change = (old != new).then(|| commands::EtaChange {
+                    old,
+                    new,
+                    reason: draft.reason(),
+                });
+            }
             let mut comps = incidents::components(&mut conn, id).await?;
             if let Ok(Some(c)) = draft.components() {
                 comps.extend(c);
@@ -358,6 +366,7 @@ async fn previews(app: &App, draft: &Draft) -> Result<(Vec<Value>, Option<Estima
         &components,
         draft.resolve,
         draft.message.trim(),
+        eta_change,
         now,
     );
     let mut out = Vec::new();

@@ -1,0 +1,174 @@
+//! Honest words: Candor's own messages are composed from the facts of the moment and never
+//! read like a stock feed; a later estimate says why; no sentence runs into the next.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// A text with its numbers and times taken out: digit runs, weekday and month names, and the
+/// units of durations ("1 hour" and "3 hours" read the same), lower-cased.
+fn normalised(text: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for word in text
+        .to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+    {
+        let w = if word.chars().all(|c| c.is_ascii_digit()) {
+            "#"
+        } else {
+            word
+        };
+        let skip = [
+            "mon", "tue", "wed", "thu", "fri", "sat", "sun", "nov", "dec", "day", "days", "hour",
+            "hours", "minute", "minutes",
+        ];
+        if skip.contains(&w) || (w == "#" && out.last().is_some_and(|l| l == "#")) {
+            continue;
+        }
+        out.push(w.to_string());
+    }
+    out.join(" ").replace("less than a #", "#")
+}
+
+/// The sentences of a text: split after `.`, `?` or `!` (and a closing quote) before
+/// whitespace, and at line breaks.
+fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        let mut cur = String::new();
+        for (i, &c) in chars.iter().enumerate() {
+            cur.push(c);
+            let stop = matches!(c, '.' | '?' | '!')
+                || (c == '"' && i > 0 && matches!(chars[i - 1], '.' | '?' | '!'));
+            let next = chars.get(i + 1);
+            if stop && next.is_none_or(|n| n.is_whitespace()) {
+                out.push(cur.trim().to_string());
+                cur.clear();
+            }
+        }
+        if !cur.trim().is_empty() {
+            out.push(cur.trim().to_string());
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+fn assert_no_sentence_twice(text: &str) {
+    let mut seen = HashSet::new();
+    for s in sentences(text) {
+        assert!(
+            seen.insert(normalised(&s)),
+            "the sentence {s:?} appears twice in:\n{text}"
+        );
+    }
+}
+
+const OWNER: &str = "Priya from the payments team";
+
+/// An incident left alone for a day at a 15-minute policy, with two missed estimates: every
+/// automatic message differs from every other once numbers and times are taken out, none says
+/// a sentence twice, and each is signed last.
+#[tokio::test]
+async fn a_day_of_automatic_messages_never_repeats_itself() {
+    let t = spawn_app().await;
+    let id = t
+        .declare(json!({
+            "title": "Checkout is failing", "impact": "critical",
+            "message": "Payments fail for most customers. We're on it.",
+            "components": { "api": "partial_outage", "web": "degraded_performance" },
+            "eta_in": "30m", "owner": OWNER,
+        }))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v1/incidents/{id}/updates");
+    for minute in 1..=1440 {
+        t.advance_to(minute);
+        if minute == 40 {
+            // The first estimate (12:30) has passed; a later one needs a reason.
+            let later = json!({ "message": "Failing over to the replica.", "status": "identified",
+                                "eta_in": "1h" });
+            let r = t.post(&path, &later).await;
+            assert_eq!(r.status(), 422);
+            let err: Value = r.json().await.unwrap();
+            assert!(
+                err["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("eta_reason:"),
+                "{err}"
+            );
+            let mut with_reason = later.clone();
+            with_reason["eta_reason"] = json!("The replica needs a full resync.");
+            assert_eq!(t.post(&path, &with_reason).await.status(), 200);
+        }
+        t.tick().await;
+    }
+    t.dispatch_all().await;
+
+    let incident = t.incident(id).await;
+    let automatic: Vec<&Value> = incident["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["kind"] == "scheduled" || u["kind"] == "overdue")
+        .collect();
+    let apologies = automatic.iter().filter(|u| u["kind"] == "overdue").count();
+    assert_eq!(apologies, 2, "two estimates passed");
+    assert!(
+        automatic.len() >= 90,
+        "a day at 15 minutes: {}",
+        automatic.len()
+    );
+
+    // As stored (status page, API, feeds): unique, no sentence twice, signed on the last line.
+    let mut texts: HashMap<String, String> = HashMap::new();
+    for u in &automatic {
+        let m = u["message"].as_str().unwrap();
+        assert_eq!(m.lines().last().unwrap(), format!("— {OWNER}"), "{m}");
+        assert_no_sentence_twice(m);
+        if let Some(earlier) = texts.insert(normalised(m), m.to_string()) {
+            panic!("two automatic messages read alike:\n{earlier}\n---\n{m}");
+        }
+    }
+
+    // As posted on the channel, with the estimate and next-update lines: the same, and the
+    // signature comes after everything said (only the link to the incident follows it).
+    let posts: Vec<String> = t
+        .public_log()
+        .into_iter()
+        .filter(|l| l["kind"] == "scheduled" || l["kind"] == "overdue")
+        .map(|l| l["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(posts.len(), automatic.len());
+    let mut seen = HashSet::new();
+    for p in &posts {
+        assert_no_sentence_twice(p);
+        assert!(seen.insert(normalised(p)), "posted twice:\n{p}");
+        let lines: Vec<&str> = p.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(
+            lines[lines.len() - 1],
+            format!("https://status.acme.test/incidents/{id}")
+        );
+        assert_eq!(lines[lines.len() - 2], format!("— {OWNER}"), "{p}");
+        assert_eq!(p.matches(OWNER).count(), 1, "{p}");
+    }
+    // The second apology says which estimate it was, and why it had been set.
+    let second = automatic
+        .iter()
+        .filter(|u| u["kind"] == "overdue")
+        .nth(1)
+        .unwrap();
+    let words = second["message"].as_str().unwrap();
+    assert!(words.contains("our second estimate"), "{words}");
+    assert!(
+        words.contains("because the replica needs a full resync"),
+        "{words}"
+    );
+    t.assert_outbox_empty().await;
+}
