@@ -91,6 +91,21 @@ fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
         }
         _ => None,
     };
+    // Every move of the estimate, oldest first, with the reason the team gave.
+    let eta_revisions: Vec<Value> = s
+        .eta_revisions
+        .iter()
+        .map(|r| {
+            json!({
+                "at": time(r.created_at, now),
+                "old": r.old_eta.map(|t| time(t, now)),
+                "new": r.new_eta.map(|t| time(t, now)),
+                "reason": r.reason.as_deref()
+                    .filter(|r| *r != crate::domain::wording::FIRST_ESTIMATE)
+                    .map(crate::domain::wording::clause),
+            })
+        })
+        .collect();
     let components: Vec<Value> = s
         .components
         .iter()
@@ -149,6 +164,7 @@ fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
         "eta_state": eta_state,
         "eta_sentence": eta_sentence,
         "eta_history": eta_history,
+        "eta_revisions": eta_revisions,
         "next_update": next_update.map(|t| time(t, now)),
         "window_start": i.scheduled_for.map(|t| time(t, now)),
         "components": components,

@@ -172,3 +172,50 @@ async fn a_day_of_automatic_messages_never_repeats_itself() {
     );
     t.assert_outbox_empty().await;
 }
+
+/// The console asks for a reason only when the estimate moves later, and its error names the
+/// form's label, not the API's field.
+#[tokio::test]
+async fn the_console_names_the_reason_field_by_its_label() {
+    use crate::console::{add_operator, declare_form, Browser};
+    let t = spawn_app().await;
+    add_operator(
+        &t,
+        "ana@acme.test",
+        candor::store::operators::Role::Responder,
+    )
+    .await;
+    let ana = Browser::new(&t);
+    ana.login("ana@acme.test").await;
+    let id = declare_form(&ana, "Checkout errors", "1h").await;
+    let page = format!("/admin/incidents/{id}");
+    let update = format!("/admin/incidents/{id}/update");
+    let later = [
+        ("version", "1"),
+        ("message", "Slower than hoped."),
+        ("eta_mode", "in"),
+        ("eta_in", "2h"),
+    ];
+    let r = ana.submit(&page, &update, &later).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Why the estimate changes: the estimate moves later"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("eta_reason:"),
+        "the API's field name stays out"
+    );
+    // Earlier: no reason needed.
+    let earlier = [
+        ("version", "1"),
+        ("message", "Faster than feared."),
+        ("eta_mode", "in"),
+        ("eta_in", "30m"),
+    ];
+    let r = ana.submit(&page, &update, &earlier).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}

@@ -499,7 +499,7 @@ pub async fn declare(
                 &signed,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &draft,
-                Some(e.to_string()),
+                Some(form_error(&e)),
                 true,
             )
             .await
@@ -524,13 +524,34 @@ pub async fn declare(
                 &signed,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &draft,
-                Some(e.to_string()),
+                Some(form_error(&e)),
                 true,
             )
             .await
         }
         Err(e) => unavailable(&app, &signed, e),
     }
+}
+
+/// A refused field as the form names it: "Why the estimate changes: ..." rather than the API's
+/// `eta_reason`.
+pub fn form_error(e: &Invalid) -> String {
+    let label = match e.field.as_str() {
+        "eta_reason" => "Why the estimate changes",
+        "eta_in" => "Fixed in",
+        "eta_at" | "eta" => "Fixed at",
+        "message" => "Message",
+        "title" => "Title",
+        "impact" => "Impact",
+        "status" => "Status",
+        "next_update_in" => "Next update within",
+        "version" => "Version",
+        other => match other.strip_prefix("components.") {
+            Some(_) => "Affected components",
+            None => other,
+        },
+    };
+    format!("{label}: {}", e.message)
 }
 
 fn parse_id(raw: &str) -> Option<i64> {
@@ -636,13 +657,8 @@ pub async fn show(State(app): State<App>, signed: Signed, Path(raw): Path<String
 }
 
 fn to_update(d: &Draft, tz: chrono_tz::Tz) -> Result<PostUpdate, Invalid> {
+    // A later estimate without a reason is refused by the command, which knows the current one.
     let eta = d.eta(tz)?;
-    if eta.is_some() && d.reason().is_none() {
-        return Err(Invalid::new(
-            "eta_reason",
-            "say why the estimate changes; it is kept with the revision",
-        ));
-    }
     let version = d.version.ok_or_else(|| {
         Invalid::new(
             "version",
@@ -691,7 +707,7 @@ async fn after_write(
                 signed,
                 id,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Notice::Error(e.to_string()),
+                Notice::Error(form_error(&e)),
                 Some(draft),
             )
             .await
@@ -745,7 +761,7 @@ pub async fn update(
                 &signed,
                 id,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Notice::Error(e.to_string()),
+                Notice::Error(form_error(&e)),
                 Some(&draft),
             )
             .await
