@@ -25,6 +25,7 @@ use crate::store::{audit, deliveries, Backend, Conn, StoreError};
 
 mod automatic;
 pub mod maintenance;
+pub mod review;
 
 pub use automatic::scheduled;
 

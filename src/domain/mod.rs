@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod estimates;
+pub mod honesty;
 pub mod maintenance;
 pub mod schedule;
 pub mod status;

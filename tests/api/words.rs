@@ -219,3 +219,140 @@ async fn the_console_names_the_reason_field_by_its_label() {
     t.dispatch_all().await;
     t.assert_outbox_empty().await;
 }
+
+/// Declare and update answer with `warnings` when the words play a major incident down, say
+/// nothing new, or repeat an earlier message; the write still happens.
+#[tokio::test]
+async fn the_api_warns_before_it_is_too_late_but_never_refuses() {
+    let t = spawn_app().await;
+    let r = t
+        .post(
+            "/api/v1/incidents",
+            &json!({ "title": "Checkout down", "impact": "major",
+                     "message": "A small number of users may see intermittent errors.",
+                     "components": { "api": "major_outage" } }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let inc: Value = r.json().await.unwrap();
+    let id = inc["id"].as_i64().unwrap();
+    assert_eq!(inc["warnings"][0]["code"], "minimising", "{inc}");
+    let m = inc["warnings"][0]["message"].as_str().unwrap();
+    assert!(m.contains("\"intermittent\", \"a small number\""), "{m}");
+    assert_eq!(inc["warnings"].as_array().unwrap().len(), 1);
+
+    let path = format!("/api/v1/incidents/{id}/updates");
+    // Plain words with a new fact: nothing to say.
+    let r = t
+        .post(
+            &path,
+            &json!({ "message": "Checkout fails for everyone; we found the cause.",
+                               "status": "identified" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["warnings"], json!([]));
+    // Nearly the same words, no new fact.
+    let r = t
+        .post(
+            &path,
+            &json!({ "message": "Checkout fails for everyone; we found the cause!" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "a warning never refuses");
+    let w: Vec<String> = r.json::<Value>().await.unwrap()["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(w, ["nothing_new", "repeats_earlier"]);
+    // The first words again, with a new status: a repeat, though not "nothing new".
+    let r = t
+        .post(
+            &path,
+            &json!({ "message": "Checkout down: we're on it.", "status": "monitoring" }),
+        )
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["warnings"], json!([]));
+    let r = t
+        .post(
+            &path,
+            &json!({ "message": "Checkout fails for everyone; we found the cause.",
+                               "status": "identified" }),
+        )
+        .await;
+    let w = r.json::<Value>().await.unwrap()["warnings"].clone();
+    assert_eq!(w.as_array().unwrap().len(), 1, "{w}");
+    assert_eq!(w[0]["code"], "repeats_earlier");
+    assert_eq!(t.incident(id).await["updates"].as_array().unwrap().len(), 5);
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
+
+/// The console's preview shows the same warnings before anything is posted; the word list
+/// comes from config.
+#[tokio::test]
+async fn the_console_preview_flags_minimising_words_from_config() {
+    use crate::console::{add_operator, Browser};
+    let t = spawn_app_with(Options {
+        extra: Some("honesty: { minimising_words: [\"a blip\"] }\n".into()),
+        ..Options::default()
+    })
+    .await;
+    add_operator(
+        &t,
+        "ana@acme.test",
+        candor::store::operators::Role::Responder,
+    )
+    .await;
+    let ana = Browser::new(&t);
+    ana.login("ana@acme.test").await;
+    let form = [
+        ("title", "Checkout down"),
+        ("impact", "critical"),
+        ("status", "investigating"),
+        ("message", "Just a blip; some users may notice."),
+        ("eta_mode", "unknown"),
+        ("action", "preview"),
+    ];
+    let r = ana
+        .submit("/admin/incidents/new", "/admin/incidents/new", &form)
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("data-warning=\"minimising\""), "{html}");
+    assert!(
+        html.contains("(&quot;a blip&quot;)"),
+        "configured words, not the defaults"
+    );
+    let r = ana
+        .submit("/admin/incidents/new", "/admin/preview", &form)
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["warnings"][0]["code"], "minimising", "{v}");
+}
+
+/// The holding template's promise: with the same facts, its first 2310 messages in an incident
+/// all read differently (its four always-present sentences have 7, 5, 11 and 6 phrasings).
+#[test]
+fn the_holding_template_never_repeats_within_its_period() {
+    let r = candor::render::Renderer::new(std::path::Path::new("/nonexistent-template-dir"));
+    for status in ["investigating", "identified", "monitoring"] {
+        let mut seen = HashSet::new();
+        for seq in 0..2310 {
+            let ctx = json!({
+                "title": "Checkout is failing", "status": status, "elapsed": "3 hours",
+                "seq": seq, "variant": seq, "affected_text": "", "affected_count": 0,
+                "components": [], "changes": [], "since_automatic": true,
+                "team_words": "We're on it.", "latest": "We're on it.",
+                "quiet_since": "12:40 UTC", "quiet_for": "2 hours", "in_a_row": seq + 1,
+                "missed": 0, "missed_words": "no", "eta_reason": null, "eta_text": null,
+                "eta_passed": false, "signature": "Priya",
+            });
+            let text = r.render("messages/holding.txt.j2", ctx).unwrap();
+            assert_no_sentence_twice(&text);
+            assert!(seen.insert(normalised(&text)), "seq {seq} repeats:\n{text}");
+        }
+    }
+}

@@ -18,8 +18,10 @@ use serde_json::{json, Value};
 use super::session::Signed;
 use super::{base, problem, render, see_other};
 use crate::app::App;
+use crate::commands::review::{review, Draft as ReviewDraft};
 use crate::commands::{self, CommandError, Declare, PostUpdate, Resolve};
 use crate::domain::estimates::{self, Estimates};
+use crate::domain::honesty::Warning;
 use crate::domain::schedule::next_update_after;
 use crate::domain::{
     parse_duration, to_chrono, ComponentStatus, EtaInput, Impact, IncidentStatus, Invalid,
@@ -271,7 +273,10 @@ fn form_context(app: &App, draft: &Draft) -> Value {
 }
 
 /// Every public channel's rendering of the draft, and the figures for its estimate.
-async fn previews(app: &App, draft: &Draft) -> Result<(Vec<Value>, Option<Estimates>), StoreError> {
+/// Every public channel's text, the calibration figures, and the honesty check's warnings.
+type Previews = (Vec<Value>, Option<Estimates>, Vec<Warning>);
+
+async fn previews(app: &App, draft: &Draft) -> Result<Previews, StoreError> {
     let now = app.clock.now();
     let tz = app.config.site.time_zone;
     let mut conn = app.db.pool().acquire().await?;
@@ -282,7 +287,7 @@ async fn previews(app: &App, draft: &Draft) -> Result<(Vec<Value>, Option<Estima
     let (incident, components) = match draft.incident_id {
         Some(id) => {
             let Some(mut inc) = incidents::get(&mut conn, id).await? else {
-                return Ok((Vec::new(), None));
+                return Ok((Vec::new(), None, Vec::new()));
             };
             if let (Some(old), Some(new)) = (inc.eta_at, eta_at) {
                 eta_change = (old != new).then(|| commands::EtaChange {
@@ -358,8 +363,29 @@ async fn previews(app: &App, draft: &Draft) -> Result<(Vec<Value>, Option<Estima
             )
         }
     };
-    drop(conn);
     let env = app.env();
+    let warnings = if draft.resolve || draft.message.trim().is_empty() {
+        Vec::new()
+    } else {
+        let comps = draft.components().ok().flatten();
+        let d = ReviewDraft {
+            incident_id: draft.incident_id,
+            message: draft.message.trim(),
+            impact: draft.impact().ok().flatten(),
+            status: draft.status().ok().flatten(),
+            components: comps.as_ref(),
+            eta_at,
+        };
+        match review(&env, &mut conn, &d).await {
+            Ok(w) => w,
+            Err(CommandError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "honesty check failed in a preview");
+                Vec::new()
+            }
+        }
+    };
+    drop(conn);
     let msg = commands::draft_message(
         &env,
         &incident,
@@ -384,7 +410,7 @@ async fn previews(app: &App, draft: &Draft) -> Result<(Vec<Value>, Option<Estima
     } else {
         Some(calibration(app, incident.impact, &comp_ids, entered_minutes(eta, now)).await?)
     };
-    Ok((out, est))
+    Ok((out, est, warnings))
 }
 
 fn unavailable(app: &App, signed: &Signed, e: impl std::fmt::Display) -> Response {
@@ -400,7 +426,7 @@ async fn declare_page(
     error: Option<String>,
     show_preview: bool,
 ) -> Response {
-    let (previews, est) = match previews(app, draft).await {
+    let (previews, est, warnings) = match previews(app, draft).await {
         Ok(x) => x,
         Err(e) => return unavailable(app, signed, e),
     };
@@ -409,6 +435,7 @@ async fn declare_page(
     ctx.insert("previews".into(), json!(previews));
     ctx.insert("show_preview".into(), json!(show_preview));
     ctx.insert("estimates".into(), json!(est));
+    ctx.insert("warnings".into(), json!(warnings));
     ctx.insert("error".into(), json!(error));
     ctx.insert(
         "templates".into(),
@@ -831,7 +858,9 @@ pub async fn preview(
 ) -> Response {
     let draft = Draft::from_fields(&fields);
     match previews(&app, &draft).await {
-        Ok((p, e)) => Json(json!({ "previews": p, "estimates": e })).into_response(),
+        Ok((p, e, w)) => {
+            Json(json!({ "previews": p, "estimates": e, "warnings": w })).into_response()
+        }
         Err(e) => {
             let _ = &signed;
             tracing::error!(error = %e, "cannot build a console preview");
