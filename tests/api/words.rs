@@ -356,3 +356,51 @@ fn the_holding_template_never_repeats_within_its_period() {
         }
     }
 }
+
+/// The CLI: a later estimate without `--eta-reason` is refused (exit 3, naming the field); with
+/// it, the update goes out; warnings go to stderr.
+#[tokio::test]
+async fn the_cli_asks_for_a_reason_when_the_estimate_moves_later() {
+    use crate::cli::client;
+    let t = spawn_app().await;
+    let (code, _, err) = client(
+        &t,
+        &[
+            "incident",
+            "open",
+            "--title",
+            "Checkout down",
+            "--impact",
+            "major",
+            "--message",
+            "Intermittent errors for a small number of users.",
+            "--eta-in",
+            "1h",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: This is a major incident"), "{err}");
+    let later = [
+        "incident",
+        "update",
+        "1",
+        "--message",
+        "Slower than hoped.",
+        "--eta-in",
+        "2h",
+    ];
+    let (code, _, err) = client(&t, &later).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("eta_reason"), "{err}");
+    let mut with_reason = later.to_vec();
+    with_reason.extend(["--eta-reason", "the restore is slower than planned"]);
+    let (code, _, err) = client(&t, &with_reason).await;
+    assert_eq!(code, 0, "{err}");
+    let inc = t.incident(1).await;
+    assert_eq!(
+        inc["eta_revisions"][1]["reason"],
+        "the restore is slower than planned"
+    );
+    t.dispatch_all().await;
+}
