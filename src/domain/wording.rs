@@ -282,6 +282,10 @@ pub fn normalise(text: &str) -> String {
             out.push("#dur");
             continue;
         }
+        // "24 Nov 14:00" and "14:00" are both a time.
+        if w == "#" && out.last() == Some(&"#") {
+            continue;
+        }
         out.push(w);
     }
     out.join(" ")
