@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use minijinja::context;
 use serde_json::json;
 
 use crate::channels::{ComponentFacts, Message, MessageKind};
 use crate::config::Config;
-use crate::domain::schedule::{due_action, next_update_after, DueAction};
-use crate::domain::text::{human_duration, human_time};
+use crate::domain::schedule::next_update_after;
+use crate::domain::text::human_time;
 use crate::domain::{
     check_next_update_in, check_text, Audience, ComponentStatus, EtaInput, Impact, IncidentStatus,
     Invalid, UpdateKind, MAX_MESSAGE, MAX_REASON, MAX_TITLE,
@@ -22,9 +21,13 @@ use crate::domain::{
 use crate::render::{RenderError, Renderer};
 use crate::store::incidents::{self, Incident, NewIncident, Revision};
 use crate::store::updates::{self, NewUpdate};
-use crate::store::{audit, deliveries, schedule, Backend, Conn, StoreError};
+use crate::store::{audit, deliveries, Backend, Conn, StoreError};
 
+mod automatic;
 pub mod maintenance;
+pub mod review;
+
+pub use automatic::scheduled;
 
 /// Why a command did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -196,7 +199,7 @@ pub async fn declare(
             None,
             Some(eta),
             &actor.0,
-            Some("first estimate"),
+            Some(crate::domain::wording::FIRST_ESTIMATE),
             now,
         )
         .await?;
@@ -276,6 +279,29 @@ pub async fn post_update(
     let requested = u.next_update_in.map(check_next_update_in).transpose()?;
 
     let before = load_open(env, conn, id, u.expected_version).await?;
+    let eta_change = match (before.eta_at, new_eta) {
+        (Some(old), Some(new)) if old != new => Some(EtaChange {
+            old,
+            new,
+            reason: reason.clone(),
+        }),
+        _ => None,
+    };
+    if let Some(c) = eta_change.as_ref().filter(|c| c.new > c.old) {
+        if c.reason.is_none() {
+            let tz = env.config.site.time_zone;
+            return Err(Invalid::new(
+                "eta_reason",
+                format!(
+                    "the estimate moves later, from {} to {}: say why; customers read the \
+                     reason with the new estimate (an earlier estimate needs none)",
+                    human_time(c.old, now, tz),
+                    human_time(c.new, now, tz)
+                ),
+            )
+            .into());
+        }
+    }
     let impact = u.impact.unwrap_or(before.impact);
     let cadence = env.config.policies.for_impact(impact).update_every;
     let eta_at = new_eta.or(before.eta_at);
@@ -295,13 +321,18 @@ pub async fn post_update(
         incidents::set_components(conn, id, c).await?;
     }
     let after = revise(conn, &revision).await?;
-    let update_id = publish(
+    let extra = Extra {
+        signature: None,
+        eta_change,
+    };
+    let update_id = publish_with(
         env,
         conn,
         &after,
-        UpdateKind::Operator,
+        (UpdateKind::Operator, MessageKind::Operator),
         &message,
         &actor.0,
+        &extra,
         now,
     )
     .await?;
@@ -407,163 +438,6 @@ async fn revise(conn: &mut Conn, r: &Revision<'_>) -> Result<Incident, CommandEr
     Ok(now)
 }
 
-/// Posts one of Candor's own public updates (a holding update or an apology): the facts as they
-/// are, with a new promise of the next update. Returns the incident after it and the update id.
-async fn post_own_update(
-    env: &Env,
-    conn: &mut Conn,
-    incident: &Incident,
-    kind: UpdateKind,
-    body: &str,
-    apologised_eta_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<(Incident, i64), CommandError> {
-    let cadence = env.config.policies.for_impact(incident.impact).update_every;
-    let revision = Revision {
-        id: incident.id,
-        expected_version: incident.version,
-        title: &incident.title,
-        impact: incident.impact,
-        status: incident.status,
-        eta_at: incident.eta_at,
-        next_update_at: Some(next_update_after(now, None, cadence)),
-        resolved_at: None,
-        apologised_eta_at,
-        now,
-    };
-    let after = revise(conn, &revision).await?;
-    let update_id = publish(env, conn, &after, kind, body, &Actor::scheduler().0, now).await?;
-    Ok((after, update_id))
-}
-
-/// Carries out a scheduled action if it is still due under the row lock, exactly once. Returns
-/// false when it was no longer due or another scheduler already did it.
-pub async fn scheduled(
-    env: &Env,
-    conn: &mut Conn,
-    id: i64,
-    action: DueAction,
-    now: DateTime<Utc>,
-) -> Result<bool, CommandError> {
-    let Some(incident) = incidents::get_for_update(conn, env.backend, id).await? else {
-        return Ok(false);
-    };
-    let Some(promises) = incident.promises().filter(|_| incident.is_open()) else {
-        return Ok(false);
-    };
-    if due_action(&promises, now, env.config.ops.remind_before) != Some(action) {
-        return Ok(false);
-    }
-    let (name, due_at) = action.key();
-    if !schedule::claim(conn, id, name, due_at, now).await? {
-        return Ok(false);
-    }
-    let actor = Actor::scheduler();
-    let tz = env.config.site.time_zone;
-    let components = component_names(&env.config, &incidents::components(conn, id).await?);
-    let elapsed = human_duration(now - incident.started_at);
-    let signature = incident
-        .owner
-        .clone()
-        .unwrap_or_else(|| format!("The {} team", env.config.site.name));
-    let update_id = match action {
-        DueAction::OpsReminder { promised } => {
-            incidents::mark_reminded(conn, id, promised).await?;
-            let body = env.renderer.render(
-                "ops/reminder.txt.j2",
-                context! {
-                    site_name => env.config.site.name, incident_id => id, title => incident.title,
-                    promised_text => human_time(promised, now, tz),
-                    minutes_left => (promised - now).num_minutes().max(0) + 1,
-                    incident_url => incident_url(&env.config, id),
-                },
-            )?;
-            notify_ops(env, conn, &incident, MessageKind::OpsReminder, &body, now).await?;
-            None
-        }
-        DueAction::Holding { .. } => {
-            env.metrics.promise(crate::metrics::Promise::HoldingUpdate);
-            let latest = updates::for_incident(conn, id)
-                .await?
-                .into_iter()
-                .rev()
-                .find(|u| u.kind == UpdateKind::Operator)
-                .map(|u| crate::channels::truncate(&u.message, 280));
-            let variant = updates::count_kind(conn, id, UpdateKind::Scheduled).await?;
-            let body = env.renderer.render(
-                "messages/holding.txt.j2",
-                context! {
-                    title => incident.title, elapsed, components,
-                    eta_text => incident.eta_at.map(|e| human_time(e, now, tz)),
-                    eta_passed => incident.eta_at.is_some_and(|e| e <= now),
-                    variant, latest, signature,
-                },
-            )?;
-            let (_, update_id) = post_own_update(
-                env,
-                conn,
-                &incident,
-                UpdateKind::Scheduled,
-                &body,
-                incident.apologised_eta_at,
-                now,
-            )
-            .await?;
-            Some(update_id)
-        }
-        DueAction::Apology { eta } => {
-            env.metrics.apology();
-            let previous_apologies = updates::count_kind(conn, id, UpdateKind::Overdue).await?;
-            let eta_text = human_time(eta, now, tz);
-            let apology = if incident.is_maintenance() {
-                "messages/maintenance_overrun.txt.j2"
-            } else {
-                "messages/apology.txt.j2"
-            };
-            let body = env.renderer.render(
-                apology,
-                context! { title => incident.title, eta_text, elapsed, components, previous_apologies, signature },
-            )?;
-            let (after, update_id) = post_own_update(
-                env,
-                conn,
-                &incident,
-                UpdateKind::Overdue,
-                &body,
-                Some(eta),
-                now,
-            )
-            .await?;
-            let ask = env.renderer.render(
-                if incident.is_maintenance() {
-                    "ops/maintenance_overrun.txt.j2"
-                } else {
-                    "ops/eta_passed.txt.j2"
-                },
-                context! {
-                    site_name => env.config.site.name, incident_id => id, title => incident.title,
-                    eta_text, incident_url => incident_url(&env.config, id),
-                },
-            )?;
-            notify_ops(env, conn, &after, MessageKind::OpsEtaPassed, &ask, now).await?;
-            Some(update_id)
-        }
-    };
-    if let Some(update_id) = update_id {
-        schedule::set_update(conn, id, name, due_at, update_id).await?;
-    }
-    audit::record(
-        conn,
-        &actor.0,
-        &format!("scheduler.{name}"),
-        Some(id),
-        &json!({ "due_at": due_at, "update_id": update_id }),
-        now,
-    )
-    .await?;
-    Ok(true)
-}
-
 /// The public link to an incident.
 pub fn incident_url(config: &Config, id: i64) -> String {
     let base = config.site.public_url.as_str().trim_end_matches('/');
@@ -593,14 +467,28 @@ async fn publish(
     author: &str,
     now: DateTime<Utc>,
 ) -> Result<i64, CommandError> {
-    let message_kind = match kind {
+    publish_as(
+        env,
+        conn,
+        incident,
+        kind,
+        message_kind(kind),
+        body,
+        author,
+        now,
+    )
+    .await
+}
+
+/// The message kind the channels see for an update of `kind`.
+fn message_kind(kind: UpdateKind) -> MessageKind {
+    match kind {
         UpdateKind::Operator => MessageKind::Operator,
         UpdateKind::Scheduled => MessageKind::Scheduled,
         UpdateKind::Overdue => MessageKind::Overdue,
         UpdateKind::Resolution => MessageKind::Resolution,
         UpdateKind::Notice => MessageKind::MaintenanceUpdated,
-    };
-    publish_as(env, conn, incident, kind, message_kind, body, author, now).await
+    }
 }
 
 /// [`publish`] with the message kind the channels see chosen by the caller.
@@ -615,14 +503,61 @@ async fn publish_as(
     author: &str,
     now: DateTime<Utc>,
 ) -> Result<i64, CommandError> {
+    let extra = Extra::default();
+    publish_with(
+        env,
+        conn,
+        incident,
+        (kind, message_kind),
+        body,
+        author,
+        &extra,
+        now,
+    )
+    .await
+}
+
+/// What a message says besides its words: who signs it (Candor's own messages, signed last in
+/// every post) and how the estimate moved with it.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    pub signature: Option<String>,
+    pub eta_change: Option<EtaChange>,
+}
+
+/// An estimate that moves with an update, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtaChange {
+    pub old: DateTime<Utc>,
+    pub new: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// [`publish_as`] with a signature and the estimate's move. The stored update (status page,
+/// API, feeds) ends with the signature; channels get it as [`Message::signature`].
+#[allow(clippy::too_many_arguments)]
+async fn publish_with(
+    env: &Env,
+    conn: &mut Conn,
+    incident: &Incident,
+    (kind, message_kind): (UpdateKind, MessageKind),
+    body: &str,
+    author: &str,
+    extra: &Extra,
+    now: DateTime<Utc>,
+) -> Result<i64, CommandError> {
     let components = incidents::components(conn, incident.id).await?;
+    let stored = match &extra.signature {
+        Some(sig) => format!("{body}\n\n— {sig}"),
+        None => body.to_string(),
+    };
     let update_id = updates::insert(
         conn,
         &NewUpdate {
             incident_id: incident.id,
             kind,
             status: incident.status,
-            message: body,
+            message: &stored,
             eta_at: incident.eta_at,
             next_update_at: incident.next_update_at,
             components: &components,
@@ -635,10 +570,10 @@ async fn publish_as(
         env,
         incident,
         &components,
-        Audience::Public,
-        message_kind,
+        (Audience::Public, message_kind),
         Some(update_id),
         body,
+        extra,
         now,
     );
     let payload = serde_json::to_string(&msg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -682,10 +617,10 @@ pub(crate) async fn notify_ops(
         env,
         incident,
         &components,
-        Audience::Ops,
-        kind,
+        (Audience::Ops, kind),
         None,
         body,
+        &Extra::default(),
         now,
     );
     let payload = serde_json::to_string(&msg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -732,10 +667,10 @@ fn message(
     env: &Env,
     incident: &Incident,
     components: &BTreeMap<String, ComponentStatus>,
-    audience: Audience,
-    kind: MessageKind,
+    (audience, kind): (Audience, MessageKind),
     update_id: Option<i64>,
     body: &str,
+    extra: &Extra,
     now: DateTime<Utc>,
 ) -> Message {
     let tz = env.config.site.time_zone;
@@ -743,22 +678,16 @@ fn message(
     let (eta_line, next_update_line) = if incident.is_maintenance() {
         maintenance::message_lines(incident, now, tz)
     } else {
-        let eta_line = open.then(|| match incident.eta_at {
-            Some(eta) if eta > now => {
-                format!("We expect this fixed by {}.", human_time(eta, now, tz))
-            }
-            Some(eta) => format!(
-                "Our estimate of {} has passed; a new one will follow.",
-                human_time(eta, now, tz)
-            ),
-            None => "We don't have a reliable estimate yet.".to_string(),
-        });
+        let eta_line = open.then(|| eta_line(incident.eta_at, extra.eta_change.as_ref(), now, tz));
         let next_update_line = incident
             .next_update_at
             .filter(|_| open)
             .map(|t| format!("Next update by {}.", human_time(t, now, tz)));
         (eta_line, next_update_line)
     };
+    // An apology's words are about the estimate that passed: a line saying so again would
+    // repeat them.
+    let eta_line = eta_line.filter(|_| kind != MessageKind::Overdue);
     Message {
         audience,
         kind,
@@ -778,7 +707,45 @@ fn message(
             .filter(|_| next_update_line.is_some()),
         eta_line,
         next_update_line,
+        signature: extra.signature.clone(),
         posted_at: now,
+    }
+}
+
+/// The estimate as a line of its own: "We expect this fixed by 14:30 UTC.", or, when the update
+/// moves it, "We now expect 15:00 UTC instead of 14:00: the rollback takes longer than a
+/// restart."
+pub fn eta_line(
+    eta_at: Option<DateTime<Utc>>,
+    change: Option<&EtaChange>,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> String {
+    match (eta_at, change) {
+        (Some(eta), Some(c)) if eta > now && c.new == eta && c.old != eta => {
+            let new = human_time(eta, now, tz);
+            let old = human_time(c.old, now, tz);
+            // "15:00 UTC instead of 14:00": the zone is said once when both share it.
+            let old = match (new.rsplit_once(' '), old.rsplit_once(' ')) {
+                (Some((_, z1)), Some((head, z2))) if z1 == z2 => head.to_string(),
+                _ => old,
+            };
+            match &c.reason {
+                Some(r) => format!(
+                    "We now expect {new} instead of {old}: {}.",
+                    crate::domain::wording::clause(r)
+                ),
+                None => format!("We now expect {new} instead of {old}."),
+            }
+        }
+        (Some(eta), _) if eta > now => {
+            format!("We expect this fixed by {}.", human_time(eta, now, tz))
+        }
+        (Some(eta), _) => format!(
+            "Our estimate of {} has passed; a new one will follow.",
+            human_time(eta, now, tz)
+        ),
+        (None, _) => "We don't have a reliable estimate yet.".to_string(),
     }
 }
 
@@ -855,6 +822,7 @@ pub fn draft_message(
     components: &BTreeMap<String, ComponentStatus>,
     resolution: bool,
     body: &str,
+    eta_change: Option<EtaChange>,
     now: DateTime<Utc>,
 ) -> Message {
     let kind = if resolution {
@@ -862,14 +830,18 @@ pub fn draft_message(
     } else {
         MessageKind::Operator
     };
+    let extra = Extra {
+        signature: None,
+        eta_change,
+    };
     message(
         env,
         incident,
         components,
-        Audience::Public,
-        kind,
+        (Audience::Public, kind),
         None,
         body,
+        &extra,
         now,
     )
 }

@@ -5,6 +5,7 @@
 //! unknown keys refused. Every error names the key it is about. Secrets are held in [`Secret`],
 //! whose `Debug` and `Display` never show the value.
 
+pub mod honesty;
 pub mod maintenance;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::domain::Impact;
+pub use honesty::HonestyConfig;
 pub use maintenance::MaintenanceConfig;
 
 /// A configuration problem, naming the key it is about.
@@ -129,6 +131,9 @@ pub struct Config {
     pub channels: BTreeMap<String, ChannelConfig>,
     #[serde(default)]
     pub alertmanager: AlertmanagerConfig,
+    /// What the check before publishing warns about.
+    #[serde(default)]
+    pub honesty: HonestyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1071,6 +1076,7 @@ impl Config {
             ));
         }
         self.maintenance.validate(self)?;
+        self.honesty.validate()?;
         if self.channels.is_empty() {
             return Err(ConfigError::invalid(
                 "channels",

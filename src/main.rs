@@ -142,7 +142,7 @@ enum IncidentCommand {
         eta: Option<String>,
         #[arg(long)]
         eta_in: Option<String>,
-        /// Why the estimate moved.
+        /// Why the estimate moved: required when it moves later; published with it.
         #[arg(long)]
         eta_reason: Option<String>,
         #[arg(long)]
@@ -705,6 +705,10 @@ async fn incident(cli: Cli) -> ExitCode {
                 }
             } else {
                 print!("{}", describe(&value));
+            }
+            // The check before publishing: worth a second look, never a refusal.
+            for w in value["warnings"].as_array().into_iter().flatten() {
+                eprintln!("warning: {}", w["message"].as_str().unwrap_or_default());
             }
             ExitCode::from(Exit::Ok as u8)
         }

@@ -86,6 +86,10 @@ pub struct Message {
     pub eta_line: Option<String>,
     /// "Next update by 14:00 UTC."
     pub next_update_line: Option<String>,
+    /// Who signs Candor's own messages (the incident's owner, or "The <site> team"); templates
+    /// put it after everything else the message says. `None` for people's own words.
+    #[serde(default)]
+    pub signature: Option<String>,
     pub posted_at: DateTime<Utc>,
 }
 
@@ -447,6 +451,7 @@ pub fn test_message(config: &Config, channel_id: &str, now: DateTime<Utc>) -> Me
         next_update_at: None,
         eta_line: None,
         next_update_line: None,
+        signature: None,
         posted_at: now,
     }
 }

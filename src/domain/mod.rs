@@ -5,11 +5,13 @@
 
 pub mod alerts;
 pub mod estimates;
+pub mod honesty;
 pub mod maintenance;
 pub mod schedule;
 pub mod status;
 pub mod subscriber;
 pub mod text;
+pub mod wording;
 
 use std::fmt;
 use std::str::FromStr;

@@ -142,6 +142,21 @@ fn incident_view(s: &Story, config: &Config, times: &Times) -> Value {
         }
         _ => None,
     };
+    // Every move of the estimate, oldest first, with the reason the team gave.
+    let eta_revisions: Vec<Value> = s
+        .eta_revisions
+        .iter()
+        .map(|r| {
+            json!({
+                "at": times.at(r.created_at),
+                "old": r.old_eta.map(|t| times.at(t)),
+                "new": r.new_eta.map(|t| times.at(t)),
+                "reason": r.reason.as_deref()
+                    .filter(|r| *r != crate::domain::wording::FIRST_ESTIMATE)
+                    .map(crate::domain::wording::clause),
+            })
+        })
+        .collect();
     let components: Vec<Value> = s
         .components
         .iter()
@@ -207,6 +222,7 @@ fn incident_view(s: &Story, config: &Config, times: &Times) -> Value {
         "eta_state": eta_state,
         "eta_sentence": eta_sentence,
         "eta_history": eta_history,
+        "eta_revisions": eta_revisions,
         "next_update": next_update.map(|t| times.at(t)),
         "window_start": i.scheduled_for.map(|t| times.at(t)),
         "window": window,

@@ -376,7 +376,7 @@ async fn web_and_worker_roles_split_the_work() {
     );
 }
 
-async fn client(t: &TestApp, args: &[&str]) -> (i32, String, String) {
+pub(crate) async fn client(t: &TestApp, args: &[&str]) -> (i32, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_candor"))
         .env_remove("CANDOR_URL")
         .env_remove("CANDOR_TOKEN")

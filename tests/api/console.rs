@@ -12,7 +12,7 @@ use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn add_operator(t: &TestApp, email: &str, role: operators::Role) {
+pub(crate) async fn add_operator(t: &TestApp, email: &str, role: operators::Role) {
     let hash = operators::hash_password(PASSWORD).unwrap();
     let mut tx = t.app.db.begin_write().await.unwrap();
     operators::upsert(&mut tx, email, role, &hash, t.clock_now())
@@ -22,7 +22,7 @@ async fn add_operator(t: &TestApp, email: &str, role: operators::Role) {
 }
 
 /// A browser: keeps cookies, does not follow redirects (the tests look at them).
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     t: &'a TestApp,
     http: reqwest::Client,
 }
@@ -36,7 +36,7 @@ fn csrf_in(html: &str) -> String {
 }
 
 impl<'a> Browser<'a> {
-    fn new(t: &'a TestApp) -> Self {
+    pub(crate) fn new(t: &'a TestApp) -> Self {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -49,13 +49,13 @@ impl<'a> Browser<'a> {
         self.http.get(self.t.url(path)).send().await.unwrap()
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub(crate) async fn page(&self, path: &str) -> String {
         let r = self.get(path).await;
         assert_eq!(r.status(), 200, "GET {path}");
         r.text().await.unwrap()
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(self.t.url(path))
             .form(form)
@@ -65,7 +65,12 @@ impl<'a> Browser<'a> {
     }
 
     /// Posts `form` with the CSRF token of the page at `from`.
-    async fn submit(&self, from: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn submit(
+        &self,
+        from: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         let csrf = csrf_in(&self.page(from).await);
         let mut all = form.to_vec();
         all.push(("csrf", &csrf));
@@ -81,7 +86,7 @@ impl<'a> Browser<'a> {
         .await
     }
 
-    async fn login(&self, email: &str) {
+    pub(crate) async fn login(&self, email: &str) {
         let r = self.login_with(email, PASSWORD).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in as {email}");
         assert_eq!(r.headers()["location"], "/admin");
@@ -106,7 +111,7 @@ async fn audit_actions(t: &TestApp) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn declare_form<'a>(b: &Browser<'a>, title: &str, eta_in: &str) -> i64 {
+pub(crate) async fn declare_form<'a>(b: &Browser<'a>, title: &str, eta_in: &str) -> i64 {
     let r = b
         .submit(
             "/admin/incidents/new",

@@ -79,7 +79,7 @@ async fn declare_update_and_resolve_over_http_with_a_token() {
         .post(
             &format!("/api/v1/incidents/{id}/updates"),
             &json!({ "message": "A bad deploy; rolling back now.", "status": "identified",
-                     "eta_in": "30m", "eta_reason": "rollback takes longer than a restart",
+                     "eta_in": "1h", "eta_reason": "rollback takes longer than a restart",
                      "components": { "api": "degraded_performance", "web": "degraded_performance" } }),
         )
         .await;
@@ -88,12 +88,12 @@ async fn declare_update_and_resolve_over_http_with_a_token() {
     let inc: Value = r.json().await.unwrap();
     assert_eq!(inc["status"], "identified");
     assert_eq!(inc["version"], 2);
-    assert_eq!(inc["eta"], "2026-11-23T12:40:00Z");
+    assert_eq!(inc["eta"], "2026-11-23T13:10:00Z");
     assert_eq!(inc["next_update_at"], "2026-11-23T12:40:00Z");
     let revs = inc["eta_revisions"].as_array().unwrap();
     assert_eq!(revs.len(), 2);
     assert_eq!(revs[1]["old_eta"], "2026-11-23T12:45:00Z");
-    assert_eq!(revs[1]["new_eta"], "2026-11-23T12:40:00Z");
+    assert_eq!(revs[1]["new_eta"], "2026-11-23T13:10:00Z");
     assert_eq!(revs[1]["reason"], "rollback takes longer than a restart");
     assert_eq!(inc["components"].as_array().unwrap().len(), 2);
 
@@ -609,5 +609,99 @@ async fn components_show_the_worst_status_across_open_incidents() {
         .clone();
     assert_eq!(api["status"], "degraded_performance");
     t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
+
+/// A later estimate needs a reason, which every channel publishes with it; an earlier one
+/// needs none.
+#[tokio::test]
+async fn a_later_estimate_says_why_and_an_earlier_one_may_not() {
+    let t = spawn_app().await;
+    let id = t
+        .declare(
+            json!({ "title": "API errors", "impact": "major", "message": "Looking into it.",
+                         "eta_in": "2h" }),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap(); // ETA 14:00
+    let path = format!("/api/v1/incidents/{id}/updates");
+    t.advance_to(10);
+    let r = t
+        .post(
+            &path,
+            &json!({ "message": "Slower than hoped.", "eta_in": "2h50m" }),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "invalid_field");
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("eta_reason: "), "{msg}");
+    assert!(msg.contains("from 14:00 UTC to 15:00 UTC"), "{msg}");
+    // A blank reason is no reason.
+    let r = t
+        .post(
+            &path,
+            &json!({ "message": "Slower than hoped.", "eta_in": "2h50m", "eta_reason": " " }),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(t.incident(id).await["version"], 1, "nothing was written");
+
+    let r = t
+        .post(
+            &path,
+            &json!({ "message": "Slower than hoped.", "eta_in": "2h50m",
+                     "eta_reason": "The rollback takes longer than a restart." }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // Earlier needs no reason.
+    t.advance_to(20);
+    let r = t
+        .post(
+            &path,
+            &json!({ "message": "Going faster now.", "eta_in": "2h" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let inc: Value = r.json().await.unwrap();
+    let revs = inc["eta_revisions"].as_array().unwrap();
+    assert_eq!(
+        revs[1]["reason"],
+        "The rollback takes longer than a restart."
+    );
+    assert_eq!(revs[2]["reason"], Value::Null);
+
+    t.dispatch_all().await;
+    let posts: Vec<String> = t
+        .public_log()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        posts[1].contains(
+            "We now expect 15:00 UTC instead of 14:00: the rollback takes longer than a restart."
+        ),
+        "{}",
+        posts[1]
+    );
+    assert!(
+        posts[2].contains("We now expect 14:20 UTC instead of 15:00."),
+        "{}",
+        posts[2]
+    );
+    // The status page lists the estimate's history with its reasons.
+    let page = t
+        .page(&format!("/incidents/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("the rollback takes longer than a restart"),
+        "the status page gives the reason"
+    );
     t.assert_outbox_empty().await;
 }

@@ -46,6 +46,7 @@ fn message(title: &str, body: &str, components: &[&str]) -> Message {
         eta_line: Some(ETA.into()),
         next_update_line: Some(NEXT.into()),
         posted_at: t,
+        signature: None,
     }
 }
 

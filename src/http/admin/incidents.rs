@@ -18,8 +18,10 @@ use serde_json::{json, Value};
 use super::session::Signed;
 use super::{base, problem, render, see_other};
 use crate::app::App;
+use crate::commands::review::{review, Draft as ReviewDraft};
 use crate::commands::{self, CommandError, Declare, PostUpdate, Resolve};
 use crate::domain::estimates::{self, Estimates};
+use crate::domain::honesty::Warning;
 use crate::domain::schedule::next_update_after;
 use crate::domain::{
     parse_duration, to_chrono, ComponentStatus, EtaInput, Impact, IncidentStatus, Invalid,
@@ -271,18 +273,29 @@ fn form_context(app: &App, draft: &Draft) -> Value {
 }
 
 /// Every public channel's rendering of the draft, and the figures for its estimate.
-async fn previews(app: &App, draft: &Draft) -> Result<(Vec<Value>, Option<Estimates>), StoreError> {
+/// Every public channel's text, the calibration figures, and the honesty check's warnings.
+type Previews = (Vec<Value>, Option<Estimates>, Vec<Warning>);
+
+async fn previews(app: &App, draft: &Draft) -> Result<Previews, StoreError> {
     let now = app.clock.now();
     let tz = app.config.site.time_zone;
     let mut conn = app.db.pool().acquire().await?;
     let eta = draft.eta(tz).ok().flatten();
     let eta_at = eta.and_then(|e| e.resolve(now).ok());
     let requested = draft.next_update_in().ok().flatten();
+    let mut eta_change = None;
     let (incident, components) = match draft.incident_id {
         Some(id) => {
             let Some(mut inc) = incidents::get(&mut conn, id).await? else {
-                return Ok((Vec::new(), None));
+                return Ok((Vec::new(), None, Vec::new()));
             };
+            if let (Some(old), Some(new)) = (inc.eta_at, eta_at) {
+                eta_change = (old != new).then(|| commands::EtaChange {
+                    old,
+                    new,
+                    reason: draft.reason(),
+                });
+            }
             let mut comps = incidents::components(&mut conn, id).await?;
             if let Ok(Some(c)) = draft.components() {
                 comps.extend(c);
@@ -350,14 +363,36 @@ async fn previews(app: &App, draft: &Draft) -> Result<(Vec<Value>, Option<Estima
             )
         }
     };
-    drop(conn);
     let env = app.env();
+    let warnings = if draft.resolve || draft.message.trim().is_empty() {
+        Vec::new()
+    } else {
+        let comps = draft.components().ok().flatten();
+        let d = ReviewDraft {
+            incident_id: draft.incident_id,
+            message: draft.message.trim(),
+            impact: draft.impact().ok().flatten(),
+            status: draft.status().ok().flatten(),
+            components: comps.as_ref(),
+            eta_at,
+        };
+        match review(&env, &mut conn, &d).await {
+            Ok(w) => w,
+            Err(CommandError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "honesty check failed in a preview");
+                Vec::new()
+            }
+        }
+    };
+    drop(conn);
     let msg = commands::draft_message(
         &env,
         &incident,
         &components,
         draft.resolve,
         draft.message.trim(),
+        eta_change,
         now,
     );
     let mut out = Vec::new();
@@ -375,7 +410,7 @@ async fn previews(app: &App, draft: &Draft) -> Result<(Vec<Value>, Option<Estima
     } else {
         Some(calibration(app, incident.impact, &comp_ids, entered_minutes(eta, now)).await?)
     };
-    Ok((out, est))
+    Ok((out, est, warnings))
 }
 
 fn unavailable(app: &App, signed: &Signed, e: impl std::fmt::Display) -> Response {
@@ -391,7 +426,7 @@ async fn declare_page(
     error: Option<String>,
     show_preview: bool,
 ) -> Response {
-    let (previews, est) = match previews(app, draft).await {
+    let (previews, est, warnings) = match previews(app, draft).await {
         Ok(x) => x,
         Err(e) => return unavailable(app, signed, e),
     };
@@ -400,6 +435,7 @@ async fn declare_page(
     ctx.insert("previews".into(), json!(previews));
     ctx.insert("show_preview".into(), json!(show_preview));
     ctx.insert("estimates".into(), json!(est));
+    ctx.insert("warnings".into(), json!(warnings));
     ctx.insert("error".into(), json!(error));
     ctx.insert(
         "templates".into(),
@@ -490,7 +526,7 @@ pub async fn declare(
                 &signed,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &draft,
-                Some(e.to_string()),
+                Some(form_error(&e)),
                 true,
             )
             .await
@@ -515,13 +551,34 @@ pub async fn declare(
                 &signed,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &draft,
-                Some(e.to_string()),
+                Some(form_error(&e)),
                 true,
             )
             .await
         }
         Err(e) => unavailable(&app, &signed, e),
     }
+}
+
+/// A refused field as the form names it: "Why the estimate changes: ..." rather than the API's
+/// `eta_reason`.
+pub fn form_error(e: &Invalid) -> String {
+    let label = match e.field.as_str() {
+        "eta_reason" => "Why the estimate changes",
+        "eta_in" => "Fixed in",
+        "eta_at" | "eta" => "Fixed at",
+        "message" => "Message",
+        "title" => "Title",
+        "impact" => "Impact",
+        "status" => "Status",
+        "next_update_in" => "Next update within",
+        "version" => "Version",
+        other => match other.strip_prefix("components.") {
+            Some(_) => "Affected components",
+            None => other,
+        },
+    };
+    format!("{label}: {}", e.message)
 }
 
 fn parse_id(raw: &str) -> Option<i64> {
@@ -627,13 +684,8 @@ pub async fn show(State(app): State<App>, signed: Signed, Path(raw): Path<String
 }
 
 fn to_update(d: &Draft, tz: chrono_tz::Tz) -> Result<PostUpdate, Invalid> {
+    // A later estimate without a reason is refused by the command, which knows the current one.
     let eta = d.eta(tz)?;
-    if eta.is_some() && d.reason().is_none() {
-        return Err(Invalid::new(
-            "eta_reason",
-            "say why the estimate changes; it is kept with the revision",
-        ));
-    }
     let version = d.version.ok_or_else(|| {
         Invalid::new(
             "version",
@@ -682,7 +734,7 @@ async fn after_write(
                 signed,
                 id,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Notice::Error(e.to_string()),
+                Notice::Error(form_error(&e)),
                 Some(draft),
             )
             .await
@@ -736,7 +788,7 @@ pub async fn update(
                 &signed,
                 id,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Notice::Error(e.to_string()),
+                Notice::Error(form_error(&e)),
                 Some(&draft),
             )
             .await
@@ -806,7 +858,9 @@ pub async fn preview(
 ) -> Response {
     let draft = Draft::from_fields(&fields);
     match previews(&app, &draft).await {
-        Ok((p, e)) => Json(json!({ "previews": p, "estimates": e })).into_response(),
+        Ok((p, e, w)) => {
+            Json(json!({ "previews": p, "estimates": e, "warnings": w })).into_response()
+        }
         Err(e) => {
             let _ = &signed;
             tracing::error!(error = %e, "cannot build a console preview");

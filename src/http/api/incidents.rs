@@ -11,10 +11,12 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::doc::{ReadErrors, WriteErrors};
-use super::views::{IncidentDetail, IncidentList};
+use super::views::{IncidentDetail, IncidentList, Written};
 use super::{expected_version, json_response, parse_id, views, write};
 use crate::app::App;
+use crate::commands::review::{review, Draft};
 use crate::commands::{self, Actor, Declare, PostUpdate, Resolve};
+use crate::domain::honesty::Warning;
 use crate::domain::{parse_duration, ComponentStatus, EtaInput, Impact, IncidentStatus};
 use crate::http::auth::ApiCaller;
 use crate::http::error::ApiError;
@@ -73,13 +75,15 @@ pub struct UpdateBody {
     impact: Option<Impact>,
     /// Replaces the affected components and their statuses.
     components: Option<BTreeMap<String, ComponentStatus>>,
-    /// A revised estimate, RFC 3339; say why in `eta_reason`.
+    /// A revised estimate, RFC 3339; a later one needs `eta_reason`.
     #[schema(format = DateTime)]
     eta: Option<String>,
     /// A revised estimate as a duration from now.
     #[schema(example = "45m", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
     eta_in: Option<String>,
-    /// Why the estimate moved; recorded with the revision.
+    /// Why the estimate moved: required when it moves later, optional when earlier. Kept with
+    /// the revision and published with the new estimate on every channel.
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     eta_reason: Option<String>,
     #[schema(example = "30m", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
     next_update_in: Option<String>,
@@ -107,6 +111,20 @@ fn next_update_in(raw: Option<&str>) -> Result<Option<std::time::Duration>, ApiE
         .map_err(invalid)
 }
 
+/// The incident with the warnings of the check before publishing.
+async fn written_body(
+    conn: &mut crate::store::Conn,
+    app: &App,
+    id: i64,
+    warnings: Vec<Warning>,
+) -> Result<serde_json::Value, ApiError> {
+    let incident = views::incident(conn, &app.config, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))?;
+    serde_json::to_value(Written { incident, warnings })
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 async fn incident_body(
     conn: &mut crate::store::Conn,
     app: &App,
@@ -120,14 +138,16 @@ async fn incident_body(
 
 /// Declare an incident
 ///
-/// Writes the incident, its first update and one delivery per channel in one transaction.
+/// Writes the incident, its first update and one delivery per channel in one transaction. The
+/// answer's `warnings` name words that play down a major or critical incident; they never stop
+/// the write.
 #[utoipa::path(
     post, path = "/incidents", operation_id = "declareIncident", tag = "incidents",
     request_body = CreateBody,
     params(IdempotencyKey),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Declared; `Location` names it.", body = IncidentDetail,
+        (status = 201, description = "Declared; `Location` names it.", body = Written,
          headers(("Location" = String), ("ETag" = String))),
         WriteErrors,
     )
@@ -160,8 +180,17 @@ pub async fn create(
         format!("POST /incidents {}", body.canonical),
         move |conn| {
             async move {
+                let draft = Draft {
+                    message: &declare.message,
+                    impact: Some(declare.impact),
+                    ..Draft::default()
+                };
+                let warnings = review(&env, conn, &draft).await?;
                 let id = commands::declare(&env, conn, &actor, declare, now).await?;
-                Ok((StatusCode::CREATED, incident_body(conn, &a, id).await?))
+                Ok((
+                    StatusCode::CREATED,
+                    written_body(conn, &a, id, warnings).await?,
+                ))
             }
             .boxed()
         },
@@ -172,13 +201,20 @@ pub async fn create(
 /// Post an update
 ///
 /// A new public update, optionally revising the estimate, status, impact or components.
+///
+/// Moving the estimate later needs `eta_reason`: customers read it with the new estimate ("We
+/// now expect 15:00 UTC instead of 14:00: the rollback takes longer than a restart."), and
+/// without it the update is refused with `422` naming `eta_reason`. An earlier estimate, or a
+/// first one, needs no reason. The answer's `warnings` flag words that play down a major or
+/// critical incident, an update with no new fact and nearly the previous update's words, and
+/// words repeated from an earlier message; they never stop the write.
 #[utoipa::path(
     post, path = "/incidents/{id}/updates", operation_id = "postUpdate", tag = "incidents",
     request_body = UpdateBody,
     params(IncidentId, IfMatch, IdempotencyKey),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Posted.", body = IncidentDetail, headers(("ETag" = String))),
+        (status = 200, description = "Posted.", body = Written, headers(("ETag" = String))),
         WriteErrors,
     )
 )]
@@ -212,8 +248,18 @@ pub async fn update(
     );
     write(&app, &caller, &headers, request, move |conn| {
         async move {
+            let eta_at = post.eta.and_then(|e| e.resolve(now).ok());
+            let draft = Draft {
+                incident_id: Some(id),
+                message: &post.message,
+                impact: post.impact,
+                status: post.status,
+                components: post.components.as_ref(),
+                eta_at,
+            };
+            let warnings = review(&env, conn, &draft).await?;
             commands::post_update(&env, conn, &actor, id, post, now).await?;
-            Ok((StatusCode::OK, incident_body(conn, &a, id).await?))
+            Ok((StatusCode::OK, written_body(conn, &a, id, warnings).await?))
         }
         .boxed()
     })

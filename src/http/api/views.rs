@@ -88,6 +88,18 @@ pub struct IncidentDetail {
     pub alert_groups: Vec<AlertGroup>,
 }
 
+/// The incident after a declaration or an update, with what the check before publishing
+/// found. Warnings never stop a write: they say what to look at again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Written {
+    #[serde(flatten)]
+    pub incident: IncidentDetail,
+    /// Words that play down a major or critical incident (`minimising`, from
+    /// `honesty.minimising_words`), an update that says nothing the previous one did not
+    /// (`nothing_new`), words repeated from an earlier message (`repeats_earlier`).
+    pub warnings: Vec<crate::domain::honesty::Warning>,
+}
+
 /// A page of incidents, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IncidentList {
