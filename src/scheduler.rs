@@ -14,6 +14,7 @@ use crate::commands::{self, maintenance, CommandError, Env};
 use crate::domain::maintenance::due;
 use crate::domain::schedule::due_action;
 use crate::store::{idempotency, incidents, Db, StoreError};
+use crate::supervise::{catch_panic, Loops, RestartBackoff};
 
 pub struct Scheduler {
     db: Db,
@@ -56,7 +57,24 @@ impl Scheduler {
                 continue;
             };
             let mut tx = self.db.begin_write().await?;
-            match commands::scheduled(&self.env, &mut tx, incident.id, action, now).await {
+            // A panic in one incident's action fails that action (its transaction rolls back)
+            // and the tick goes on with the others.
+            let result = catch_panic(commands::scheduled(
+                &self.env,
+                &mut tx,
+                incident.id,
+                action,
+                now,
+            ))
+            .await;
+            let result = match result {
+                Ok(r) => r,
+                Err(panic) => {
+                    tracing::error!(incident.id = incident.id, panic = %panic, "scheduled action panicked; will retry next tick");
+                    continue;
+                }
+            };
+            match result {
                 Ok(true) => {
                     tx.commit().await?;
                     let (name, due_at) = action.key();
@@ -167,19 +185,34 @@ impl Scheduler {
         }
     }
 
-    /// Ticks every `scheduler.tick` until `stop` is cancelled.
-    pub async fn run(self, stop: CancellationToken) {
+    /// One supervised tick: a panic or an error is recorded in `loops` (for `/readyz`) under
+    /// `scheduler` instead of ending the loop.
+    pub async fn supervised_tick(&self, loops: &Loops) -> Result<usize, String> {
+        loops.pass("scheduler", self.tick()).await
+    }
+
+    /// Ticks every `scheduler.tick` until `stop` is cancelled. A failed tick is tried again
+    /// after a growing pause (never less than a tick).
+    pub async fn run(self, stop: CancellationToken, loops: Arc<Loops>) {
         let mut every = tokio::time::interval(self.env.config.scheduler.tick);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backoff = RestartBackoff::default();
+        loops.started("scheduler");
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = every.tick() => {
-                    if let Err(e) = self.tick().await {
-                        tracing::warn!(error = %e, "scheduler tick failed");
+                    if self.supervised_tick(&loops).await.is_ok() {
+                        backoff.reset();
+                    } else {
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            _ = tokio::time::sleep(backoff.failed()) => {}
+                        }
                     }
                 }
             }
         }
+        loops.stopped("scheduler");
     }
 }
