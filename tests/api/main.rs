@@ -11,6 +11,7 @@ mod maintenance;
 mod metrics;
 mod openapi;
 mod outbox;
+mod resilience;
 mod scheduler;
 mod social;
 mod status_page;
