@@ -6,6 +6,7 @@
 //! whose `Debug` and `Display` never show the value.
 
 pub mod maintenance;
+pub mod retention;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::domain::Impact;
 pub use maintenance::MaintenanceConfig;
+pub use retention::RetentionConfig;
 
 /// A configuration problem, naming the key it is about.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +131,9 @@ pub struct Config {
     pub channels: BTreeMap<String, ChannelConfig>,
     #[serde(default)]
     pub alertmanager: AlertmanagerConfig,
+    /// How long finished history is kept (see `config/retention.rs`).
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1083,6 +1088,7 @@ impl Config {
             ));
         }
         self.maintenance.validate(self)?;
+        self.retention.validate()?;
         if self.channels.is_empty() {
             return Err(ConfigError::invalid(
                 "channels",

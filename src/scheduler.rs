@@ -13,7 +13,8 @@ use crate::clock::Clock;
 use crate::commands::{self, maintenance, CommandError, Env};
 use crate::domain::maintenance::due;
 use crate::domain::schedule::due_action;
-use crate::store::{idempotency, incidents, Db, StoreError};
+use crate::domain::to_chrono;
+use crate::store::{idempotency, incidents, retention, Db, StoreError};
 use crate::supervise::{catch_panic, Loops, RestartBackoff};
 
 pub struct Scheduler {
@@ -22,6 +23,7 @@ pub struct Scheduler {
     env: Env,
     changes: watch::Sender<u64>,
     last_purge: Mutex<Option<DateTime<Utc>>>,
+    last_sweep: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Scheduler {
@@ -32,6 +34,7 @@ impl Scheduler {
             env,
             changes,
             last_purge: Mutex::new(None),
+            last_sweep: Mutex::new(None),
         }
     }
 
@@ -90,6 +93,7 @@ impl Scheduler {
         }
         done += self.maintenance(now).await?;
         self.housekeeping(now).await;
+        self.retention(now).await;
         Ok(done)
     }
 
@@ -189,6 +193,30 @@ impl Scheduler {
     /// `scheduler` instead of ending the loop.
     pub async fn supervised_tick(&self, loops: &Loops) -> Result<usize, String> {
         loops.pass("scheduler", self.tick()).await
+    }
+
+    /// Deletes finished history past `retention`, every `retention.every`, in bounded batches.
+    async fn retention(&self, now: DateTime<Utc>) {
+        let r = &self.env.config.retention;
+        {
+            let mut last = self.last_sweep.lock().expect("sweep lock");
+            if last.is_some_and(|t| now - t < to_chrono(r.every)) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let cutoffs = retention::Cutoffs {
+            deliveries: now - to_chrono(r.deliveries),
+            audit: now - to_chrono(r.audit),
+            sessions: now - to_chrono(r.sessions),
+        };
+        match retention::sweep(&self.db, &cutoffs, i64::from(r.batch)).await {
+            Ok(swept) if swept != retention::Swept::default() => {
+                tracing::info!(?swept, "deleted history past its retention")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
+        }
     }
 
     /// Ticks every `scheduler.tick` until `stop` is cancelled. A failed tick is tried again

@@ -12,6 +12,7 @@ pub mod history;
 pub mod idempotency;
 pub mod incidents;
 pub mod operators;
+pub mod retention;
 pub mod schedule;
 pub mod sessions;
 pub mod subscribers;

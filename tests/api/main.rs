@@ -12,6 +12,7 @@ mod metrics;
 mod openapi;
 mod outbox;
 mod resilience;
+mod retention;
 mod scheduler;
 mod social;
 mod status_page;
