@@ -163,9 +163,11 @@ impl Db {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
+                        // synchronous = FULL: a commit is on disk before it is acknowledged,
+                        // even across a power loss (NORMAL in WAL mode may lose the last ones).
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
                         )
                         .await?;
                     }
