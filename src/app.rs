@@ -51,6 +51,8 @@ pub struct AppInner {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The email channel subscribers sign up for, if one is configured.
     pub email: Option<Arc<channels::email::EmailChannel>>,
+    /// The state of this instance's background loops (reported by `/readyz`).
+    pub loops: Arc<crate::supervise::Loops>,
 }
 
 impl Deref for App {
@@ -146,6 +148,7 @@ impl AppBuilder {
             pages: PageCache::new(first),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             email,
+            loops: Arc::default(),
         })))
     }
 }
@@ -192,6 +195,7 @@ impl App {
             &self.channels,
             &self.instance,
             self.metrics.clone(),
+            self.loops.clone(),
         )
     }
 
@@ -234,17 +238,24 @@ impl App {
         let mut changes = self.changes.subscribe();
         let refresh = self.config.status_page.refresh;
         let mut failing = false;
+        self.loops.started("pages");
         loop {
             let local = tokio::select! {
                 _ = stop.cancelled() => break,
                 r = changes.changed() => r.is_ok(),
                 _ = tokio::time::sleep(refresh) => false,
             };
-            let result = if local {
-                self.rebuild_pages().await.map(|_| true)
-            } else {
-                self.refresh_pages().await
-            };
+            // Supervised: a panic while rendering is a failed pass (the last good pages stay).
+            let result = self
+                .loops
+                .pass("pages", async {
+                    if local {
+                        self.rebuild_pages().await.map(|_| true)
+                    } else {
+                        self.refresh_pages().await
+                    }
+                })
+                .await;
             match result {
                 Ok(_) if failing => {
                     tracing::info!("status page is fresh again");
@@ -260,6 +271,7 @@ impl App {
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
+        self.loops.stopped("pages");
     }
 
     /// The database cannot be reached: keep serving the last good pages, re-rendered from the
@@ -295,7 +307,10 @@ impl App {
         let outbox = Arc::new(self.outbox());
         let mut workers = Vec::new();
         if role != Role::Web {
-            workers.push(tokio::spawn(self.scheduler().run(stop_workers.clone())));
+            workers.push(tokio::spawn(
+                self.scheduler()
+                    .run(stop_workers.clone(), self.loops.clone()),
+            ));
             workers.extend(outbox.spawn(self.changes.subscribe(), stop_workers.clone()));
         }
         if role != Role::Worker {

@@ -7,6 +7,7 @@
 
 pub mod honesty;
 pub mod maintenance;
+pub mod retention;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Deserializer};
 use crate::domain::Impact;
 pub use honesty::HonestyConfig;
 pub use maintenance::MaintenanceConfig;
+pub use retention::RetentionConfig;
 
 /// A configuration problem, naming the key it is about.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +136,9 @@ pub struct Config {
     /// What the check before publishing warns about.
     #[serde(default)]
     pub honesty: HonestyConfig,
+    /// How long finished history is kept (see `config/retention.rs`).
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -414,9 +419,14 @@ pub struct OutboxConfig {
     /// How long a claimed delivery belongs to its worker; after that another may take it over.
     #[serde(default = "default_lease", deserialize_with = "de_duration")]
     pub lease: Duration,
-    /// Attempts before a delivery is parked as dead (a channel may override it).
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
+    /// An optional cap on attempts before a delivery is parked as dead (a channel may set its
+    /// own). Unset by default: `retry_for` bounds retries instead, so a long outage loses nothing.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// How long a delivery that keeps failing with retryable errors is retried (counted from its
+    /// creation, or from the last "retry now") before it is parked as dead.
+    #[serde(default = "default_retry_for", deserialize_with = "de_duration")]
+    pub retry_for: Duration,
     /// First retry delay; each further retry doubles it, with jitter, up to `backoff_max`.
     #[serde(default = "default_backoff_min", deserialize_with = "de_duration")]
     pub backoff_min: Duration,
@@ -430,8 +440,8 @@ fn default_poll() -> Duration {
 fn default_lease() -> Duration {
     Duration::from_secs(60)
 }
-fn default_max_attempts() -> u32 {
-    10
+fn default_retry_for() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 fn default_backoff_min() -> Duration {
     Duration::from_secs(2)
@@ -445,7 +455,8 @@ impl Default for OutboxConfig {
         Self {
             poll_interval: default_poll(),
             lease: default_lease(),
-            max_attempts: default_max_attempts(),
+            max_attempts: None,
+            retry_for: default_retry_for(),
             backoff_min: default_backoff_min(),
             backoff_max: default_backoff_max(),
         }
@@ -1063,10 +1074,16 @@ impl Config {
                 "must be more than 0",
             ));
         }
-        if self.outbox.max_attempts == 0 {
+        if self.outbox.max_attempts == Some(0) {
             return Err(ConfigError::invalid(
                 "outbox.max_attempts",
-                "must be at least 1",
+                "must be at least 1 (leave it out to bound retries by outbox.retry_for only)",
+            ));
+        }
+        if self.outbox.retry_for < self.outbox.backoff_min {
+            return Err(ConfigError::invalid(
+                "outbox.retry_for",
+                "must be at least outbox.backoff_min",
             ));
         }
         if self.outbox.backoff_min.is_zero() || self.outbox.backoff_min > self.outbox.backoff_max {
@@ -1077,6 +1094,7 @@ impl Config {
         }
         self.maintenance.validate(self)?;
         self.honesty.validate()?;
+        self.retention.validate()?;
         if self.channels.is_empty() {
             return Err(ConfigError::invalid(
                 "channels",

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod render;
 pub mod scheduler;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;
 
 pub use app::App;

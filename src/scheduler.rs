@@ -13,7 +13,9 @@ use crate::clock::Clock;
 use crate::commands::{self, maintenance, CommandError, Env};
 use crate::domain::maintenance::due;
 use crate::domain::schedule::due_action;
-use crate::store::{idempotency, incidents, Db, StoreError};
+use crate::domain::to_chrono;
+use crate::store::{idempotency, incidents, retention, Db, StoreError};
+use crate::supervise::{catch_panic, Loops, RestartBackoff};
 
 pub struct Scheduler {
     db: Db,
@@ -21,6 +23,7 @@ pub struct Scheduler {
     env: Env,
     changes: watch::Sender<u64>,
     last_purge: Mutex<Option<DateTime<Utc>>>,
+    last_sweep: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Scheduler {
@@ -31,6 +34,7 @@ impl Scheduler {
             env,
             changes,
             last_purge: Mutex::new(None),
+            last_sweep: Mutex::new(None),
         }
     }
 
@@ -56,7 +60,24 @@ impl Scheduler {
                 continue;
             };
             let mut tx = self.db.begin_write().await?;
-            match commands::scheduled(&self.env, &mut tx, incident.id, action, now).await {
+            // A panic in one incident's action fails that action (its transaction rolls back)
+            // and the tick goes on with the others.
+            let result = catch_panic(commands::scheduled(
+                &self.env,
+                &mut tx,
+                incident.id,
+                action,
+                now,
+            ))
+            .await;
+            let result = match result {
+                Ok(r) => r,
+                Err(panic) => {
+                    tracing::error!(incident.id = incident.id, panic = %panic, "scheduled action panicked; will retry next tick");
+                    continue;
+                }
+            };
+            match result {
                 Ok(true) => {
                     tx.commit().await?;
                     let (name, due_at) = action.key();
@@ -72,6 +93,7 @@ impl Scheduler {
         }
         done += self.maintenance(now).await?;
         self.housekeeping(now).await;
+        self.retention(now).await;
         Ok(done)
     }
 
@@ -167,19 +189,58 @@ impl Scheduler {
         }
     }
 
-    /// Ticks every `scheduler.tick` until `stop` is cancelled.
-    pub async fn run(self, stop: CancellationToken) {
+    /// One supervised tick: a panic or an error is recorded in `loops` (for `/readyz`) under
+    /// `scheduler` instead of ending the loop.
+    pub async fn supervised_tick(&self, loops: &Loops) -> Result<usize, String> {
+        loops.pass("scheduler", self.tick()).await
+    }
+
+    /// Deletes finished history past `retention`, every `retention.every`, in bounded batches.
+    async fn retention(&self, now: DateTime<Utc>) {
+        let r = &self.env.config.retention;
+        {
+            let mut last = self.last_sweep.lock().expect("sweep lock");
+            if last.is_some_and(|t| now - t < to_chrono(r.every)) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let cutoffs = retention::Cutoffs {
+            deliveries: now - to_chrono(r.deliveries),
+            audit: now - to_chrono(r.audit),
+            sessions: now - to_chrono(r.sessions),
+        };
+        match retention::sweep(&self.db, &cutoffs, i64::from(r.batch)).await {
+            Ok(swept) if swept != retention::Swept::default() => {
+                tracing::info!(?swept, "deleted history past its retention")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
+        }
+    }
+
+    /// Ticks every `scheduler.tick` until `stop` is cancelled. A failed tick is tried again
+    /// after a growing pause (never less than a tick).
+    pub async fn run(self, stop: CancellationToken, loops: Arc<Loops>) {
         let mut every = tokio::time::interval(self.env.config.scheduler.tick);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backoff = RestartBackoff::default();
+        loops.started("scheduler");
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = every.tick() => {
-                    if let Err(e) = self.tick().await {
-                        tracing::warn!(error = %e, "scheduler tick failed");
+                    if self.supervised_tick(&loops).await.is_ok() {
+                        backoff.reset();
+                    } else {
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            _ = tokio::time::sleep(backoff.failed()) => {}
+                        }
                     }
                 }
             }
         }
+        loops.stopped("scheduler");
     }
 }

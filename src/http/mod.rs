@@ -166,15 +166,29 @@ async fn healthz() -> impl IntoResponse {
     )
 }
 
-/// Ready: the database answers and its schema is current.
+/// Ready: the database answers, takes writes (a one-row heartbeat UPDATE, bounded by a timeout:
+/// a full disk still answers SELECT 1) and its schema is current, and no background loop of
+/// this instance is down (its last pass failed, or it stopped).
 async fn readyz(State(app): State<App>) -> Response {
     let db = tokio::time::timeout(Duration::from_secs(2), app.db.ping()).await;
+    let write = async {
+        let mut conn = app.db.write_conn().await?;
+        crate::store::changes::heartbeat(&mut conn, app.clock.now()).await
+    };
     let (ok, detail) = match db {
         Ok(Ok(())) => match app.db.migrations_current().await {
-            Ok(true) => (true, "ok"),
-            _ => (false, "database migrations are not current"),
+            Ok(true) => match tokio::time::timeout(Duration::from_secs(2), write).await {
+                Ok(Ok(())) => match app.loops.down().first() {
+                    None => (true, "ok".to_string()),
+                    Some((name, why)) => {
+                        (false, format!("background loop `{name}` is down: {why}"))
+                    }
+                },
+                Ok(Err(_)) | Err(_) => (false, "database takes no writes".to_string()),
+            },
+            _ => (false, "database migrations are not current".to_string()),
         },
-        Ok(Err(_)) | Err(_) => (false, "database unreachable"),
+        Ok(Err(_)) | Err(_) => (false, "database unreachable".to_string()),
     };
     let status = if ok {
         StatusCode::OK

@@ -3,6 +3,13 @@
 //! lease, sends them, and records the outcome on the row: delivered, retry later (exponential
 //! backoff with jitter, or the remote's `Retry-After`), or dead. A worker killed mid-send loses
 //! nothing: its lease expires and another worker takes the delivery over.
+//!
+//! A rate-limited lane takes its permits before it claims (see [`limit`]), so no lease runs out
+//! while a worker waits for its turn. Retryable failures are retried until the delivery is
+//! `outbox.retry_for` old (a day by default), so an outage of hours loses nothing; a panic in a
+//! channel is recorded on the delivery as a retryable failure and the lane goes on.
+
+pub mod limit;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -11,7 +18,6 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -22,13 +28,16 @@ use crate::channels::{Channel, DeliveryContext, Message, SendError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::to_chrono;
-use crate::store::{deliveries, Db, StoreError};
+use crate::store::{deliveries, from_ms, Db, StoreError};
+use crate::supervise::{catch_panic, Loops, RestartBackoff};
+use limit::Limiter;
 
 struct Lane {
     channel: Arc<dyn Channel>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiter: Option<Limiter>,
     concurrency: i64,
-    max_attempts: i64,
+    /// An optional cap on attempts (`limits.max_attempts` or `outbox.max_attempts`).
+    max_attempts: Option<i64>,
     timeout: Duration,
     /// One delivery may outlast the lease (an email fan-out): the worker renews the lease while
     /// it runs instead of bounding it by `timeout` (each send inside has its own).
@@ -45,6 +54,8 @@ pub struct Outbox {
     backoff: ExponentialBuilder,
     instance: String,
     metrics: Arc<crate::metrics::Metrics>,
+    retry_for: chrono::Duration,
+    loops: Arc<Loops>,
 }
 
 /// What one pass over a lane did.
@@ -79,6 +90,7 @@ impl Outbox {
         channels: &BTreeMap<String, Arc<dyn Channel>>,
         instance: &str,
         metrics: Arc<crate::metrics::Metrics>,
+        loops: Arc<Loops>,
     ) -> Self {
         let lanes = config
             .channels
@@ -89,12 +101,12 @@ impl Outbox {
                 let limiter = l
                     .per_minute
                     .and_then(NonZeroU32::new)
-                    .map(|n| RateLimiter::direct(Quota::per_minute(n)));
+                    .map(|n| Limiter::per_minute(n, clock.clone()));
                 Some(Lane {
                     channel,
                     limiter,
                     concurrency: i64::from(l.concurrency),
-                    max_attempts: i64::from(l.max_attempts.unwrap_or(config.outbox.max_attempts)),
+                    max_attempts: l.max_attempts.or(config.outbox.max_attempts).map(i64::from),
                     timeout: l.timeout,
                     renews_lease: cfg.long_running(),
                 })
@@ -115,6 +127,8 @@ impl Outbox {
             backoff,
             instance: instance.to_string(),
             metrics,
+            retry_for: to_chrono(config.outbox.retry_for),
+            loops,
         }
     }
 
@@ -155,6 +169,22 @@ impl Outbox {
         rand::thread_rng().fill_bytes(&mut token);
         let lease_owner = format!("{}:{}", self.instance, hex::encode(token));
         let now = self.clock.now();
+        let limit = match &lane.limiter {
+            None => lane.concurrency,
+            Some(limiter) => {
+                // Permits first, then the claim: a lease never waits on the limit. Only as many
+                // permits as there is work, so an idle lane does not spend its rate on nothing.
+                let due = {
+                    let mut conn = self.db.pool().acquire().await?;
+                    deliveries::count_due(&mut conn, lane.channel.id(), now, lane.concurrency)
+                        .await?
+                };
+                limiter.take(due)
+            }
+        };
+        if limit == 0 {
+            return Ok(PassReport::default());
+        }
         let claimed = {
             let mut conn = self.db.write_conn().await?;
             deliveries::claim(
@@ -164,7 +194,7 @@ impl Outbox {
                 &lease_owner,
                 now,
                 now + to_chrono(self.lease),
-                lane.concurrency,
+                limit,
             )
             .await?
         };
@@ -225,9 +255,9 @@ impl Outbox {
                 return Ok(Outcome::Dead);
             }
         };
-        if c.attempts > lane.max_attempts {
+        if let Some(max) = lane.max_attempts.filter(|max| c.attempts > *max) {
             // Earlier attempts never reported back (their workers died mid-send).
-            let why = format!("gave up: {} attempts did not finish", lane.max_attempts);
+            let why = format!("gave up: {max} attempts did not finish");
             let mut conn = self.db.write_conn().await?;
             deliveries::mark_dead(&mut conn, c.id, owner, &why).await?;
             tracing::warn!("{why}");
@@ -241,9 +271,6 @@ impl Outbox {
                 deliveries::thread_parent(&mut conn, c.incident_id, channel).await?,
             )
         };
-        if let Some(limiter) = &lane.limiter {
-            limiter.until_ready().await;
-        }
         let ctx = DeliveryContext {
             delivery_id: c.id,
             attempt: c.attempts,
@@ -252,11 +279,21 @@ impl Outbox {
             thread_parent,
             now: self.clock.now(),
         };
+        // A panic in a channel is this delivery's failure, not the lane's end.
+        let send = async {
+            catch_panic(lane.channel.deliver(&msg, &ctx))
+                .await
+                .unwrap_or_else(|panic| {
+                    tracing::error!(panic = %panic, "the channel panicked while sending");
+                    Err(SendError::retryable(format!(
+                        "the channel panicked: {panic}"
+                    )))
+                })
+        };
         let result = if lane.renews_lease {
-            self.renewing_lease(c.id, owner, lane.channel.deliver(&msg, &ctx))
-                .await?
+            self.renewing_lease(c.id, owner, send).await?
         } else {
-            match tokio::time::timeout(lane.timeout, lane.channel.deliver(&msg, &ctx)).await {
+            match tokio::time::timeout(lane.timeout, send).await {
                 Ok(r) => r,
                 Err(_) => Err(SendError::retryable(format!(
                     "timed out after {}",
@@ -265,6 +302,9 @@ impl Outbox {
             }
         };
         let now = self.clock.now();
+        let retrying_for = now - from_ms(c.retry_since);
+        let may_retry =
+            retrying_for < self.retry_for && lane.max_attempts.is_none_or(|max| c.attempts < max);
         let mut conn = self.db.write_conn().await?;
         let (outcome, kept) = match result {
             Ok(sent) => {
@@ -283,7 +323,7 @@ impl Outbox {
             Err(SendError::Retryable {
                 reason,
                 retry_after,
-            }) if c.attempts < lane.max_attempts => {
+            }) if may_retry => {
                 let wait = retry_after.unwrap_or_else(|| self.backoff_after(c.attempts));
                 let at: DateTime<Utc> = now + to_chrono(wait);
                 tracing::warn!(error = %reason, retry_in = %humantime::format_duration(wait), "delivery failed; will retry");
@@ -293,7 +333,11 @@ impl Outbox {
                 )
             }
             Err(SendError::Retryable { reason, .. }) => {
-                let why = format!("{reason} (gave up after {} attempts)", c.attempts);
+                let why = format!(
+                    "{reason} (gave up after {} attempts over {})",
+                    c.attempts,
+                    humantime::format_duration(retrying_for.to_std().unwrap_or_default())
+                );
                 tracing::error!(error = %why, "delivery is dead");
                 (
                     Outcome::Dead,
@@ -373,16 +417,27 @@ impl Outbox {
                 let stop = stop.clone();
                 tokio::spawn(async move {
                     let lane = &me.lanes[i];
+                    let name = format!("outbox:{}", lane.channel.id());
+                    me.loops.started(&name);
+                    let mut backoff = RestartBackoff::default();
                     loop {
-                        match me.run_lane(lane).await {
+                        // A failed pass (the database refused, or a panic outside a channel)
+                        // is tried again after a growing pause; the lane never ends early.
+                        match me.loops.pass(&name, me.run_lane(lane)).await {
                             Ok(r) if r.claimed > 0 => {
+                                backoff.reset();
                                 if stop.is_cancelled() {
                                     break;
                                 }
                                 continue;
                             }
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!(channel = lane.channel.id(), error = %e, "outbox pass failed"),
+                            Ok(_) => backoff.reset(),
+                            Err(_) => {
+                                tokio::select! {
+                                    _ = stop.cancelled() => break,
+                                    _ = tokio::time::sleep(backoff.failed()) => continue,
+                                }
+                            }
                         }
                         tokio::select! {
                             _ = stop.cancelled() => break,
@@ -390,6 +445,7 @@ impl Outbox {
                             _ = tokio::time::sleep(me.poll_interval) => {},
                         }
                     }
+                    me.loops.stopped(&name);
                 })
             })
             .collect()

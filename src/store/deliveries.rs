@@ -42,6 +42,8 @@ pub struct Claimed {
     pub payload: String,
     /// Attempts including this one.
     pub attempts: i64,
+    /// When its retry window opened (ms since the epoch): its creation, or the last "retry now".
+    pub retry_since: i64,
 }
 
 // A delivery waits while an earlier one of the same incident on the same channel is unfinished,
@@ -57,7 +59,8 @@ macro_rules! claim_pending_sql {
                AND e.channel = d.channel AND e.id < d.id AND e.state IN ('pending', 'in_flight')) \
              ORDER BY d.next_attempt_at, d.id LIMIT $5",
             $lock,
-            ") RETURNING id, incident_id, update_id, payload, attempts"
+            ") RETURNING id, incident_id, update_id, payload, attempts, \
+             COALESCE(retry_since, created_at) AS retry_since"
         )
     };
 }
@@ -70,7 +73,8 @@ macro_rules! claim_expired_sql {
              WHERE id IN (SELECT d.id FROM deliveries d WHERE d.channel = $3 AND d.state = 'in_flight' \
              AND d.lease_expires_at <= $4 ORDER BY d.lease_expires_at LIMIT $5",
             $lock,
-            ") RETURNING id, incident_id, update_id, payload, attempts"
+            ") RETURNING id, incident_id, update_id, payload, attempts, \
+             COALESCE(retry_since, created_at) AS retry_since"
         )
     };
 }
@@ -113,6 +117,29 @@ pub async fn claim(
     }
     rows.sort_by_key(|c| c.id);
     Ok(rows)
+}
+
+/// How many deliveries of `channel` a claim at `now` could take, up to `limit` (a rate-limited
+/// lane asks before taking permits, so an idle lane spends none).
+pub async fn count_due(
+    conn: &mut Conn,
+    channel: &str,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM (SELECT d.id FROM deliveries d WHERE d.channel = $1 AND ( \
+           (d.state = 'pending' AND d.next_attempt_at <= $2 AND NOT EXISTS (SELECT 1 FROM deliveries e \
+             WHERE e.incident_id = d.incident_id AND e.channel = d.channel AND e.id < d.id \
+             AND e.state IN ('pending', 'in_flight'))) \
+           OR (d.state = 'in_flight' AND d.lease_expires_at <= $2)) LIMIT $3) due",
+    )
+    .bind(channel)
+    .bind(ms(now))
+    .bind(limit)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n)
 }
 
 /// Extends the lease of a delivery still held by `lease_owner` (long deliveries renew it as
@@ -359,7 +386,7 @@ pub async fn retry_dead(
     now: DateTime<Utc>,
 ) -> Result<Option<(i64, String)>> {
     let row: Option<(i64, String)> = sqlx::query_as(
-        "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2, \
+        "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2, retry_since = $2, \
          lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND state = 'dead' \
          RETURNING incident_id, channel",
     )

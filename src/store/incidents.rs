@@ -218,6 +218,9 @@ pub async fn revise(conn: &mut Conn, r: &Revision<'_>) -> Result<bool> {
     .bind(r.impact.as_str())
     .execute(&mut *conn)
     .await?;
+    if done.rows_affected() == 1 {
+        super::changes::bump(conn).await?;
+    }
     Ok(done.rows_affected() == 1)
 }
 
@@ -470,6 +473,9 @@ pub async fn insert_window(conn: &mut Conn, n: &NewWindow<'_>) -> Result<Option<
     .bind(n.recurrence_key)
     .fetch_optional(&mut *conn)
     .await?;
+    if row.is_some() {
+        super::changes::bump(conn).await?;
+    }
     Ok(row.map(|r| r.0))
 }
 
@@ -492,6 +498,7 @@ pub async fn set_window(
     .bind(ms(ends_at))
     .execute(&mut *conn)
     .await?;
+    super::changes::bump(conn).await?;
     Ok(())
 }
 
@@ -513,6 +520,7 @@ pub async fn set_kind(conn: &mut Conn, id: i64, kind: IncidentKind) -> Result<()
         .bind(kind.as_str())
         .execute(&mut *conn)
         .await?;
+    super::changes::bump(conn).await?;
     Ok(())
 }
 

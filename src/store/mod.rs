@@ -6,11 +6,13 @@
 
 pub mod alert_groups;
 pub mod audit;
+pub mod changes;
 pub mod deliveries;
 pub mod history;
 pub mod idempotency;
 pub mod incidents;
 pub mod operators;
+pub mod retention;
 pub mod schedule;
 pub mod sessions;
 pub mod subscribers;
@@ -25,7 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub type Conn = AnyConnection;
@@ -161,13 +163,36 @@ impl Db {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
+                        // synchronous = FULL: a commit is on disk before it is acknowledged,
+                        // even across a power loss (NORMAL in WAL mode may lose the last ones).
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
                         )
                         .await?;
                     }
                     Ok(())
+                })
+            })
+            .after_release(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend != Backend::Sqlite {
+                        return Ok(true);
+                    }
+                    // A write that failed inside a transaction (SQLITE_FULL, SQLITE_IOERR) can
+                    // make SQLite roll the transaction back by itself; the ROLLBACK the dropped
+                    // `Transaction` then queues fails ("no transaction is active"), and sqlx
+                    // still counts the connection as inside one, so every later BEGIN on it
+                    // fails. The ping runs after that queued ROLLBACK; a connection that still
+                    // counts itself in a transaction is closed, not pooled (a new one is opened).
+                    conn.ping().await?;
+                    if conn.is_in_transaction() {
+                        tracing::warn!(
+                            "closing a database connection left inside a failed transaction"
+                        );
+                        return Ok(false);
+                    }
+                    Ok(true)
                 })
             })
             .connect_with(opts)
@@ -319,5 +344,46 @@ mod tests {
         let (_, u) = normalise_url("sqlite:x.db?mode=ro").unwrap();
         assert_eq!(u, "sqlite://x.db?mode=ro");
         assert!(normalise_url("mysql://x").is_err());
+    }
+
+    /// A full disk fails a write with a clear error; once there is space again the next write
+    /// succeeds (before, the failed transaction's connection went back to the pool still
+    /// counting itself inside a transaction, and every later `BEGIN` on it failed).
+    #[tokio::test]
+    async fn sqlite_writes_recover_once_a_full_disk_has_space_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/full.db", dir.path().display()), 1)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE blobs (b BLOB NOT NULL)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        // The disk is full: the file may not grow past its current size (the limit belongs to
+        // the connection; the pool has only one).
+        sqlx::query("PRAGMA max_page_count = 1")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let write = |db: Db| async move {
+            let mut tx = db.begin_write().await?;
+            sqlx::query("INSERT INTO blobs (b) VALUES (zeroblob(200000))")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        };
+        let err = write(db.clone()).await.unwrap_err().to_string();
+        assert!(err.contains("database or disk is full"), "{err}");
+        // Space again.
+        sqlx::query("PRAGMA max_page_count = 1000000")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        write(db.clone()).await.expect("the next write succeeds");
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
     }
 }

@@ -86,6 +86,7 @@ pub async fn insert(conn: &mut Conn, u: &NewUpdate<'_>) -> Result<i64> {
     .bind(ms(u.now))
     .fetch_one(&mut *conn)
     .await?;
+    super::changes::bump(conn).await?;
     Ok(id)
 }
 
@@ -136,11 +137,9 @@ pub async fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<Update>> {
     rows.into_iter().map(Update::try_from).collect()
 }
 
-/// A number that moves whenever anything the public sees changes: every public change writes an
-/// update. Instances compare it to know when to rebuild their page cache.
+/// A number that moves whenever anything the public sees changes (the change counter, bumped in
+/// the same transaction as the change). Instances compare it to know when to rebuild their page
+/// cache.
 pub async fn revision(conn: &mut Conn) -> Result<i64> {
-    let (v,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM updates")
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(v.unwrap_or(0))
+    super::changes::version(conn).await
 }

@@ -13,6 +13,8 @@ mod metrics;
 mod openapi;
 mod outbox;
 mod runon;
+mod resilience;
+mod retention;
 mod scheduler;
 mod social;
 mod status_page;
