@@ -13,6 +13,7 @@ pub mod incidents;
 pub mod operators;
 pub mod schedule;
 pub mod sessions;
+pub mod subscribe_quota;
 pub mod subscribers;
 pub mod tokens;
 pub mod updates;
