@@ -65,8 +65,8 @@ pub fn everywhere(router: Router, app: &App) -> Router {
 
 /// The console's routes: its own policy (no framing) and `X-Frame-Options` for old browsers.
 pub fn console<S: Clone + Send + Sync + 'static>(router: Router<S>, config: &Config) -> Router<S> {
-    let csp = HeaderValue::from_str(&content_security_policy(config, true))
-        .expect("the policy is ASCII");
+    let csp =
+        HeaderValue::from_str(&content_security_policy(config, true)).expect("the policy is ASCII");
     router
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

@@ -100,7 +100,8 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let registry = Arc::new(Registry::new(cap));
     let tracker = TaskTracker::new();
-    let idle = limits.idle_timeout;
+    let timeouts = (limits.header_read_timeout, limits.idle_timeout);
+    let refusing = Arc::new(tokio::sync::Semaphore::new(REFUSING_AT_ONCE));
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -124,12 +125,18 @@ pub async fn serve(
                     (builder.clone(), router.clone(), registry.clone());
                 let stop = shutdown.clone();
                 tracker.spawn(async move {
-                    serve_connection(&builder, stream, peer, router, &conn, idle, stop).await;
+                    serve_connection(&builder, stream, peer, router, &conn, timeouts, stop).await;
                     registry.remove(conn.id);
                 });
             }
+            // Past a few hundred refusals under way, the newest are simply closed.
             None => {
-                tracker.spawn(refuse(stream));
+                if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                    tracker.spawn(async move {
+                        refuse(stream).await;
+                        drop(permit);
+                    });
+                }
             }
         }
     }
@@ -210,7 +217,7 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Router,
     conn: &Conn,
-    idle: Duration,
+    (header_timeout, idle): (Duration, Duration),
     shutdown: CancellationToken,
 ) {
     let started = Instant::now();
@@ -221,7 +228,10 @@ async fn serve_connection(
         moved: moved.clone(),
     });
     let busy = conn.busy.clone();
+    let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let first = asked.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        first.store(true, Ordering::Release);
         let guard = BusyGuard::new(&busy);
         req.extensions_mut().insert(ConnectInfo(peer));
         let router = router.clone();
@@ -233,9 +243,19 @@ async fn serve_connection(
     });
     let served = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(served);
+    // hyper's header timer starts once the protocol is known, which takes a first byte: until the
+    // first request has arrived, the header timeout runs from the accept.
+    let first_head = tokio::time::sleep_until(started + header_timeout);
+    tokio::pin!(first_head);
     let mut closing = false;
     loop {
         tokio::select! {
+            _ = &mut first_head, if !asked.load(Ordering::Acquire) => {
+                if !asked.load(Ordering::Acquire) {
+                    tracing::debug!("closed a connection that sent no request in time");
+                    return;
+                }
+            }
             r = served.as_mut() => {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "connection ended with an error");
@@ -270,7 +290,10 @@ async fn stalled(started: Instant, moved: &AtomicU64, busy: &AtomicUsize, idle: 
     }
 }
 
-/// Every connection is busy: say so and close, without waiting for the request.
+/// Connections being told 503 at once, at most.
+const REFUSING_AT_ONCE: usize = 256;
+
+/// Every connection is busy: read the request's head (a second at most), say so and close.
 async fn refuse(mut stream: TcpStream) {
     const BODY: &str = "The server is busy; please try again in a moment.\n";
     let answer = format!(
@@ -279,6 +302,15 @@ async fn refuse(mut stream: TcpStream) {
         BODY.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut head = Vec::with_capacity(1024);
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
         stream.write_all(answer.as_bytes()).await?;
         stream.shutdown().await?;
         // Read what the client sent, briefly, so closing does not reset the answer away.

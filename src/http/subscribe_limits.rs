@@ -83,8 +83,14 @@ mod tests {
     #[test]
     fn an_ipv6_client_counts_by_its_64() {
         let l = SubscribeLimits::new(1, 3);
-        assert!(l.check_client(Some("2001:db8:1:2::1".parse().unwrap())).is_ok());
-        assert!(l.check_client(Some("2001:db8:1:2::99".parse().unwrap())).is_err());
-        assert!(l.check_client(Some("2001:db8:1:3::1".parse().unwrap())).is_ok());
+        assert!(l
+            .check_client(Some("2001:db8:1:2::1".parse().unwrap()))
+            .is_ok());
+        assert!(l
+            .check_client(Some("2001:db8:1:2::99".parse().unwrap()))
+            .is_err());
+        assert!(l
+            .check_client(Some("2001:db8:1:3::1".parse().unwrap()))
+            .is_ok());
     }
 }
