@@ -217,7 +217,15 @@ async fn history(
         .map(|f| NaiveDate::from_ymd_opt(f.year(), f.month(), 1).expect("a month"))
         .unwrap_or(this_month)
         .min(this_month);
-    if month < first_month || month > this_month {
+    if month > this_month {
+        return page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "No such month",
+            "Ask for a month no later than this one, like ?month=2026-11.",
+        );
+    }
+    if month < first_month {
         return page(
             &app,
             StatusCode::NOT_FOUND,
