@@ -6,7 +6,8 @@
 #
 # Settings (environment): IDLE (5000 idle connections), SLOW (500 slowloris connections),
 # REQUESTS (300 timed requests per run), ATTACK_SECONDS (40, the most the attack phase may last),
-# CANDOR_PORT (a free port from 18280 on), SKIP_BUILD=1 (reuse target/release/candor as it is).
+# CANDOR_PORT (a free port from 18280 on), SKIP_BUILD=1 (reuse target/release/candor as it is),
+# CANDOR_BIN (another binary to run, e.g. target/debug/candor; implies SKIP_BUILD=1).
 #
 # What it does: builds Candor in release mode (unless SKIP_BUILD=1), starts it with a throwaway
 # config (temporary SQLite database, log channels to files, default `server:` limits), then
@@ -64,12 +65,16 @@ free_port() {
 }
 PORT=${CANDOR_PORT:-$(free_port 18280)}
 
+if [[ -n ${CANDOR_BIN:-} ]]; then
+  SKIP_BUILD=1
+fi
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   log "cargo build --release (at most 270 s)"
   timeout 270 cargo build --release --quiet --bin candor || die "cargo build --release failed or took over 270 s"
 fi
-CANDOR=$repo/target/release/candor
+CANDOR=${CANDOR_BIN:-$repo/target/release/candor}
 [[ -x $CANDOR ]] || die "no $CANDOR (build it, or drop SKIP_BUILD=1)"
+log "binary: $CANDOR"
 
 conf=$tmp/candor.yaml
 awk -v db="sqlite://$tmp/candor.db" -v pub="$tmp/public.log" -v ops="$tmp/ops.log" '

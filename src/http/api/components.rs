@@ -29,7 +29,9 @@ pub struct ComponentList {
 
 /// List components
 ///
-/// Every configured component and its status now. Needs no token.
+/// Every configured component and its status, as the status page shows it (refreshed right
+/// after each change, and every `status_page.refresh` for other instances' changes; still
+/// answered while the database is down). Needs no token.
 #[utoipa::path(
     get, path = "/components", operation_id = "listComponents", tag = "components",
     responses(
