@@ -3,7 +3,7 @@
 //! Every change goes through one write path ([`commands`]) that records the incident, the update,
 //! the ETA revision, the audit entry and one outbox delivery per channel in a single transaction.
 //! Everything that leaves Candor is read back out of that outbox by [`outbox`] workers; the
-//! [`scheduler`] keeps the promises each public update makes. See `../shared/DESIGN.md`.
+//! [`scheduler`] keeps the promises each public update makes. See `docs/ARCHITECTURE.md` in the repository.
 
 pub mod alerts;
 pub mod app;

@@ -56,6 +56,16 @@ pub enum Promise {
     HoldingUpdate,
 }
 
+impl Promise {
+    fn label(self) -> &'static str {
+        match self {
+            Promise::Kept => "kept",
+            Promise::Late => "late",
+            Promise::HoldingUpdate => "holding_update",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     deliveries: Family<DeliveryLabels, Counter>,
@@ -127,12 +137,12 @@ impl Metrics {
         );
         registry.register(
             "estimate_accuracy_median_ratio",
-            "Median of actual time to resolve / first estimated time to resolve, resolved incidents of the last 90 days (1 is perfect, above 1 is optimistic)",
+            "Median of actual time to resolve / first estimated time to resolve, resolved incidents of the last 90 days (1 is perfect, above 1 is optimistic; NaN when no such incident)",
             m.estimate_median.clone(),
         );
         registry.register(
             "estimate_accuracy_p90_ratio",
-            "90th percentile of actual / first estimated time to resolve, last 90 days",
+            "90th percentile of actual / first estimated time to resolve, last 90 days (NaN when no such incident)",
             m.estimate_p90.clone(),
         );
         registry.register(
@@ -140,6 +150,15 @@ impl Metrics {
             "Resolved incidents of the last 90 days that had an estimate",
             m.estimates.clone(),
         );
+        // Every outcome is there from the start (at 0), so a rate over it never starts from
+        // a missing series.
+        for p in [Promise::Kept, Promise::Late, Promise::HoldingUpdate] {
+            m.promises
+                .get_or_create(&OutcomeLabels {
+                    outcome: p.label().into(),
+                })
+                .inc_by(0);
+        }
         Self { registry, ..m }
     }
 
@@ -153,14 +172,9 @@ impl Metrics {
     }
 
     pub fn promise(&self, p: Promise) {
-        let outcome = match p {
-            Promise::Kept => "kept",
-            Promise::Late => "late",
-            Promise::HoldingUpdate => "holding_update",
-        };
         self.promises
             .get_or_create(&OutcomeLabels {
-                outcome: outcome.into(),
+                outcome: p.label().into(),
             })
             .inc();
     }
@@ -193,6 +207,15 @@ impl Metrics {
         .fetch_all(&mut *conn)
         .await?;
         for ch in channels {
+            // Each channel's outcomes exist from the first scrape on, at 0.
+            for outcome in ["delivered", "retry", "dead"] {
+                self.deliveries
+                    .get_or_create(&DeliveryLabels {
+                        channel: ch.clone(),
+                        outcome: outcome.into(),
+                    })
+                    .inc_by(0);
+            }
             let row = rows.iter().find(|(c, _, _)| c == ch);
             let labels = ChannelLabels {
                 channel: ch.clone(),
@@ -234,10 +257,102 @@ impl Metrics {
     }
 }
 
-/// The nearest-rank quantile of sorted values (0 for none).
+/// The scrape formats `/metrics` can answer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/openmetrics-text; version=1.0.0`, what Prometheus asks for first.
+    OpenMetrics,
+    /// `text/plain; version=0.0.4`, the classic Prometheus text format (promtool, older
+    /// scrapers, a person with curl).
+    PrometheusText,
+}
+
+impl Format {
+    /// The format an `Accept` header asks for: OpenMetrics when it names it with a quality above
+    /// zero and at least that of `text/plain`, else the classic text format.
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let Some(accept) = accept else {
+            return Format::PrometheusText;
+        };
+        let (mut om, mut text) = (0.0_f64, 0.0_f64);
+        for item in accept.split(',') {
+            let mut parts = item.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|v| v.parse::<f64>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => om = om.max(q),
+                "text/plain" | "text/*" | "*/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if om > 0.0 && om >= text {
+            Format::OpenMetrics
+        } else {
+            Format::PrometheusText
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// The classic Prometheus text format (0.0.4) of an OpenMetrics document: a counter's `HELP`
+/// and `TYPE` name its `_total` series, `unknown` becomes `untyped`, and the `# EOF` and `# UNIT`
+/// lines (OpenMetrics only) go.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some(name) = rest.strip_suffix(" counter") {
+                counters.insert(name.to_string());
+            }
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("# HELP ", r))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+        match meta {
+            Some((kind, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let name = if counters.contains(name) {
+                    format!("{name}_total")
+                } else {
+                    name.to_string()
+                };
+                let tail = if kind == "# TYPE " && tail == "unknown" {
+                    "untyped"
+                } else {
+                    tail
+                };
+                out.push_str(kind);
+                out.push_str(&name);
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The nearest-rank quantile of sorted values (NaN for none: no data is not a ratio of 0).
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
-        return 0.0;
+        return f64::NAN;
     }
     let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
     sorted[rank.min(sorted.len()) - 1]
@@ -248,10 +363,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_accept_header_picks_the_format() {
+        let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(
+            Format::negotiate(Some("text/plain")),
+            Format::PrometheusText
+        );
+        assert_eq!(Format::negotiate(Some("*/*")), Format::PrometheusText);
+        assert_eq!(Format::negotiate(None), Format::PrometheusText);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0, text/plain")),
+            Format::PrometheusText
+        );
+    }
+
+    #[test]
+    fn the_text_format_names_counters_by_their_total_series() {
+        let m = Metrics::new();
+        m.promise(Promise::Kept);
+        let mut om = String::new();
+        prometheus_client::encoding::text::encode(&mut om, &m.registry).unwrap();
+        assert!(om.contains("# HELP candor_promises "), "{om}");
+        let text = to_prometheus_text(&om);
+        assert!(
+            text.contains("# HELP candor_promises_total Promised"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE candor_promises_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("candor_promises_total{outcome=\"kept\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("candor_promises_total{outcome=\"late\"} 0"),
+            "every outcome is there from the start: {text}"
+        );
+        assert!(!text.contains("# EOF"));
+    }
+
+    #[test]
     fn nearest_rank_quantiles() {
         let v = [0.5, 1.0, 1.5, 2.0, 4.0];
         assert_eq!(quantile(&v, 0.5), 1.5);
         assert_eq!(quantile(&v, 0.9), 4.0);
-        assert_eq!(quantile(&[], 0.5), 0.0);
+        assert!(quantile(&[], 0.5).is_nan());
     }
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use super::fit::{fit, Counter};
+use super::fit::Counter;
 use super::{
     classify_status, describe_reqwest_error, error_text, wait_hint, Channel, DeliveryContext,
     Message, Preview, Reset, SendError, Sent,
@@ -129,8 +129,7 @@ impl BlueskyChannel {
     }
 
     fn text(&self, msg: &Message) -> Result<String, SendError> {
-        let full = super::post_text(&self.renderer, msg)?;
-        Ok(fit(&full, &msg.incident_url, LIMIT, Counter::Graphemes))
+        super::fitted_post(&self.renderer, msg, LIMIT, Counter::Graphemes)
     }
 
     /// Sends one XRPC request; an expired access token is told apart from other failures.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::fit::{fit, Counter};
+use super::fit::Counter;
 use super::{
     classify_status, describe_reqwest_error, error_text, wait_hint, Channel, DeliveryContext,
     Message, Preview, Reset, SendError, Sent,
@@ -43,8 +43,7 @@ impl DiscordChannel {
     }
 
     fn text(&self, msg: &Message) -> Result<String, SendError> {
-        let full = super::post_text(&self.renderer, msg)?;
-        Ok(fit(&full, &msg.incident_url, LIMIT, Counter::Chars))
+        super::fitted_post(&self.renderer, msg, LIMIT, Counter::Chars)
     }
 }
 

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::fit::{fit, Counter};
+use super::fit::Counter;
 use super::{
     classify_status, describe_reqwest_error, error_text, wait_hint, Channel, DeliveryContext,
     Message, Preview, Reset, SendError, Sent,
@@ -131,11 +131,8 @@ impl MastodonChannel {
         let counter = Counter::GraphemesShortLinks {
             url: l.characters_reserved_per_url,
         };
-        let full = super::post_text(&self.renderer, msg)?;
-        Ok((
-            fit(&full, &msg.incident_url, l.max_characters, counter),
-            counter,
-        ))
+        let text = super::fitted_post(&self.renderer, msg, l.max_characters, counter)?;
+        Ok((text, counter))
     }
 }
 

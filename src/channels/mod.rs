@@ -323,6 +323,22 @@ pub fn post_text(renderer: &Renderer, msg: &Message) -> Result<String, SendError
         .map_err(|e| SendError::permanent(format!("template: {e}")))
 }
 
+/// The message as a post fitted to a network's `limit`, counted as `counter` counts (see
+/// [`fit::fit_message`]): the story shrinks, the estimate, the next-update line and the link
+/// stay whole. A broken template, or a promise and link that alone pass the limit, is a
+/// permanent error: retrying will not mend either.
+pub fn fitted_post(
+    renderer: &Renderer,
+    msg: &Message,
+    limit: usize,
+    counter: fit::Counter,
+) -> Result<String, SendError> {
+    fit::fit_message(msg, limit, counter, |m| renderer.post_text(m, None)).map_err(|e| match e {
+        fit::FitError::Render(e) => SendError::permanent(format!("template: {e}")),
+        e @ fit::FitError::TooLong { .. } => SendError::permanent(e.to_string()),
+    })
+}
+
 /// Reads `Retry-After` (seconds, or an HTTP date relative to `now`).
 pub fn retry_after(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let v = headers
@@ -380,6 +396,33 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// The estimate line and the next-update line of an incident (not a maintenance window) as
+/// they read when an update was posted at `at`, in the site's zone `tz`: "We expect this fixed
+/// by 14:30 UTC.", the honest "We don't have a reliable estimate yet.", "Next update by 14:00
+/// UTC.". Nothing is promised once it is closed. The feeds word an update's promise with this,
+/// so they say what the posts said.
+pub fn incident_promise_lines(
+    open: bool,
+    eta_at: Option<DateTime<Utc>>,
+    next_update_at: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> (Option<String>, Option<String>) {
+    use crate::domain::text::human_time;
+    let eta_line = open.then(|| match eta_at {
+        Some(eta) if eta > at => format!("We expect this fixed by {}.", human_time(eta, at, tz)),
+        Some(eta) => format!(
+            "Our estimate of {} has passed; a new one will follow.",
+            human_time(eta, at, tz)
+        ),
+        None => "We don't have a reliable estimate yet.".to_string(),
+    });
+    let next_update_line = next_update_at
+        .filter(|_| open)
+        .map(|t| format!("Next update by {}.", human_time(t, at, tz)));
+    (eta_line, next_update_line)
 }
 
 /// A message that says it is a test, for `candor channel test ID`: no incident is behind it.

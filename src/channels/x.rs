@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::fit::{fit, Counter};
+use super::fit::Counter;
 use super::{
     classify_status, describe_reqwest_error, error_text, wait_hint, Channel, DeliveryContext,
     Message, Preview, Reset, SendError, Sent,
@@ -83,8 +83,7 @@ impl XChannel {
     }
 
     fn text(&self, msg: &Message) -> Result<String, SendError> {
-        let full = super::post_text(&self.renderer, msg)?;
-        Ok(fit(&full, &msg.incident_url, LIMIT, Counter::Weighted))
+        super::fitted_post(&self.renderer, msg, LIMIT, Counter::Weighted)
     }
 }
 

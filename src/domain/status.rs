@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::{ComponentStatus, Impact};
@@ -129,23 +130,67 @@ pub struct Day {
     pub worst: ComponentStatus,
     /// Minutes during which the component was not operational (maintenance excluded).
     pub minutes: i64,
+    /// Uptime of the day, weighed as [`uptime_percent`] weighs it; for today, of the part of
+    /// the day that has passed, so an outage under way counts as it happens.
+    pub uptime: f64,
     /// The incidents that touched it that day, by id and title.
     pub incidents: Vec<(i64, String)>,
 }
 
-/// The last `n` days (UTC) ending with today's, oldest first.
-pub fn days(stretches: &[Stretch], now: DateTime<Utc>, n: u32) -> Vec<Day> {
-    let today = now.date_naive();
+/// The first instant of `date` in `tz` (the first instant after a gap, where a zone skips
+/// midnight).
+fn midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let naive = date.and_hms_opt(0, 0, 0).expect("midnight");
+    (0..4)
+        .find_map(|h| {
+            tz.from_local_datetime(&(naive + Duration::hours(h)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| naive.and_utc())
+}
+
+/// Seconds lost in `[from, to)`, as Statuspage weighs them: a major outage counts fully, a
+/// partial outage at 30%, degraded performance and maintenance not at all.
+fn lost_seconds(stretches: &[Stretch], from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    stretches
+        .iter()
+        .map(|s| {
+            let secs = (s.to.min(to) - s.from.max(from)).num_seconds().max(0) as f64;
+            match s.status {
+                ComponentStatus::MajorOutage => secs,
+                ComponentStatus::PartialOutage => secs * 0.3,
+                _ => 0.0,
+            }
+        })
+        .sum()
+}
+
+fn percent_up(lost: f64, total: f64) -> f64 {
+    if total <= 0.0 {
+        return 100.0;
+    }
+    (100.0 * (1.0 - lost / total)).clamp(0.0, 100.0)
+}
+
+/// The last `n` days of the site's zone `tz` ending with today's, oldest first. Today runs
+/// until `now`: a stretch still open counts up to this moment.
+pub fn days(stretches: &[Stretch], now: DateTime<Utc>, n: u32, tz: Tz) -> Vec<Day> {
+    let today = now.with_timezone(&tz).date_naive();
     (0..n)
         .rev()
         .map(|back| {
             let date = today - Duration::days(i64::from(back));
-            let start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-            let end = (start + Duration::days(1)).min(now);
+            let start = midnight(date, tz);
+            let end = midnight(date + Duration::days(1), tz).min(now);
             let mut day = Day {
                 date,
                 worst: ComponentStatus::Operational,
                 minutes: 0,
+                uptime: percent_up(
+                    lost_seconds(stretches, start, end),
+                    (end - start).num_seconds() as f64,
+                ),
                 incidents: Vec::new(),
             };
             for s in stretches {
@@ -173,27 +218,15 @@ pub fn days(stretches: &[Stretch], now: DateTime<Utc>, n: u32) -> Vec<Day> {
 /// outage at 30%, degraded performance and maintenance not at all.
 pub fn uptime_percent(stretches: &[Stretch], now: DateTime<Utc>, n: u32) -> f64 {
     let window_start = now - Duration::days(i64::from(n));
-    let total = (now - window_start).num_seconds() as f64;
-    let lost: f64 = stretches
-        .iter()
-        .map(|s| {
-            let secs = (s.to.min(now) - s.from.max(window_start))
-                .num_seconds()
-                .max(0) as f64;
-            match s.status {
-                ComponentStatus::MajorOutage => secs,
-                ComponentStatus::PartialOutage => secs * 0.3,
-                _ => 0.0,
-            }
-        })
-        .sum();
-    (100.0 * (1.0 - lost / total)).clamp(0.0, 100.0)
+    percent_up(
+        lost_seconds(stretches, window_start, now),
+        (now - window_start).num_seconds() as f64,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn t(d: u32, h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap()
@@ -252,7 +285,7 @@ mod tests {
             incident_id: 3,
             title: "Slow".into(),
         }];
-        let d = days(&s, t(22, 12, 0), 3);
+        let d = days(&s, t(22, 12, 0), 3, chrono_tz::UTC);
         assert_eq!(d.len(), 3);
         assert_eq!(d[0].date, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
         assert_eq!(
@@ -267,5 +300,45 @@ mod tests {
         );
         let up = uptime_percent(&s, t(22, 12, 0), 90);
         assert!((up - (100.0 * (1.0 - 0.3 * 7200.0 / (90.0 * 86400.0)))).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_outage_under_way_counts_today_as_it_happens() {
+        // A major outage began two hours ago and is still open: its stretch ends now.
+        let now = t(22, 12, 0);
+        let ups = vec![(
+            t(22, 10, 0),
+            BTreeMap::from([("api".to_string(), ComponentStatus::MajorOutage)]),
+        )];
+        let s = stretches(9, "API down", &ups, now).remove("api").unwrap();
+        let d = days(&s, now, 90, chrono_tz::UTC);
+        let today = d.last().unwrap();
+        assert_eq!(today.date, now.date_naive());
+        assert_eq!(
+            (today.worst, today.minutes),
+            (ComponentStatus::MajorOutage, 120)
+        );
+        // Two hours down of the twelve gone today.
+        assert!((today.uptime - 100.0 * 10.0 / 12.0).abs() < 1e-9);
+        assert!(uptime_percent(&s, now, 90) < 100.0);
+        // The days before are whole and untouched.
+        assert_eq!(d[88].uptime, 100.0);
+    }
+
+    #[test]
+    fn days_are_the_site_zone_days() {
+        // 23:00-01:00 UTC is 18:00-20:00 in New York: all on one New York day.
+        let s = vec![Stretch {
+            from: t(20, 23, 0),
+            to: t(21, 1, 0),
+            status: ComponentStatus::MajorOutage,
+            incident_id: 3,
+            title: "Down".into(),
+        }];
+        let d = days(&s, t(22, 12, 0), 3, chrono_tz::America::New_York);
+        assert_eq!(d[0].date, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
+        assert_eq!(d[0].minutes, 120);
+        assert_eq!(d[1].minutes, 0);
+        assert!((d[0].uptime - 100.0 * 22.0 / 24.0).abs() < 1e-9);
     }
 }

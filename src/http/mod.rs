@@ -92,7 +92,8 @@ pub fn health_router(app: App) -> Router {
         .with_state(app)
 }
 
-/// `/metrics` in the OpenMetrics text format, which Prometheus reads.
+/// `/metrics` in the OpenMetrics text format when the scraper asks for it (Prometheus does), else
+/// in the classic Prometheus text format (promtool, curl).
 async fn metrics(State(app): State<App>, headers: axum::http::HeaderMap) -> Response {
     if let Some(token) = &app.config.server.metrics_token {
         let given = headers
@@ -119,17 +120,27 @@ async fn metrics(State(app): State<App>, headers: axum::http::HeaderMap) -> Resp
             .await
     }
     .await;
+    let format = crate::metrics::Format::negotiate(
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+    );
     match rendered {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            )],
-            text,
-        )
-            .into_response(),
+        Ok(text) => {
+            let body = match format {
+                crate::metrics::Format::OpenMetrics => text,
+                crate::metrics::Format::PrometheusText => crate::metrics::to_prometheus_text(&text),
+            };
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(format.content_type()),
+                    ),
+                    (header::VARY, HeaderValue::from_static("accept")),
+                ],
+                body,
+            )
+                .into_response()
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }

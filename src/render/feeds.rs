@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::snapshot::{status_label, FeedItem, Snapshot};
 use crate::config::Config;
+use crate::domain::IncidentStatus;
 
 const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
 
@@ -39,6 +40,45 @@ pub fn entry_id(config: &Config, item: &FeedItem) -> String {
 /// An entry's title: the incident's title and the status the update gave it.
 pub fn entry_title(item: &FeedItem) -> String {
     format!("{}: {}", item.title, status_label(item.update.status))
+}
+
+/// An entry's text: the update's words, then the facts every channel tells (see
+/// `templates/social/post.txt.j2`): the components it affected and, while the incident is
+/// open, the estimate (or the honest "no estimate yet") and when the next update is due,
+/// worded as the posts word them at the time of the update.
+pub fn entry_text(config: &Config, item: &FeedItem) -> String {
+    let u = &item.update;
+    let mut text = u.message.trim_end().to_string();
+    let names: Vec<&str> = u
+        .components
+        .keys()
+        .map(|id| {
+            config
+                .component(id)
+                .map_or(id.as_str(), |c| c.name.as_str())
+        })
+        .collect();
+    if !names.is_empty() {
+        text.push_str("\n\nAffects: ");
+        text.push_str(&names.join(", "));
+    }
+    // A maintenance notice says its planned times in its own words.
+    if !u.status.is_maintenance() {
+        let open = u.status != IncidentStatus::Resolved;
+        let (eta, next) = crate::channels::incident_promise_lines(
+            open,
+            u.eta_at,
+            u.next_update_at,
+            u.created_at,
+            config.site.time_zone,
+        );
+        let promise: Vec<String> = eta.into_iter().chain(next).collect();
+        if !promise.is_empty() {
+            text.push_str("\n\n");
+            text.push_str(&promise.join(" "));
+        }
+    }
+    text
 }
 
 fn feed_title(config: &Config) -> String {
@@ -74,7 +114,7 @@ pub fn atom(snapshot: &Snapshot, config: &Config) -> String {
                 published: Some(at),
                 links: vec![atom_link(item.url.clone(), "alternate", "text/html")],
                 content: Some(atom::Content {
-                    value: Some(item.update.message.clone()),
+                    value: Some(entry_text(config, item)),
                     content_type: Some("text".to_string()),
                     ..Default::default()
                 }),
@@ -140,7 +180,7 @@ pub fn rss(snapshot: &Snapshot, config: &Config) -> String {
         .map(|item| rss::Item {
             title: Some(entry_title(item)),
             link: Some(item.url.clone()),
-            description: Some(html_text(&item.update.message)),
+            description: Some(html_text(&entry_text(config, item))),
             guid: Some(rss::Guid {
                 value: entry_id(config, item),
                 permalink: false,

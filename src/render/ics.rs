@@ -18,8 +18,11 @@ pub fn uid(config: &Config, id: i64) -> String {
 }
 
 pub fn calendar(snapshot: &Snapshot, config: &Config) -> String {
-    let mut cal = Calendar::new();
+    // `Calendar::new()` brings a PRODID of its own; RFC 5545 allows exactly one.
+    let mut cal = Calendar::empty();
+    cal.append_property(("VERSION", "2.0"));
     cal.append_property(("PRODID", "-//Candor//Scheduled maintenance//EN"));
+    cal.append_property(("CALSCALE", "GREGORIAN"));
     cal.append_property(("METHOD", "PUBLISH"));
     cal.name(&format!("{} maintenance", config.site.name));
     for s in &snapshot.maintenances {
@@ -50,7 +53,7 @@ fn event(s: &Story, config: &Config) -> Event {
         .collect();
     let mut text = String::new();
     if let Some(d) = &w.description {
-        text.push_str(d);
+        text.push_str(&one_line_break(d));
         text.push_str("\n\n");
     }
     if !names.is_empty() {
@@ -63,7 +66,7 @@ fn event(s: &Story, config: &Config) -> Event {
         .created(w.created_at)
         .last_modified(w.updated_at)
         .sequence(u32::try_from(w.sequence).unwrap_or(u32::MAX))
-        .summary(&format!("Maintenance: {}", w.title))
+        .summary(&format!("Maintenance: {}", one_line_break(&w.title)))
         .description(&text)
         .starts(start)
         .ends(end)
@@ -74,4 +77,23 @@ fn event(s: &Story, config: &Config) -> Event {
             EventStatus::Confirmed
         });
     e.done()
+}
+
+/// Text with every line break as `\n` (which the calendar escapes) and no other control
+/// characters: a description typed in a browser's text area arrives with CRLF, and a bare CR
+/// would otherwise land raw in the file.
+fn one_line_break(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .chars()
+        .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn line_breaks_become_one_kind_and_control_characters_go() {
+        assert_eq!(super::one_line_break("a\r\nb\rc\nd\u{7}e"), "a\nb\nc\nde");
+    }
 }

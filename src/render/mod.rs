@@ -1,6 +1,7 @@
 //! Text rendering with minijinja. Templates live under `templates/` in the repository and are
 //! built into the binary; a file of the same name under `site.templates_dir` overrides one.
 
+pub mod api_docs;
 pub mod cache;
 pub mod feeds;
 pub mod ics;

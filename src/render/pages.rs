@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderValue;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -15,6 +16,7 @@ use super::snapshot::{status_label, Snapshot, Story};
 use super::{feeds, v2, RenderError, Renderer};
 use crate::config::Config;
 use crate::domain::status::Day;
+use crate::domain::text::{format_time, human_date, human_span, percent, Dating};
 use crate::domain::{ComponentStatus, UpdateKind};
 use crate::store::incidents::Incident;
 
@@ -23,23 +25,70 @@ use crate::store::incidents::Incident;
 pub struct TimeView {
     /// RFC 3339, for `<time datetime>`.
     pub iso: String,
-    /// "14:30 UTC" on the snapshot's day, else "24 Nov 2026, 14:30 UTC".
+    /// As the document's dating asks: "14:30 UTC today" or "Tue 24 Nov, 14:30 UTC".
     pub text: String,
-    /// Always with the date: "24 Nov 2026, 14:30 UTC".
+    /// Always with the day: "Tue 24 Nov, 14:30 UTC".
     pub long: String,
 }
 
-pub fn time(t: DateTime<Utc>, now: DateTime<Utc>) -> TimeView {
-    let long = t.format("%-d %b %Y, %H:%M UTC").to_string();
-    TimeView {
-        iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        text: if t.date_naive() == now.date_naive() {
-            t.format("%H:%M UTC").to_string()
-        } else {
-            long.clone()
-        },
-        long,
+/// A stretch of time (a maintenance window) as the templates show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpanView {
+    /// RFC 3339 start and end, for `<time datetime data-end>`.
+    pub iso: String,
+    pub end_iso: String,
+    /// "Thu 5 Dec, 02:00–04:00 UTC".
+    pub text: String,
+}
+
+/// How one document words its times: in the site's zone, relative to `now` ("today") when
+/// the document is rendered again as the clock moves, always dated when it is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    pub now: DateTime<Utc>,
+    pub tz: Tz,
+    pub dating: Dating,
+}
+
+impl Times {
+    /// For documents rebuilt at least once a minute (the cached page, the console).
+    pub fn live(now: DateTime<Utc>, tz: Tz) -> Self {
+        Self {
+            now,
+            tz,
+            dating: Dating::Relative,
+        }
     }
+
+    /// For documents kept until the next change, however long that is.
+    pub fn kept(now: DateTime<Utc>, tz: Tz) -> Self {
+        Self {
+            now,
+            tz,
+            dating: Dating::Always,
+        }
+    }
+
+    pub fn at(&self, t: DateTime<Utc>) -> TimeView {
+        TimeView {
+            iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            text: format_time(t, self.now, self.tz, self.dating),
+            long: format_time(t, self.now, self.tz, Dating::Always),
+        }
+    }
+
+    pub fn span(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> SpanView {
+        SpanView {
+            iso: start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            end_iso: end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            text: human_span(start, end, self.now, self.tz, self.dating),
+        }
+    }
+}
+
+/// A time for a live document (the console), in the site's zone.
+pub fn time(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> TimeView {
+    Times::live(now, tz).at(t)
 }
 
 pub fn component_label(s: ComponentStatus) -> &'static str {
@@ -70,10 +119,12 @@ fn count_words(n: usize) -> String {
     }
 }
 
-fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
+fn incident_view(s: &Story, config: &Config, times: &Times) -> Value {
+    use crate::domain::IncidentStatus as St;
+    let now = times.now;
     let i = &s.incident;
     let open = i.is_open();
-    let eta = i.eta_at.map(|t| time(t, now));
+    let eta = i.eta_at.map(|t| times.at(t));
     let (eta_state, eta_sentence) = match (open, i.eta_at) {
         (true, Some(t)) if t > now => ("expected", "We expect this fixed by"),
         (true, Some(_)) => ("passed", "Our estimate has passed:"),
@@ -87,7 +138,7 @@ fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
     // the same zone as the estimate beside it.
     let eta_history = match (s.first_eta(), s.eta_changes()) {
         (Some(first), n) if n > 0 => {
-            Some(json!({ "first": time(first, now), "revised": count_words(n) }))
+            Some(json!({ "first": times.at(first), "revised": count_words(n) }))
         }
         _ => None,
     };
@@ -113,51 +164,59 @@ fn incident_view(s: &Story, config: &Config, now: DateTime<Utc>) -> Value {
                 "kind_label": kind_label(u.kind),
                 "status_label": status_label(u.status),
                 "message": u.message,
-                "at": time(u.created_at, now),
+                "at": times.at(u.created_at),
             })
         })
         .collect();
-    // A maintenance window speaks of its planned times, not of an estimate of a fix.
-    let (eta, eta_state, next_update) = match (i.is_maintenance(), i.scheduled_for) {
+    // A maintenance window speaks of its planned times, not of an estimate of a fix; before it
+    // starts it has not "begun" and has no impact to speak of.
+    let maintenance = i.is_maintenance();
+    let mut window = None;
+    let (eta, eta_state, next_update, began) = match (maintenance, i.scheduled_for) {
         (true, Some(start)) => {
             let end = i.eta_at.or(i.scheduled_until).unwrap_or(start);
-            let state = match (open, i.status == crate::domain::IncidentStatus::Scheduled) {
+            window = Some(times.span(start, end));
+            let state = match (open, i.status) {
                 (false, _) => "resolved",
-                (true, true) => "planned",
-                (true, false) if end > now => "planned",
-                (true, false) => "overrun",
+                (true, St::Scheduled) => "planned",
+                (true, _) if end > now => "in_progress",
+                (true, _) => "overrun",
             };
             let next = i
                 .next_update_at
-                .filter(|_| open && i.status != crate::domain::IncidentStatus::Scheduled);
-            (Some(time(end, now)), state, next)
+                .filter(|_| open && i.status != St::Scheduled);
+            let began = matches!(i.status, St::InProgress | St::Verifying | St::Completed);
+            (Some(times.at(end)), state, next, began)
         }
-        _ => (eta, eta_state, i.next_update_at.filter(|_| open)),
+        _ => (eta, eta_state, i.next_update_at.filter(|_| open), true),
     };
     json!({
         "id": i.id,
         "path": format!("/incidents/{}", i.id),
         "title": i.title,
         "impact": i.impact,
+        "maintenance": maintenance,
         "status": i.status,
         "status_label": status_label(i.status),
         "open": open,
-        "started": time(i.started_at, now),
-        "resolved": i.resolved_at.map(|t| time(t, now)),
+        "started": times.at(i.started_at),
+        "began": began,
+        "resolved": i.resolved_at.map(|t| times.at(t)),
         "duration": i.resolved_at.map(|r| crate::domain::text::human_duration(r - i.started_at)),
         "eta": eta,
         "eta_state": eta_state,
         "eta_sentence": eta_sentence,
         "eta_history": eta_history,
-        "next_update": next_update.map(|t| time(t, now)),
-        "window_start": i.scheduled_for.map(|t| time(t, now)),
+        "next_update": next_update.map(|t| times.at(t)),
+        "window_start": i.scheduled_for.map(|t| times.at(t)),
+        "window": window,
         "components": components,
         "latest": updates.first().cloned(),
         "updates": updates,
     })
 }
 
-fn day_view(d: &Day) -> Value {
+fn day_view(d: &Day, today: bool) -> Value {
     let level = match d.worst {
         ComponentStatus::Operational => "ok",
         ComponentStatus::UnderMaintenance => "maint",
@@ -166,15 +225,24 @@ fn day_view(d: &Day) -> Value {
         ComponentStatus::MajorOutage => "major",
     };
     let names: Vec<&str> = d.incidents.iter().map(|(_, t)| t.as_str()).collect();
+    // Today is not over: say so, and count what has happened so far.
+    let so_far = if today { " so far" } else { "" };
     let text = if names.is_empty() {
         "No incidents".to_string()
     } else {
-        format!("{}; {} min of impact", names.join(", "), d.minutes)
+        format!(
+            "{}; {} min of impact{so_far}, {}% uptime{so_far}",
+            names.join(", "),
+            d.minutes,
+            percent(d.uptime)
+        )
     };
+    let date = human_date(d.date);
     json!({
         "iso": d.date.to_string(),
-        "label": d.date.format("%-d %b %Y").to_string(),
+        "label": if today { format!("Today, {date}") } else { date },
         "level": level,
+        "uptime": percent(d.uptime),
         "text": text,
         "first_incident": d.incidents.first().map(|(id, _)| *id),
     })
@@ -197,6 +265,7 @@ pub fn site_view(config: &Config) -> Value {
         "support_href": href,
         "accent": s.colours.accent,
         "on_accent": s.colours.on_accent,
+        "zone": s.time_zone.name(),
         "footer_links": s.footer_links.iter().map(|l| json!({ "label": l.label, "url": l.url })).collect::<Vec<_>>(),
     })
 }
@@ -222,6 +291,8 @@ fn html(
 /// The home page's context.
 fn index_context(s: &Snapshot, config: &Config) -> Value {
     let now = s.now;
+    let tz = config.site.time_zone;
+    let times = Times::live(now, tz);
     let mut groups: Vec<Value> = Vec::new();
     let component_view = |c: &super::snapshot::ComponentView| {
         json!({
@@ -230,8 +301,9 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
             "description": c.description,
             "status": c.status,
             "label": component_label(c.status),
-            "uptime": format!("{:.2}", c.uptime),
-            "days": c.days.iter().map(day_view).collect::<Vec<_>>(),
+            "uptime": percent(c.uptime),
+            "days": c.days.iter().enumerate().map(|(n, d)| day_view(d, n + 1 == c.days.len())).collect::<Vec<_>>(),
+            "today_uptime": c.days.last().map(|d| percent(d.uptime)),
         })
     };
     for g in &config.groups {
@@ -262,8 +334,8 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
         .iter()
         .filter(|st| !st.is_open() && st.incident.started_at >= week_ago)
     {
-        let date = story.incident.started_at.date_naive();
-        let view = incident_view(story, config, now);
+        let date = story.incident.started_at.with_timezone(&tz).date_naive();
+        let view = incident_view(story, config, &times);
         match by_day.iter_mut().find(|(d, _)| *d == date) {
             Some((_, list)) => list.push(view),
             None => by_day.push((date, vec![view])),
@@ -271,19 +343,19 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
     }
     let recent: Vec<Value> = by_day
         .into_iter()
-        .map(|(d, list)| json!({ "label": d.format("%-d %b %Y").to_string(), "incidents": list }))
+        .map(|(d, list)| json!({ "label": human_date(d), "incidents": list }))
         .collect();
     json!({
         "site": site_view(config),
         "indicator": s.indicator.as_str(),
         "description": s.indicator.description(),
-        "active": s.active.iter().map(|st| incident_view(st, config, now)).collect::<Vec<_>>(),
-        "maintenance": maintenance_views(s, config, now),
+        "active": s.active.iter().map(|st| incident_view(st, config, &times)).collect::<Vec<_>>(),
+        "maintenance": maintenance_views(s, config, &times),
         "groups": groups,
         "recent": recent,
         "history_days": super::snapshot::HISTORY_DAYS,
-        "updated": s.updated_at.map(|t| time(t, now)),
-        "stale_since": s.stale_since.map(|t| time(t, now)),
+        "updated": s.updated_at.map(|t| times.at(t)),
+        "stale_since": s.stale_since.map(|t| times.at(t)),
         "subscribe": config.email_channel().map(|_| json!({
             "components": config.components.iter().map(|c| json!({ "id": c.id, "name": c.name })).collect::<Vec<_>>(),
         })),
@@ -291,7 +363,8 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
 }
 
 /// Windows in progress (first), then upcoming ones, soonest first, for the home page.
-fn maintenance_views(s: &Snapshot, config: &Config, now: DateTime<Utc>) -> Vec<Value> {
+fn maintenance_views(s: &Snapshot, config: &Config, times: &Times) -> Vec<Value> {
+    let now = times.now;
     use crate::domain::IncidentStatus as St;
     let mut list: Vec<&Story> = s
         .maintenances
@@ -315,18 +388,19 @@ fn maintenance_views(s: &Snapshot, config: &Config, now: DateTime<Utc>) -> Vec<V
             let i = &w.incident;
             let start = i.scheduled_for.unwrap_or(i.started_at);
             let end = i.eta_at.or(i.scheduled_until).unwrap_or(start);
-            let mut v = incident_view(w, config, now);
+            let mut v = incident_view(w, config, times);
             v["active"] = json!(i.status != St::Scheduled);
             v["overrun"] = json!(i.status != St::Scheduled && end <= now);
-            v["starts"] = json!(time(start, now));
-            v["ends"] = json!(time(end, now));
+            v["starts"] = json!(times.at(start));
+            v["ends"] = json!(times.at(end));
             v["description"] = json!(i.description);
             v
         })
         .collect()
 }
 
-/// Renders one incident's page.
+/// Renders one incident's page on demand (an older incident): kept until the next change, so
+/// every time carries its date.
 pub fn incident_page(
     story: &Story,
     config: &Config,
@@ -334,10 +408,21 @@ pub fn incident_page(
     now: DateTime<Utc>,
     stale_since: Option<DateTime<Utc>>,
 ) -> Result<Asset, RenderError> {
+    let times = Times::kept(now, config.site.time_zone);
+    incident_page_with(story, config, renderer, &times, stale_since)
+}
+
+fn incident_page_with(
+    story: &Story,
+    config: &Config,
+    renderer: &Renderer,
+    times: &Times,
+    stale_since: Option<DateTime<Utc>>,
+) -> Result<Asset, RenderError> {
     let ctx = json!({
         "site": site_view(config),
-        "incident": incident_view(story, config, now),
-        "stale_since": stale_since.map(|t| time(t, now)),
+        "incident": incident_view(story, config, times),
+        "stale_since": stale_since.map(|t| times.at(t)),
     });
     html(
         renderer,
@@ -367,6 +452,8 @@ pub fn history_page(
     let next = month
         .checked_add_months(chrono::Months::new(1))
         .filter(|n| (n.year(), n.month()) <= (now.year(), now.month()));
+    // Kept until the next change: every time carries its date.
+    let times = Times::kept(now, config.site.time_zone);
     let list: Vec<Value> = incidents
         .iter()
         .map(|i| {
@@ -375,7 +462,7 @@ pub fn history_page(
                 "title": i.title,
                 "impact": i.impact,
                 "status_label": status_label(i.status),
-                "started": time(i.started_at, now),
+                "started": times.at(i.started_at),
                 "duration": i.resolved_at.map(|r| crate::domain::text::human_duration(r - i.started_at)),
             })
         })
@@ -431,6 +518,7 @@ pub fn build(
     built_at: DateTime<Utc>,
 ) -> Result<Pages, RenderError> {
     let cc = cache_control(config);
+    let times = Times::live(snapshot.now, config.site.time_zone);
     let mut assets: HashMap<String, Arc<Asset>> = HashMap::new();
     let index = html(
         renderer,
@@ -440,7 +528,7 @@ pub fn build(
     )?;
     assets.insert("/".into(), Arc::new(index));
     for story in &snapshot.recent {
-        let page = incident_page(story, config, renderer, snapshot.now, snapshot.stale_since)?;
+        let page = incident_page_with(story, config, renderer, &times, snapshot.stale_since)?;
         assets.insert(format!("/incidents/{}", story.incident.id), Arc::new(page));
     }
     assets.insert(
@@ -479,232 +567,4 @@ pub fn build(
         assets,
         built_at,
     })
-}
-
-/// A JSON Schema as a short phrase for people: `string (date-time) or null`, `array of Delivery`.
-fn schema_phrase(s: &Value) -> String {
-    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-        return r.rsplit('/').next().unwrap_or(r).to_string();
-    }
-    for key in ["oneOf", "anyOf"] {
-        if let Some(alts) = s.get(key).and_then(Value::as_array) {
-            return alts
-                .iter()
-                .map(schema_phrase)
-                .collect::<Vec<_>>()
-                .join(" or ");
-        }
-    }
-    if let Some(all) = s.get("allOf").and_then(Value::as_array) {
-        return all
-            .iter()
-            .map(schema_phrase)
-            .collect::<Vec<_>>()
-            .join(" and ");
-    }
-    if let Some(values) = s.get("enum").and_then(Value::as_array) {
-        let names: Vec<String> = values
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .collect();
-        return format!("one of: {}", names.join(", "));
-    }
-    let types: Vec<String> = match s.get("type") {
-        Some(Value::String(t)) => vec![t.clone()],
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(|t| t.as_str().map(str::to_string))
-            .collect(),
-        _ => vec![],
-    };
-    let mut parts = Vec::new();
-    for t in types {
-        parts.push(match t.as_str() {
-            "array" => format!(
-                "array of {}",
-                s.get("items")
-                    .map(schema_phrase)
-                    .unwrap_or_else(|| "anything".into())
-            ),
-            "object" => match s.get("additionalProperties") {
-                Some(v) if v.is_object() => format!("map of names to {}", schema_phrase(v)),
-                _ => "object".into(),
-            },
-            other => match s.get("format").and_then(Value::as_str) {
-                Some(f) => format!("{other} ({f})"),
-                None => other.to_string(),
-            },
-        });
-    }
-    if parts.is_empty() {
-        "anything".into()
-    } else {
-        parts.join(" or ")
-    }
-}
-
-/// An object schema's fields as table rows (following `allOf` into the schemas it names).
-fn schema_rows(s: &Value, schemas: &Value) -> Vec<Value> {
-    let mut rows = Vec::new();
-    if let Some(all) = s.get("allOf").and_then(Value::as_array) {
-        for part in all {
-            let resolved = match part.get("$ref").and_then(Value::as_str) {
-                Some(r) => schemas
-                    .get(r.rsplit('/').next().unwrap_or(r))
-                    .cloned()
-                    .unwrap_or(Value::Null),
-                None => part.clone(),
-            };
-            rows.extend(schema_rows(&resolved, schemas));
-        }
-    }
-    let required: Vec<&str> = s
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if let Some(props) = s.get("properties").and_then(Value::as_object) {
-        for (name, p) in props {
-            rows.push(json!({
-                "name": name,
-                "type": schema_phrase(p),
-                "required": required.contains(&name.as_str()),
-                "description": p.get("description").and_then(Value::as_str).unwrap_or(""),
-                "default": p.get("default"),
-            }));
-        }
-    }
-    rows
-}
-
-/// The v1 API reference page, from the OpenAPI document.
-pub fn api_docs_page(
-    config: &Config,
-    renderer: &Renderer,
-    doc: &Value,
-) -> Result<String, RenderError> {
-    let schemas = doc
-        .pointer("/components/schemas")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let first_line = |op: &Value, key: &str| -> String {
-        op.get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let mut tags: Vec<Value> = doc
-        .get("tags")
-        .and_then(Value::as_array)
-        .map(|ts| {
-            ts.iter()
-                .map(|t| json!({ "name": t["name"], "description": t["description"], "operations": [] }))
-                .collect()
-        })
-        .unwrap_or_default();
-    let paths = doc.get("paths").and_then(Value::as_object);
-    for (path, item) in paths.into_iter().flatten() {
-        let Some(item) = item.as_object() else {
-            continue;
-        };
-        for (method, op) in item {
-            let params: Vec<Value> = op
-                .get("parameters")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    json!({
-                        "name": p["name"],
-                        "in": p["in"],
-                        "required": p.get("required").and_then(Value::as_bool).unwrap_or(false),
-                        "type": p.get("schema").map(schema_phrase).unwrap_or_default(),
-                        "description": p.get("description").and_then(Value::as_str).unwrap_or(""),
-                    })
-                })
-                .collect();
-            let body = op
-                .pointer("/requestBody/content/application~1json/schema")
-                .map(|s| {
-                    let resolved = match s.get("$ref").and_then(Value::as_str) {
-                        Some(r) => schemas
-                            .get(r.rsplit('/').next().unwrap_or(r))
-                            .cloned()
-                            .unwrap_or(Value::Null),
-                        None => s.clone(),
-                    };
-                    json!({
-                        "type": schema_phrase(s),
-                        "description": resolved.get("description"),
-                        "rows": schema_rows(&resolved, &schemas),
-                    })
-                });
-            let responses: Vec<Value> = op
-                .get("responses")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .map(|(status, r)| {
-                    let content = r.get("content").and_then(Value::as_object);
-                    let (media, schema) = content
-                        .and_then(|c| c.iter().next())
-                        .map(|(m, c)| (m.clone(), c.get("schema").map(schema_phrase)))
-                        .unwrap_or_default();
-                    json!({
-                        "status": status,
-                        "description": r.get("description").and_then(Value::as_str).unwrap_or(""),
-                        "media": media,
-                        "schema": schema,
-                    })
-                })
-                .collect();
-            let tag = op
-                .pointer("/tags/0")
-                .and_then(Value::as_str)
-                .unwrap_or("other")
-                .to_string();
-            let entry = json!({
-                "id": format!("{}-{}", method, path.trim_matches('/').replace(['/', '{', '}'], "-")),
-                "method": method.to_uppercase(),
-                "path": path,
-                "summary": first_line(op, "summary"),
-                "description": first_line(op, "description"),
-                "auth": op.get("security").is_some(),
-                "params": params,
-                "body": body,
-                "responses": responses,
-            });
-            match tags.iter_mut().find(|t| t["name"] == tag.as_str()) {
-                Some(t) => t["operations"].as_array_mut().expect("array").push(entry),
-                None => tags.push(json!({ "name": tag, "description": "", "operations": [entry] })),
-            }
-        }
-    }
-    let schema_list: Vec<Value> = schemas
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(name, s)| {
-            json!({
-                "name": name,
-                "description": s.get("description").and_then(Value::as_str).unwrap_or(""),
-                "type": schema_phrase(s),
-                "rows": schema_rows(s, &schemas),
-            })
-        })
-        .collect();
-    renderer.render_page(
-        "api/docs.html",
-        json!({
-            "site": site_view(config),
-            "info": doc.get("info"),
-            "version": doc.get("openapi"),
-            "tags": tags,
-            "schemas": schema_list,
-        }),
-    )
 }

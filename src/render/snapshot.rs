@@ -180,7 +180,7 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
                     .copied()
                     .unwrap_or(ComponentStatus::Operational),
                 updated_at: changed.get(&c.id).copied(),
-                days: status::days(stretches, now, HISTORY_DAYS),
+                days: status::days(stretches, now, HISTORY_DAYS, config.site.time_zone),
                 uptime: status::uptime_percent(stretches, now, HISTORY_DAYS),
             }
         })

@@ -408,6 +408,10 @@ impl<'a> View<'a> {
         v["impact"] = json!("maintenance");
         v["scheduled_for"] = self.opt_time(i.scheduled_for);
         v["scheduled_until"] = self.opt_time(i.scheduled_until);
+        // As the page says: a window that has not started promises no update yet.
+        if i.status == IncidentStatus::Scheduled {
+            v["next_update_at"] = Value::Null;
+        }
         v
     }
 

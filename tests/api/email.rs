@@ -15,7 +15,7 @@ use crate::helpers::*;
 /// The SMTP server of one test; stopped when dropped.
 pub(crate) struct Sink {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -88,7 +88,7 @@ impl Mail {
         self.header("X-Envelope-To").unwrap()
     }
     /// The text/plain and text/html parts of a multipart/alternative body.
-    fn parts(&self) -> (String, String) {
+    pub(crate) fn parts(&self) -> (String, String) {
         let p = self.parsed();
         assert_eq!(p.ctype.mimetype, "multipart/alternative");
         let find = |t: &str| {

@@ -154,7 +154,10 @@ async fn atom_feed_has_one_entry_per_update_newest_first() {
     let oldest = feed.entries[3].content.as_ref().expect("entry has content");
     assert_eq!(
         oldest.body.as_deref(),
-        Some("About 20% of API requests fail with 502 & <worse>.")
+        Some(
+            "About 20% of API requests fail with 502 & <worse>.\n\nAffects: Public API\n\n\
+             We expect this fixed by 12:45 UTC. Next update by 12:30 UTC."
+        )
     );
     assert!(xml.contains("502 &amp; &lt;worse&gt;."));
 
@@ -235,12 +238,16 @@ async fn rss_feed_has_the_same_items_with_non_permalink_guids() {
     );
     assert_eq!(
         feed.entries[1].summary.as_ref().map(|s| s.content.as_str()),
-        Some("Error rates are back to normal.")
+        Some("Error rates are back to normal.<br>\n<br>\nAffects: Public API")
     );
     // Readers take an RSS description as HTML: the message is escaped to show as written.
     assert_eq!(
         feed.entries[3].summary.as_ref().map(|s| s.content.as_str()),
-        Some("About 20% of API requests fail with 502 &amp; &lt;worse&gt;.")
+        Some(
+            "About 20% of API requests fail with 502 &amp; &lt;worse&gt;.<br>\n<br>\n\
+             Affects: Public API<br>\n<br>\n\
+             We expect this fixed by 12:45 UTC. Next update by 12:30 UTC."
+        )
     );
     // Stable across renders.
     assert_eq!(

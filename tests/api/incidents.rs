@@ -159,11 +159,11 @@ async fn declare_update_and_resolve_over_http_with_a_token() {
     assert!(ours[0]["text"]
         .as_str()
         .unwrap()
-        .contains("We expect this fixed by 12:45 UTC."));
+        .contains("We expect this fixed by Mon 23 Nov, 12:45 UTC."));
     assert!(ours[0]["text"]
         .as_str()
         .unwrap()
-        .contains("Next update by 12:30 UTC."));
+        .contains("Next update by Mon 23 Nov, 12:30 UTC."));
     assert!(ours[1]["text"].as_str().unwrap().contains("rolling back"));
     assert!(ours[2]["text"]
         .as_str()

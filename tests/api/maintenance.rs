@@ -460,7 +460,8 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
     let t = spawn_app().await;
     let upgrade = schedule(
         &t,
-        json!({ "title": "Database upgrade", "description": "Moving to PostgreSQL 17.",
+        json!({ "title": "Database upgrade",
+                "description": "Moving to PostgreSQL 17.\r\nExpect a short pause while we switch over, about a minute or two at most.\rThanks.",
                 "components": ["api"], "starts_at": "2026-11-25T02:00:00Z", "ends_at": "2026-11-25T04:00:00Z" }),
     )
     .await["id"]
@@ -497,6 +498,7 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
         .starts_with("text/calendar"));
     let text = r.text().await.unwrap();
     assert!(text.contains("\r\n"), "RFC 5545 lines end in CRLF");
+    ics_lines_are_strict(&text);
     let cal: icalendar::Calendar = text.parse().expect("a valid iCalendar document");
     let events: Vec<&icalendar::Event> = cal.events().collect();
     assert_eq!(events.len(), 2);
@@ -524,6 +526,12 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
         ))))
     );
     assert!(e.get_description().unwrap().contains("Public API"));
+    assert!(
+        e.get_description()
+            .unwrap()
+            .contains("Moving to PostgreSQL 17.\nExpect"),
+        "a description typed over two lines keeps its line break as an escaped newline"
+    );
     let c = find(swap);
     assert_eq!(c.get_status(), Some(EventStatus::Cancelled));
     assert_eq!(c.get_sequence(), Some(1));
@@ -558,7 +566,10 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
         "cancelled windows are not shown"
     );
     let page = page_text(&t, &format!("/incidents/{upgrade}")).await;
-    assert!(page.contains("Planned maintenance from"), "{page}");
+    assert!(
+        page.contains("Scheduled for <time datetime=\"2026-11-25T02:00:00Z\" data-end=\"2026-11-25T05:00:00Z\" data-local>Wed 25 Nov, 02:00–05:00 UTC</time>."),
+        "{page}"
+    );
     assert!(
         !page.contains("reliable estimate"),
         "a window is not an outage: {page}"
@@ -780,4 +791,39 @@ async fn the_maintenance_cli_retries_with_the_same_idempotency_key() {
     let reqs = server.received_requests().await.unwrap();
     let sent: Value = serde_json::from_slice(&reqs[1].body).unwrap();
     assert_eq!(sent, json!({ "title": "T" }), "only what was given is sent");
+}
+
+/// RFC 5545's line rules, checked strictly: one PRODID and one VERSION, CR only as part of a
+/// CRLF line end, and no line longer than 75 octets (longer ones are folded).
+fn ics_lines_are_strict(text: &str) {
+    assert!(text.ends_with("\r\n"), "the last line ends in CRLF");
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'\r' {
+            assert_eq!(
+                bytes.get(i + 1),
+                Some(&b'\n'),
+                "a bare CR at byte {i}: {text}"
+            );
+        }
+        if *b == b'\n' {
+            assert_eq!(
+                i.checked_sub(1).map(|j| bytes[j]),
+                Some(b'\r'),
+                "a bare LF at byte {i}"
+            );
+        }
+    }
+    let lines: Vec<&str> = text.trim_end_matches("\r\n").split("\r\n").collect();
+    for line in &lines {
+        assert!(
+            line.len() <= 75,
+            "a line of {} octets: {line:?}",
+            line.len()
+        );
+    }
+    for name in ["PRODID:", "VERSION:"] {
+        let n = lines.iter().filter(|l| l.starts_with(name)).count();
+        assert_eq!(n, 1, "{name} appears {n} times: {text}");
+    }
 }

@@ -6,8 +6,17 @@ use serde_json::json;
 
 use crate::helpers::*;
 
+/// Prometheus' own Accept header (it prefers OpenMetrics).
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
 async fn scrape(t: &TestApp) -> String {
-    let r = t.http.get(t.url("/metrics")).send().await.unwrap();
+    let r = t
+        .http
+        .get(t.url("/metrics"))
+        .header("accept", PROMETHEUS_ACCEPT)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]
         .to_str()
@@ -139,4 +148,47 @@ async fn metrics_can_require_a_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_scraper_that_asks_for_text_gets_the_prometheus_text_format() {
+    let t = spawn_app().await;
+    for accept in [None, Some("text/plain;version=0.0.4")] {
+        let mut req = t.http.get(t.url("/metrics"));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "text/plain; version=0.0.4; charset=utf-8",
+            "accept: {accept:?}"
+        );
+        let text = r.text().await.unwrap();
+        openmetrics_parser::prometheus::parse_prometheus(&text)
+            .unwrap_or_else(|e| panic!("not valid Prometheus text: {e:?}\n{text}"));
+        // Every series has its HELP under the series' own name (promtool's "no help text").
+        for name in [
+            "candor_promises_total",
+            "candor_deliveries_total",
+            "candor_apologies_total",
+        ] {
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
+            assert!(
+                text.contains(&format!("# TYPE {name} counter")),
+                "{name}: {text}"
+            );
+        }
+        assert!(!text.contains("# EOF"));
+        // Promises are counted from 0 before the first one, and no estimate ratio is made up.
+        assert_eq!(
+            sample(&text, "candor_promises_total{outcome=\"kept\"}"),
+            Some("0")
+        );
+        assert_eq!(
+            sample(&text, "candor_estimate_accuracy_median_ratio"),
+            Some("NaN")
+        );
+    }
 }

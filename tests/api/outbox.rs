@@ -66,7 +66,7 @@ async fn the_webhook_channel_sends_the_documented_request() {
     assert_eq!(sent["message"]["incident_id"], id);
     assert_eq!(
         sent["message"]["eta_line"],
-        "We expect this fixed by 13:00 UTC."
+        "We expect this fixed by Mon 23 Nov, 13:00 UTC."
     );
     assert!(sent["text"].as_str().unwrap().contains("Login failures"));
     t.assert_outbox_empty().await;

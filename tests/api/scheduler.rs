@@ -43,7 +43,7 @@ async fn a_missed_next_update_time_produces_exactly_one_holding_update() {
         ops[0]["text"]
             .as_str()
             .unwrap()
-            .contains("promised by 12:30 UTC"),
+            .contains("promised by Mon 23 Nov, 12:30 UTC"),
         "{}",
         ops[0]["text"]
     );
@@ -87,7 +87,7 @@ async fn a_missed_next_update_time_produces_exactly_one_holding_update() {
     assert!(last["text"]
         .as_str()
         .unwrap()
-        .contains("Next update by 13:00 UTC."));
+        .contains("Next update by Mon 23 Nov, 13:00 UTC."));
 
     let mut conn = t.app.db.pool().acquire().await.unwrap();
     assert_eq!(schedule::count(&mut conn, id, "holding").await.unwrap(), 1);
@@ -194,7 +194,7 @@ async fn a_passed_eta_produces_exactly_one_apology_and_asks_the_team_for_a_new_e
     assert!(apology["text"]
         .as_str()
         .unwrap()
-        .contains("Our estimate of 12:20 UTC has passed"));
+        .contains("Our estimate of Mon 23 Nov, 12:20 UTC has passed"));
     let ops = t.ops_log();
     let ask = ops
         .iter()

@@ -200,8 +200,10 @@ async fn mastodon_posts_within_the_instance_limit_then_replies_in_the_thread() {
         counter.count(status) > 150,
         "uses the room it has: {status}"
     );
+    // The story was cut, never the estimate, the next-update line or the link.
     assert!(
-        status.ends_with(&format!("…\n\n{}", incident_url(id))),
+        status.contains("…\n\nWe expect this fixed by 13:00 UTC. Next update by 12:30 UTC.")
+            && status.ends_with(&format!("UTC.\n\n{}", incident_url(id))),
         "{status}"
     );
     assert!(status.starts_with("Investigating: Login failures"));
@@ -511,7 +513,11 @@ async fn bluesky_posts_with_a_link_facet_then_threads_with_root_and_parent() {
     assert_eq!(rec["createdAt"], "2026-11-23T12:00:00.000Z");
     let text = rec["text"].as_str().unwrap();
     assert!(Counter::Graphemes.count(text) <= 300, "{text}");
-    assert!(text.ends_with(&format!("…\n\n{url}")), "{text}");
+    assert!(
+        text.contains("…\n\nWe expect this fixed by 13:00 UTC. Next update by 12:30 UTC.")
+            && text.ends_with(&format!("UTC.\n\n{url}")),
+        "{text}"
+    );
     // The facet covers the link exactly, in UTF-8 bytes.
     let facet = &rec["facets"][0];
     let (s, e) = (
@@ -823,7 +829,11 @@ async fn x_posts_a_signed_tweet_within_280_weighted_then_replies() {
     let text = first["text"].as_str().unwrap();
     assert!(Counter::Weighted.count(text) <= 280, "{text}");
     assert!(Counter::Weighted.count(text) > 240, "{text}");
-    assert!(text.ends_with(&format!("…\n\n{}", incident_url(id))));
+    assert!(
+        text.contains("…\n\nWe expect this fixed by 13:00 UTC. Next update by 12:30 UTC.")
+            && text.ends_with(&format!("UTC.\n\n{}", incident_url(id))),
+        "{text}"
+    );
     assert_eq!(first.as_object().unwrap().len(), 1, "text only: {first}");
     let reply = json_of(&reqs[1]);
     assert_eq!(

@@ -59,23 +59,25 @@ async fn the_page_shows_the_banner_components_the_estimate_and_the_next_update()
     assert!(body.contains("Partial System Outage"), "banner");
     assert!(body.contains("Checkout errors") && body.contains("Rollback takes longer."));
     // The estimate in plain words, with its honest history, and the promise.
-    assert!(body.contains("We expect this fixed by <time datetime=\"2026-11-24T14:10:00Z\" data-local>14:10 UTC</time>."), "{body}");
+    assert!(body.contains("We expect this fixed by <time datetime=\"2026-11-24T14:10:00Z\" data-local>14:10 UTC today</time>."), "{body}");
     assert!(
-        body.contains("First estimated <time datetime=\"2026-11-24T13:30:00Z\" data-local>13:30 UTC</time>, revised once."),
+        body.contains("First estimated <time datetime=\"2026-11-24T13:30:00Z\" data-local>13:30 UTC today</time>, revised once."),
         "{body}"
     );
     assert!(body.contains(
-        "Next update by <time datetime=\"2026-11-24T12:40:00Z\" data-local>12:40 UTC</time>."
+        "Next update by <time datetime=\"2026-11-24T12:40:00Z\" data-local>12:40 UTC today</time>."
     ));
     // Components by group, with their status in words and 90 days of history.
     assert!(body.contains("Public API") && body.contains("Partial outage"));
     assert_eq!(body.matches("class=\"bar\"").count(), 3);
     assert!(
-        body.contains("aria-label=\"23 Nov 2026: Slow emails; 50 min of impact\""),
+        body.contains(
+            "aria-label=\"Mon 23 Nov 2026: Slow emails; 50 min of impact, 100.00% uptime\""
+        ),
         "a day names its incidents"
     );
     // Yesterday's resolved incident in the past incidents.
-    assert!(body.contains("Resolved <time datetime=\"2026-11-23T12:50:00Z\" data-local>23 Nov 2026, 12:50 UTC</time> after 50 minutes."));
+    assert!(body.contains("Resolved <time datetime=\"2026-11-23T12:50:00Z\" data-local>12:50 UTC yesterday</time> after 50 minutes."));
     // The support contact, on every page.
     assert!(body.contains("mailto:help@acme.test"));
 
@@ -368,7 +370,9 @@ async fn when_the_database_is_unreachable_the_page_keeps_its_last_state_and_says
     );
     assert!(
         body.contains("We can't reach our status database right now")
-            && body.contains("<time datetime=\"2026-11-23T12:03:00Z\" data-local>12:03 UTC</time>"),
+            && body.contains(
+                "<time datetime=\"2026-11-23T12:03:00Z\" data-local>12:03 UTC today</time>"
+            ),
         "{body}"
     );
     // The JSON keeps its shape: no note there.
@@ -394,7 +398,7 @@ async fn when_the_database_is_unreachable_the_page_keeps_its_last_state_and_says
         .text()
         .await
         .unwrap()
-        .contains("12:03 UTC</time>. It will"));
+        .contains("12:03 UTC today</time>. It will"));
     // The database answers again: the next refresh rebuilds, and the note is gone.
     assert!(t.app.refresh_pages().await.unwrap());
     let body = t
@@ -408,4 +412,164 @@ async fn when_the_database_is_unreachable_the_page_keeps_its_last_state_and_says
         .unwrap();
     assert!(!body.contains("We can't reach") && body.contains("Checkout errors"));
     t.dispatch_all().await;
+}
+
+/// The Public API's row of the status page: from its name to the end of its list item.
+fn api_row(body: &str) -> &str {
+    let start = body
+        .find("<span class=\"cname\">Public API</span>")
+        .unwrap();
+    let end = start + body[start..].find("</li>").unwrap();
+    &body[start..end]
+}
+
+#[tokio::test]
+async fn an_open_major_outage_counts_today_as_it_happens() {
+    let t = spawn_app().await;
+    t.declare(json!({
+        "title": "API down", "impact": "critical", "message": "The API answers 503.",
+        "components": { "api": "major_outage" }
+    }))
+    .await;
+    // Five minutes into the outage the 90-day figure must not round up to a perfect record.
+    t.advance_to(5);
+    let body = t.page("/").await.text().await.unwrap();
+    let row = api_row(&body);
+    assert!(row.contains("99.99% uptime over 90 days"), "{row}");
+    assert!(!row.contains("100.00% uptime over 90 days"), "{row}");
+
+    // Two hours in (14:00): today's bar shows the outage and today's share so far.
+    t.advance_to(120);
+    let body = t.page("/").await.text().await.unwrap();
+    let row = api_row(&body);
+    let today = &row[row.rfind("<a class=").expect("today links to the incident")..];
+    assert!(today.starts_with("<a class=\"d-major\""), "{today}");
+    // 2 hours down of the 14 gone today.
+    assert!(
+        today.contains(
+            "aria-label=\"Today, Mon 23 Nov 2026: API down; 120 min of impact so far, 85.71% uptime so far\""
+        ),
+        "{today}"
+    );
+    assert!(row.contains("Today: 85.71%"), "{row}");
+    assert!(row.contains("99.90% uptime over 90 days"), "{row}");
+    // Components the outage does not touch keep their perfect record.
+    assert!(body.contains("100.00% uptime over 90 days</span><span>Today: 100.00%"));
+    let snap = t.snapshot().await;
+    let api = snap.components.iter().find(|c| c.id == "api").unwrap();
+    assert!(api.uptime < 100.0 && api.days.last().unwrap().uptime < 100.0);
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn a_future_maintenance_window_reads_as_planned_work() {
+    let t = spawn_app().await;
+    // Monday 12:00; the window is Thursday 02:00-04:00.
+    let r = t
+        .post(
+            "/api/v1/maintenances",
+            &json!({ "title": "Database upgrade", "components": ["api"],
+                     "starts_at": "2026-11-26T02:00:00Z", "ends_at": "2026-11-26T04:00:00Z" }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let window = "<time datetime=\"2026-11-26T02:00:00Z\" data-end=\"2026-11-26T04:00:00Z\" data-local>Thu 26 Nov, 02:00–04:00 UTC</time>";
+
+    let body = t.page("/").await.text().await.unwrap();
+    assert!(
+        body.contains(&format!("Scheduled for {window}</p>")),
+        "{body}"
+    );
+    assert!(body.contains("Will be under maintenance: Public API</p>"));
+    assert!(!body.contains("(operational)"), "{body}");
+
+    let page = t
+        .page(&format!("/incidents/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Planned maintenance · Scheduled</p>"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("Scheduled for {window}.")), "{page}");
+    assert!(page.contains("Will be under maintenance: Public API</p>"));
+    for wrong in ["none impact", "began", "(operational)", "Next update by"] {
+        assert!(
+            !page.contains(wrong),
+            "a planned window says {wrong:?}: {page}"
+        );
+    }
+    // The JSON promises no update for a window that has not started, as the page does.
+    let v2: serde_json::Value = t
+        .page("/api/v2/scheduled-maintenances/upcoming.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let w = &v2["scheduled_maintenances"][0];
+    assert_eq!(w["impact"], "maintenance");
+    assert_eq!(w["next_update_at"], serde_json::Value::Null);
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
+}
+
+#[tokio::test]
+async fn an_incident_across_midnight_dates_every_time() {
+    let t = spawn_app().await;
+    // Monday 23:30 to Tuesday 00:40 (the site's zone is UTC).
+    t.advance_to(11 * 60 + 30);
+    let id = t
+        .declare(json!({
+            "title": "Late-night errors", "impact": "major", "message": "Errors on checkout.",
+            "components": { "api": "partial_outage" }, "eta_in": "40m"
+        }))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    t.advance_to(12 * 60 + 20);
+    let body = t.page("/").await.text().await.unwrap();
+    assert!(
+        body.contains(
+            "began <time datetime=\"2026-11-23T23:30:00Z\" data-local>23:30 UTC yesterday</time>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("Our estimate of <time datetime=\"2026-11-24T00:10:00Z\" data-local>00:10 UTC today</time> has passed"),
+        "{body}"
+    );
+    t.advance_to(12 * 60 + 40);
+    t.post(
+        &format!("/api/v1/incidents/{id}/resolve"),
+        &json!({ "message": "Fixed." }),
+    )
+    .await;
+
+    // Two days later the incident page and the history say which day each time was.
+    t.advance_to(3 * 24 * 60);
+    let page = t
+        .page(&format!("/incidents/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("began <time datetime=\"2026-11-23T23:30:00Z\" data-local>Mon 23 Nov, 23:30 UTC</time> · resolved <time datetime=\"2026-11-24T00:40:00Z\" data-local>Tue 24 Nov, 00:40 UTC</time> after 1 hour 10 minutes"),
+        "{page}"
+    );
+    let history = t.page("/history?month=2026-11").await.text().await.unwrap();
+    assert!(
+        history.contains("data-local>Mon 23 Nov, 23:30 UTC</time>"),
+        "{history}"
+    );
+    // The page's script knows the site's zone, to date a time whose day differs for the reader.
+    assert!(history.contains("<html lang=\"en\" data-zone=\"UTC\">"));
+    t.dispatch_all().await;
+    t.assert_outbox_empty().await;
 }

@@ -11,6 +11,8 @@
 #   - tests/e2e/console.mjs: the operator console flow (sign in, declare with preview and
 #     calibration hint, public page, revise the ETA, resolve), screenshots in
 #     target/e2e-screenshots/;
+#   - tests/e2e/dates.mjs: an incident whose estimate is past midnight and a window 3 days
+#     ahead, read in New York and Tokyo: every time carries its day, in one 24-hour format;
 #   - the Nu Html Checker (vnu.jar) on the HTML of every public page kind and console page.
 # Ends with the line `N passed, M failed` and exits non-zero if anything failed. Screenshots
 # and logs land in tests/e2e/out/ (ignored by git). The server is always stopped.
@@ -260,6 +262,58 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+log "dates: an incident across midnight, a revised estimate, a future window (dates.mjs)"
+
+# After the other browser checks, which expect exactly their own incidents. The server runs on
+# the real clock and the API takes no start time, so the times are relative to now: declared
+# now with an estimate of 02:00 UTC tomorrow (the incident spans midnight in the site's zone,
+# UTC), revised to 03:30 UTC tomorrow with a reason; a window 3 days ahead, 02:00-04:00 UTC.
+midnight=$(( $(date -u +%s) / 86400 * 86400 ))
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+first_eta=$(iso $(( midnight + 86400 + 2 * 3600 )))
+revised_eta=$(iso $(( midnight + 86400 + 3 * 3600 + 1800 )))
+window_start=$(iso $(( midnight + 3 * 86400 + 2 * 3600 )))
+window_end=$(iso $(( midnight + 3 * 86400 + 4 * 3600 )))
+DATED_TITLE="Overnight database failover"
+dated_id=""
+maintenance_id=""
+if resp=$(api POST /api/v1/incidents 201 '{
+  "title": "'"$DATED_TITLE"'", "impact": "major",
+  "message": "The primary database failed over; writes are slow while replicas catch up.",
+  "components": { "api": "major_outage" }, "eta": "'"$first_eta"'"
+}'); then
+  dated_id=$(field id <<<"$resp")
+  api POST "/api/v1/incidents/$dated_id/updates" 200 '{
+    "message": "Replicas are catching up more slowly than planned.",
+    "eta": "'"$revised_eta"'", "eta_reason": "replica catch-up is slower than planned"
+  }' >/dev/null || fail "revise the estimate of incident $dated_id"
+fi
+if resp=$(api POST /api/v1/maintenances 201 '{
+  "title": "Database upgrade", "components": ["api"],
+  "starts_at": "'"$window_start"'", "ends_at": "'"$window_end"'"
+}'); then
+  maintenance_id=$(field id <<<"$resp")
+fi
+if [ -n "$dated_id" ] && [ -n "$maintenance_id" ]; then
+  pass "seeded: incident #$dated_id (estimate $first_eta, revised to $revised_eta), window #$maintenance_id ($window_start to $window_end)"
+  sleep 1  # the page cache refreshes within about a second
+  E2E_BASE="$BASE" E2E_OUT="$OUT" E2E_RESULTS="$tmp/dates-results" E2E_DATED_ID="$dated_id" \
+    E2E_MAINTENANCE_ID="$maintenance_id" E2E_REVISED_ETA="$revised_eta" E2E_FIRST_ETA="$first_eta" \
+    E2E_WINDOW_START="$window_start" E2E_WINDOW_END="$window_end" \
+    timeout -k 10 180 node "$E2E_DIR/dates.mjs"
+  node_rc=$?
+  if [ -f "$tmp/dates-results" ]; then
+    read -r bp bf <"$tmp/dates-results"
+    passed=$((passed + bp)); failed=$((failed + bf))
+    if [ "$node_rc" != 0 ] && [ "$bf" = 0 ]; then fail "dates.mjs exited $node_rc"; fi
+  else
+    fail "dates.mjs stopped before reporting (exit $node_rc)"
+  fi
+else
+  fail "seeding the dates scenario"
+fi
+
+# ---------------------------------------------------------------------------------------------
 log "Nu Html Checker (vnu.jar --errors-only)"
 
 declare -A pages=(
@@ -268,10 +322,11 @@ declare -A pages=(
   [resolved-incident.html]="/incidents/$resolved_id"
   [history.html]="/history"
   [not-found.html]="/incidents/999999"
+  [maintenance.html]="/incidents/${maintenance_id:-999998}"
 )
 declare -A want_code=([not-found.html]=404)
 files=()
-for f in status.html incident.html resolved-incident.html history.html not-found.html; do
+for f in status.html incident.html resolved-incident.html history.html not-found.html maintenance.html; do
   code=$(curl -s --max-time 10 -o "$OUT/$f" -w '%{http_code}' "$BASE${pages[$f]}") || code=000
   want=${want_code[$f]:-200}
   if [ "$code" = "$want" ]; then

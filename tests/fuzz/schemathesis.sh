@@ -51,9 +51,11 @@ for i in 1 2 3; do
     "http://127.0.0.1:$port/api/v1/incidents"
 done
 
+# Windows a few days ahead of today (a fixed date would pass and be refused as in the past).
 for i in 1 2; do
+  starts=$(date -u -d "+$((i + 2)) days" +%Y-%m-%dT02:00:00Z)
   curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    -d "{\"title\":\"Seed window $i\",\"starts_at\":\"2026-12-0${i}T02:00:00Z\",\"duration\":\"2h\"}" \
+    -d "{\"title\":\"Seed window $i\",\"starts_at\":\"$starts\",\"duration\":\"2h\"}" \
     "http://127.0.0.1:$port/api/v1/maintenances"
 done
 

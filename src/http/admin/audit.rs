@@ -41,7 +41,7 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Response {
             json!({
                 "id": e.id, "actor": e.actor, "action": e.action, "incident_id": e.incident_id,
                 "detail": if e.detail.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { e.detail.to_string() },
-                "at": pages::time(e.created_at, now),
+                "at": pages::time(e.created_at, now, app.config.site.time_zone),
             })
         })
         .collect();

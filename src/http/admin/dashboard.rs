@@ -24,10 +24,10 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Response {
             rows.push(json!({
                 "id": i.id, "title": i.title, "impact": i.impact, "status": i.status,
                 "owner": i.owner, "mine": i.owner.as_deref() == Some(signed.operator.email.as_str()),
-                "started": pages::time(i.started_at, now),
-                "eta": i.eta_at.map(|t| pages::time(t, now)),
+                "started": pages::time(i.started_at, now, app.config.site.time_zone),
+                "eta": i.eta_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
                 "eta_passed": i.eta_at.is_some_and(|t| t <= now),
-                "next_update": i.next_update_at.map(|t| pages::time(t, now)),
+                "next_update": i.next_update_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
                 "update_overdue": i.next_update_at.is_some_and(|t| t <= now),
                 "components": comps.iter().map(|(id, s)| json!({
                     "name": app.config.component(id).map(|c| c.name.clone()).unwrap_or_else(|| id.clone()),
@@ -59,8 +59,8 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Response {
             json!({
                 "id": d.id, "incident_id": incident_id, "channel": d.channel, "state": d.state,
                 "attempts": d.attempts, "error": d.last_error,
-                "at": pages::time(d.created_at, now),
-                "next_attempt": d.next_attempt_at.map(|t| pages::time(t, now)),
+                "at": pages::time(d.created_at, now, app.config.site.time_zone),
+                "next_attempt": d.next_attempt_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
                 "dead": d.state == crate::domain::DeliveryState::Dead,
             })
         })

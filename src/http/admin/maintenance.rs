@@ -162,7 +162,7 @@ fn summary(app: &App, w: &Incident, now: DateTime<Utc>) -> Value {
     let end = planned_end(w);
     json!({
         "id": w.id, "title": w.title, "status": w.status, "owner": w.owner,
-        "start": pages::time(start, now), "end": pages::time(end, now),
+        "start": pages::time(start, now, app.config.site.time_zone), "end": pages::time(end, now, app.config.site.time_zone),
         "overrun": w.is_open() && w.status != IncidentStatus::Scheduled && end <= now,
         "public_url": cmd::window_url(&app.env(), w.id),
     })

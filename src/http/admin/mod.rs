@@ -144,7 +144,10 @@ pub fn base(app: &App, operator: Option<&Operator>, csrf: &str) -> serde_json::M
         operator.map_or(Value::Null, |o| json!({ "email": o.email, "role": o.role })),
     );
     m.insert("csrf".into(), json!(csrf));
-    m.insert("now".into(), json!(pages::time(now, now)));
+    m.insert(
+        "now".into(),
+        json!(pages::time(now, now, app.config.site.time_zone)),
+    );
     m.insert("zone".into(), json!(app.config.site.time_zone.name()));
     m
 }

@@ -84,7 +84,7 @@ pub async fn page(
             json!({
                 "id": s.id, "email": s.email, "state": state,
                 "components": s.components.as_ref().map(|c| c.iter().map(|id| name_of(id)).collect::<Vec<_>>()),
-                "since": pages::time(s.created_at, now),
+                "since": pages::time(s.created_at, now, app.config.site.time_zone),
             })
         })
         .collect();

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::doc::{ReadErrors, WriteErrors};
 use super::views::{IncidentDetail, IncidentSummary};
-use super::{expected_version, json_response, parse_id, views, write};
+use super::{expected_version, json_response, views, write, PathId};
 use crate::app::App;
 use crate::commands::maintenance::{self as cmd, Close, EditWindow, ScheduleWindow, ToIncident};
 use crate::commands::Actor;
@@ -32,7 +32,7 @@ use crate::store::Conn;
 /// A new window. Give its end as `ends_at` or as a `duration`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateBody {
+pub struct ScheduleBody {
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     title: String,
     description: Option<String>,
@@ -225,7 +225,7 @@ fn created(mut resp: Response, id: i64) -> Response {
 /// apologised for as an overrun. Overlapping configured peak hours gives `warnings`.
 #[utoipa::path(
     post, path = "/maintenances", operation_id = "scheduleMaintenance", tag = "maintenance",
-    request_body = CreateBody, params(super::incidents::IdempotencyKey),
+    request_body = ScheduleBody, params(super::incidents::IdempotencyKey),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Scheduled and announced.", body = MaintenanceDetail,
@@ -237,7 +237,7 @@ pub async fn create(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
     headers: HeaderMap,
-    body: ApiJson<CreateBody>,
+    body: ApiJson<ScheduleBody>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
     let starts_at = time("starts_at", &b.starts_at)?;
@@ -319,11 +319,10 @@ pub async fn create(
 pub async fn edit(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
-    Path(raw_id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<EditBody>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id)?;
     let b = body.value;
     let e = EditWindow {
         starts_at: opt_time("starts_at", b.starts_at.as_deref())?,
@@ -401,11 +400,10 @@ async fn run_edit(
 pub async fn extend(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
-    Path(raw_id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<ExtendBody>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id)?;
     let b = body.value;
     let ends_at = match (b.ends_at.as_deref(), b.extend_by.as_deref()) {
         (Some(_), Some(_)) => {
@@ -451,11 +449,10 @@ async fn close(
     app: App,
     caller: crate::store::tokens::TokenOwner,
     headers: HeaderMap,
-    raw_id: String,
+    id: i64,
     body: ApiJson<CloseBody>,
     cancel: bool,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id)?;
     let b = body.value;
     let c = Close {
         message: b.message,
@@ -501,11 +498,11 @@ async fn close(
 pub async fn complete(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
-    Path(raw_id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<CloseBody>,
 ) -> Result<Response, ApiError> {
-    close(app, caller, headers, raw_id, body, false).await
+    close(app, caller, headers, id, body, false).await
 }
 
 /// Cancel a maintenance window
@@ -524,11 +521,11 @@ pub async fn complete(
 pub async fn cancel(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
-    Path(raw_id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<CloseBody>,
 ) -> Result<Response, ApiError> {
-    close(app, caller, headers, raw_id, body, true).await
+    close(app, caller, headers, id, body, true).await
 }
 
 /// Turn a maintenance window into an incident
@@ -547,11 +544,10 @@ pub async fn cancel(
 pub async fn to_incident(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
-    Path(raw_id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<IncidentBody>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id)?;
     let b = body.value;
     let t = ToIncident {
         message: b.message,
@@ -646,9 +642,8 @@ pub async fn list(
 pub async fn show(
     State(app): State<App>,
     _caller: ApiCaller,
-    Path(raw_id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id)?;
     let mut conn = app.db.pool().acquire().await?;
     let w = incidents::get(&mut conn, id).await?;
     if !w.is_some_and(|w| w.is_maintenance() || w.scheduled_for.is_some()) {

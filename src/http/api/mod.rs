@@ -113,6 +113,28 @@ pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no incident with id `{}`", clip(raw, 40))))
 }
 
+/// The `{id}` of a path, parsed once: a positive integer, else 404 naming what was given.
+///
+/// A type of its own rather than `Path<String>` or `Path<i64>`: utoipa infers a parameter from a
+/// `Path` argument, and the operations also declare `id` through `IncidentId`, so the document
+/// listed `id` twice (once as a string), which OpenAPI forbids.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound("no incident at this path".into()))?;
+        parse_id(&raw).map(PathId)
+    }
+}
+
 /// A JSON response; a body with a `version` gets a matching `ETag`.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     let mut resp = (status, Json(body)).into_response();
@@ -271,6 +293,53 @@ mod tests {
 
     /// A route added with plain `.route(...)` would be served but missing from the OpenAPI
     /// document; every v1 route must go through `routes!` in [`super::routes`].
+    /// utoipa names a schema after its Rust type, so two request types both called `CreateBody`
+    /// became one schema in the document and the declare call pointed at the maintenance body.
+    #[test]
+    fn no_two_schema_types_share_a_name() {
+        let mut seen = std::collections::BTreeMap::<String, String>::new();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let mut derives_schema = false;
+                for line in text.lines().map(str::trim) {
+                    if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                        derives_schema = true;
+                        continue;
+                    }
+                    if !derives_schema || line.starts_with("#[") || line.starts_with("///") {
+                        continue;
+                    }
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    if let Some(at) = words.iter().position(|w| *w == "struct" || *w == "enum") {
+                        let name = words[at + 1]
+                            .trim_end_matches(['{', ';', '('])
+                            .split('<')
+                            .next()
+                            .unwrap()
+                            .to_string();
+                        let here = path.display().to_string();
+                        if let Some(first) = seen.insert(name.clone(), here.clone()) {
+                            panic!("two schema types named `{name}`: {first} and {here}");
+                        }
+                    }
+                    derives_schema = false;
+                }
+            }
+        }
+        assert!(seen.len() > 10, "found only {seen:?}");
+    }
+
     #[test]
     fn every_api_route_is_registered_through_the_openapi_router() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/api");
