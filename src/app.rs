@@ -206,7 +206,11 @@ impl App {
             let mut conn = self.db.pool().acquire().await?;
             snapshot::build(&mut conn, &self.config, now).await?
         };
-        let built = pages::build(snap, &self.config, &self.renderer, now)?;
+        // Rendering and compressing every page is CPU work: off the async threads.
+        let (config, renderer) = (self.config.clone(), self.renderer.clone());
+        let built =
+            tokio::task::spawn_blocking(move || pages::build(snap, &config, &renderer, now))
+                .await??;
         self.pages.replace(built);
         Ok(())
     }
@@ -324,13 +328,13 @@ impl App {
         };
         tracing::info!(listen = %listener.local_addr()?, instance = %self.instance, role = ?role, "candor is serving");
         let grace = self.config.server.shutdown_grace;
-        // With the peer's address, which the console's sign-in throttle counts failures by.
-        let http = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let http = tokio::spawn(async move { http.await });
+        // Header, idle and connection limits for the open internet; each request carries the
+        // peer's address (see `http::client_addr`).
+        let limits = self.config.server.clone();
+        let stop_http = shutdown.clone();
+        let http = tokio::spawn(async move {
+            crate::http::server::serve(listener, router, &limits, stop_http).await
+        });
         shutdown.cancelled().await;
         tracing::info!(grace = %humantime::format_duration(grace), "shutting down");
         stop_workers.cancel();

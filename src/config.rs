@@ -8,6 +8,7 @@
 pub mod honesty;
 pub mod maintenance;
 pub mod retention;
+pub mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -21,6 +22,7 @@ use crate::domain::Impact;
 pub use honesty::HonestyConfig;
 pub use maintenance::MaintenanceConfig;
 pub use retention::RetentionConfig;
+pub use server::ServerConfig;
 
 /// A configuration problem, naming the key it is about.
 #[derive(Debug, thiserror::Error)]
@@ -238,50 +240,6 @@ fn default_tz() -> chrono_tz::Tz {
 }
 fn default_templates_dir() -> PathBuf {
     PathBuf::from("templates")
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
-    /// Largest accepted request body, in bytes.
-    #[serde(default = "default_max_body")]
-    pub max_body_bytes: usize,
-    /// Requests taking longer than this are answered 503.
-    #[serde(default = "default_request_timeout", deserialize_with = "de_duration")]
-    pub request_timeout: Duration,
-    /// How long `serve` waits for in-flight work after SIGTERM/Ctrl-C.
-    #[serde(default = "default_grace", deserialize_with = "de_duration")]
-    pub shutdown_grace: Duration,
-    /// When set, `/metrics` asks for `Authorization: Bearer <this>`.
-    #[serde(default)]
-    pub metrics_token: Option<Secret>,
-}
-
-fn default_listen() -> SocketAddr {
-    "127.0.0.1:8080".parse().expect("valid address")
-}
-fn default_max_body() -> usize {
-    64 * 1024
-}
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_grace() -> Duration {
-    Duration::from_secs(20)
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            max_body_bytes: default_max_body(),
-            request_timeout: default_request_timeout(),
-            shutdown_grace: default_grace(),
-            metrics_token: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -709,6 +667,13 @@ pub struct EmailConfig {
     /// Public subscription requests accepted per minute, from everyone together.
     #[serde(default = "default_subscribe_per_minute")]
     pub subscribe_per_minute: u32,
+    /// Public subscription requests per minute from one client address (an IPv6 client's /64).
+    #[serde(default = "default_subscribe_per_client_per_minute")]
+    pub subscribe_per_client_per_minute: u32,
+    /// Subscription requests one email address may make per day (UTC), and so the confirmation
+    /// mails it can be sent; counted in the database, across instances and restarts.
+    #[serde(default = "default_subscribe_per_address_per_day")]
+    pub subscribe_per_address_per_day: u32,
     /// Optional DKIM signature (covers From, To, Subject, Date, Message-ID, In-Reply-To,
     /// References, List-Unsubscribe and List-Unsubscribe-Post).
     #[serde(default)]
@@ -748,8 +713,14 @@ fn default_email_page_size() -> u32 {
 fn default_confirm_within() -> Duration {
     Duration::from_secs(48 * 3600)
 }
+fn default_subscribe_per_client_per_minute() -> u32 {
+    5
+}
+fn default_subscribe_per_address_per_day() -> u32 {
+    3
+}
 fn default_subscribe_per_minute() -> u32 {
-    60
+    600
 }
 
 fn default_log_path() -> String {
@@ -1004,12 +975,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.server.max_body_bytes < 1024 {
-            return Err(ConfigError::invalid(
-                "server.max_body_bytes",
-                "must be at least 1024",
-            ));
-        }
+        self.server.validate()?;
         let mut groups = BTreeSet::new();
         for (i, g) in self.groups.iter().enumerate() {
             check_id(&format!("groups[{i}].id"), &g.id)?;
@@ -1316,6 +1282,18 @@ impl EmailConfig {
         if self.subscribe_per_minute == 0 {
             return Err(ConfigError::invalid(
                 format!("{key}.subscribe_per_minute"),
+                "must be at least 1",
+            ));
+        }
+        if self.subscribe_per_client_per_minute == 0 {
+            return Err(ConfigError::invalid(
+                format!("{key}.subscribe_per_client_per_minute"),
+                "must be at least 1",
+            ));
+        }
+        if self.subscribe_per_address_per_day == 0 {
+            return Err(ConfigError::invalid(
+                format!("{key}.subscribe_per_address_per_day"),
                 "must be at least 1",
             ));
         }

@@ -4,18 +4,23 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod public;
+pub mod security;
+pub mod server;
 pub mod subscribe;
+pub mod subscribe_limits;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -28,19 +33,22 @@ use error::ApiError;
 pub fn router(app: App) -> Router {
     let limits = &app.config.server;
     let request_id = header::HeaderName::from_static("x-request-id");
+    let subscribe_limits = Arc::new(match app.config.email_channel() {
+        Some((_, email)) => subscribe_limits::SubscribeLimits::new(
+            email.subscribe_per_client_per_minute,
+            email.subscribe_per_address_per_day,
+        ),
+        None => subscribe_limits::SubscribeLimits::new(1, 1),
+    });
     let api = Router::new()
         .nest("/api/v1", api::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .merge(admin::router(&app))
+        .merge(security::console(admin::router(&app), &app.config))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), track))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            limits.request_timeout,
-        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))
@@ -61,11 +69,18 @@ pub fn router(app: App) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
-    // The public pages go without per-request middleware: they are answered from memory.
-    public::router()
+    // The public pages go without tracing and request ids: they are answered from memory. Every
+    // route has the request timeout and the security headers.
+    let router = public::router()
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), track))
         .merge(api)
-        .with_state(app)
+        .layer(Extension(subscribe_limits))
+        .with_state(app.clone())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ));
+    security::everywhere(router, &app)
 }
 
 /// Only the health checks and metrics: what a worker-only instance serves.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::http::error::ApiError;
+use crate::render::cache::Asset;
 use crate::render::{pages, snapshot};
 use crate::store::incidents;
 
@@ -26,6 +27,7 @@ pub fn router() -> Router<App> {
         .route("/api/v2/{*path}", get(v2))
         .route("/incidents/{id}", get(incident))
         .route("/history", get(history))
+        .route("/assets/{name}", get(asset))
         .merge(super::subscribe::public_router())
 }
 
@@ -51,6 +53,57 @@ async fn v2(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Response {
     resp
 }
 
+/// The pages' scripts, as files (the Content-Security-Policy allows no inline script).
+const ASSETS: &[(&str, &str)] = &[
+    (
+        "local-time.js",
+        include_str!("../../templates/assets/local-time.js"),
+    ),
+    (
+        "countdown.js",
+        include_str!("../../templates/assets/countdown.js"),
+    ),
+    (
+        "preview.js",
+        include_str!("../../templates/assets/preview.js"),
+    ),
+];
+
+async fn asset(State(app): State<App>, Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _)| *n == name) {
+        Some((_, body)) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/javascript; charset=utf-8"),
+                ),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                ),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => not_found_page(&app, "This page does not exist."),
+    }
+}
+
+/// Renders (and compresses) a document on a blocking thread, a few at a time, so the async
+/// threads stay free to answer from the cache.
+async fn render_blocking<F>(app: &App, render: F) -> anyhow::Result<Asset>
+where
+    F: FnOnce() -> anyhow::Result<Asset> + Send + 'static,
+{
+    let _slot = app
+        .pages
+        .render_slots
+        .acquire()
+        .await
+        .map_err(|e| anyhow::anyhow!("render slots closed: {e}"))?;
+    tokio::task::spawn_blocking(render).await?
+}
+
 /// An incident page: from the cache for recent incidents, rendered on demand for older ones.
 async fn incident(State(app): State<App>, Path(raw): Path<String>, headers: HeaderMap) -> Response {
     let Some(id) = raw.parse::<i64>().ok().filter(|i| *i > 0) else {
@@ -60,6 +113,16 @@ async fn incident(State(app): State<App>, Path(raw): Path<String>, headers: Head
         return asset.respond(&headers);
     }
     let current = app.pages.current();
+    // Numbers above the newest incident's do not exist yet: no need to ask the database.
+    let snap = &current.snapshot;
+    let newest = (snap.recent.iter())
+        .chain(&snap.active)
+        .chain(&snap.maintenances)
+        .map(|s| s.incident.id)
+        .max();
+    if newest.is_none_or(|n| id > n) {
+        return not_found_page(&app, "There is no incident with that number.");
+    }
     let key = format!("incident:{id}");
     if let Some(asset) = app.pages.on_demand(current.snapshot.revision, &key) {
         return asset.respond(&headers);
@@ -70,13 +133,13 @@ async fn incident(State(app): State<App>, Path(raw): Path<String>, headers: Head
             return Ok::<_, anyhow::Error>(None);
         };
         let story = snapshot::story(&mut conn, &app.config, inc).await?;
-        Ok(Some(pages::incident_page(
-            &story,
-            &app.config,
-            &app.renderer,
-            app.clock.now(),
-            None,
-        )?))
+        drop(conn);
+        let (config, renderer, now) = (app.config.clone(), app.renderer.clone(), app.clock.now());
+        let asset = render_blocking(&app, move || {
+            Ok(pages::incident_page(&story, &config, &renderer, now, None)?)
+        })
+        .await?;
+        Ok(Some(asset))
     }
     .await;
     match rendered {
@@ -96,29 +159,86 @@ struct HistoryQuery {
     month: Option<String>,
 }
 
-/// Past incidents by month: `/history?month=2026-11` (default: this month).
+/// `2026-11`: four digits, a dash, two digits, and a real month.
+fn parse_month(raw: &str) -> Option<NaiveDate> {
+    let b = raw.as_bytes();
+    let shape = b.len() == 7
+        && b[4] == b'-'
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[5..].iter().all(u8::is_ascii_digit);
+    if !shape {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(raw[..4].parse().ok()?, raw[5..].parse().ok()?, 1)
+}
+
+/// Past incidents by month: `/history?month=2026-11` (default: this month). Only months from
+/// the first incident's to this one exist; each is rendered once per change and kept.
 async fn history(
     State(app): State<App>,
     query: Result<Query<HistoryQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     let now = app.clock.now();
+    let this_month = NaiveDate::from_ymd_opt(now.year(), now.month(), 1).expect("a month");
     let month = match query.map(|q| q.0.month) {
-        Ok(None) => NaiveDate::from_ymd_opt(now.year(), now.month(), 1),
-        Ok(Some(m)) => NaiveDate::parse_from_str(&format!("{}-01", m.trim()), "%Y-%m-%d").ok(),
+        Ok(None) => Some(this_month),
+        Ok(Some(m)) => parse_month(m.trim()),
         Err(_) => None,
     };
-    let Some(month) = month.filter(|m| *m <= now.date_naive()) else {
+    let Some(month) = month else {
         return page(
             &app,
             StatusCode::BAD_REQUEST,
             "No such month",
-            "Ask for a month like ?month=2026-11, no later than this one.",
+            "The month parameter must look like ?month=2026-11.",
         );
     };
     let current = app.pages.current();
+    let revision = current.snapshot.revision;
+    let first = match app.pages.first_incident(revision) {
+        Some(f) => f,
+        None => {
+            let looked_up = async {
+                let mut conn = app.db.pool().acquire().await?;
+                Ok::<_, anyhow::Error>(incidents::first_started(&mut conn).await?)
+            }
+            .await;
+            match looked_up {
+                Ok(f) => {
+                    app.pages.keep_first_incident(revision, f);
+                    f
+                }
+                Err(e) => return unavailable_page(&app, &e),
+            }
+        }
+    };
+    let first_month = first
+        .map(|f| NaiveDate::from_ymd_opt(f.year(), f.month(), 1).expect("a month"))
+        .unwrap_or(this_month)
+        .min(this_month);
+    if month > this_month {
+        return page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "No such month",
+            "Ask for a month no later than this one, like ?month=2026-11.",
+        );
+    }
+    if month < first_month {
+        return page(
+            &app,
+            StatusCode::NOT_FOUND,
+            "No history for that month",
+            &format!(
+                "History is kept from {} to {}.",
+                first_month.format("%B %Y"),
+                this_month.format("%B %Y")
+            ),
+        );
+    }
     let key = format!("history:{month}");
-    if let Some(asset) = app.pages.on_demand(current.snapshot.revision, &key) {
+    if let Some(asset) = app.pages.on_demand(revision, &key) {
         return asset.respond(&headers);
     }
     let rendered = async {
@@ -129,24 +249,23 @@ async fn history(
             .and_hms_opt(0, 0, 0)
             .expect("midnight")
             .and_utc();
-        let mut conn = app.db.pool().acquire().await?;
-        let list = incidents::started_between(&mut conn, from, to).await?;
-        let first = incidents::first_started(&mut conn).await?;
-        Ok::<_, anyhow::Error>(pages::history_page(
-            month,
-            &list,
-            first,
-            &app.config,
-            &app.renderer,
-            now,
-        )?)
+        let list = {
+            let mut conn = app.db.pool().acquire().await?;
+            incidents::started_between(&mut conn, from, to).await?
+        };
+        let (config, renderer) = (app.config.clone(), app.renderer.clone());
+        render_blocking(&app, move || {
+            Ok(pages::history_page(
+                month, &list, first, &config, &renderer, now,
+            )?)
+        })
+        .await
     }
     .await;
     match rendered {
         Ok(asset) => {
             let asset = Arc::new(asset);
-            app.pages
-                .keep(current.snapshot.revision, key, asset.clone());
+            app.pages.keep(revision, key, asset.clone());
             asset.respond(&headers)
         }
         Err(e) => unavailable_page(&app, &e),

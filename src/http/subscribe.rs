@@ -18,13 +18,20 @@ use serde::{Deserialize, Serialize};
 use super::api::doc::{ErrorBody, ReadErrors, WriteErrors};
 use serde_json::json;
 
+use std::sync::Arc;
+
+use axum::Extension;
+
 use super::auth::ApiCaller;
+use super::client_addr::ClientAddr;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::subscribe_limits::{SubscribeLimits, ADDRESS_LIMITED};
 use crate::app::App;
 use crate::domain::subscriber::SubscriberEmail;
 use crate::domain::to_chrono;
 use crate::render::pages;
+use crate::store::subscribe_quota;
 use crate::store::subscribers::{self, Subscribed};
 
 /// A pending address is sent a confirmation at most this often, however often it is entered.
@@ -56,6 +63,8 @@ fn email_channel(
 /// due. Answers nothing about the address.
 async fn request(
     app: &App,
+    limits: &SubscribeLimits,
+    client: Option<std::net::IpAddr>,
     email: &str,
     components: Option<Vec<String>>,
     field: &str,
@@ -77,6 +86,7 @@ async fn request(
             }
         }
     }
+    limits.check_client(client)?;
     if channel.subscribe_limiter.check().is_err() {
         return Err(ApiError::TooManyRequests(
             "too many subscription requests just now; try again in a minute".into(),
@@ -87,6 +97,10 @@ async fn request(
     let resend_after = now - chrono::Duration::seconds(RESEND_AFTER_SECS);
     let outcome = {
         let mut conn = app.db.write_conn().await?;
+        // Counted whatever the address's state, so the answer says nothing about it.
+        if !subscribe_quota::take(&mut conn, &email, limits.per_address_per_day, now).await? {
+            return Err(ApiError::TooManyRequests(ADDRESS_LIMITED.into()));
+        }
         subscribers::subscribe(
             &mut conn,
             &email,
@@ -173,9 +187,11 @@ pub struct ReachView {
 )]
 pub async fn subscribe_api(
     State(app): State<App>,
+    ClientAddr(client): ClientAddr,
+    Extension(limits): Extension<Arc<SubscribeLimits>>,
     ApiJson { value, .. }: ApiJson<SubscribeBody>,
 ) -> Result<Response, ApiError> {
-    request(&app, &value.email, value.components, "").await?;
+    request(&app, &limits, client, &value.email, value.components, "").await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -187,7 +203,12 @@ pub async fn subscribe_api(
 }
 
 /// The status page's form (`email`, and `components` once per ticked box).
-async fn subscribe_form(State(app): State<App>, body: Bytes) -> Response {
+async fn subscribe_form(
+    State(app): State<App>,
+    ClientAddr(client): ClientAddr,
+    Extension(limits): Extension<Arc<SubscribeLimits>>,
+    body: Bytes,
+) -> Response {
     let mut email = String::new();
     let mut components = Vec::new();
     for (k, v) in url::form_urlencoded::parse(&body) {
@@ -197,13 +218,20 @@ async fn subscribe_form(State(app): State<App>, body: Bytes) -> Response {
             _ => {}
         }
     }
-    match request(&app, &email, Some(components), "").await {
+    match request(&app, &limits, client, &email, Some(components), "").await {
         Ok(()) => page(&app, StatusCode::OK, "Check your inbox", ACCEPTED, None),
         Err(e @ ApiError::Unprocessable { .. }) => page(
             &app,
             StatusCode::UNPROCESSABLE_ENTITY,
             "Please check the form",
             &e.to_string(),
+            None,
+        ),
+        Err(ApiError::TooManyRequests(m)) if m == ADDRESS_LIMITED => page(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            "No more mails to this address today",
+            &m,
             None,
         ),
         Err(e @ ApiError::TooManyRequests(_)) => page(

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -13,6 +14,7 @@ use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use super::snapshot::Snapshot;
@@ -147,20 +149,46 @@ pub struct Pages {
     pub built_at: DateTime<Utc>,
 }
 
-/// Documents rendered on demand (older incidents, history months), kept until the next change.
+/// Documents rendered on demand (older incidents, history months) kept per revision; past this
+/// the least recently used go first.
 const ON_DEMAND_MAX: usize = 256;
+
+/// Documents rendered on demand at once, at most (each on a blocking thread): a crowd asking
+/// for old months waits its turn instead of taking every core from the status page.
+pub const RENDER_SLOTS: usize = 2;
+
+/// What is kept for one revision of the public data.
+struct OnDemand {
+    revision: i64,
+    assets: LruCache<String, Arc<Asset>>,
+    /// When the first incident started (`Some(None)`: there is none), once looked up.
+    first_incident: Option<Option<DateTime<Utc>>>,
+}
+
+impl OnDemand {
+    fn new(revision: i64) -> Self {
+        Self {
+            revision,
+            assets: LruCache::new(NonZeroUsize::new(ON_DEMAND_MAX).expect("non-zero")),
+            first_incident: None,
+        }
+    }
+}
 
 /// The current pages of this instance, swapped atomically on every rebuild.
 pub struct PageCache {
     current: ArcSwap<Pages>,
-    on_demand: Mutex<(i64, HashMap<String, Arc<Asset>>)>,
+    on_demand: Mutex<OnDemand>,
+    /// Taken while rendering a document on demand.
+    pub render_slots: tokio::sync::Semaphore,
 }
 
 impl PageCache {
     pub fn new(pages: Pages) -> Self {
         Self {
             current: ArcSwap::from_pointee(pages),
-            on_demand: Mutex::new((0, HashMap::new())),
+            on_demand: Mutex::new(OnDemand::new(0)),
+            render_slots: tokio::sync::Semaphore::new(RENDER_SLOTS),
         }
     }
 
@@ -176,25 +204,31 @@ impl PageCache {
         self.current.store(Arc::new(pages));
     }
 
-    /// A document rendered on demand for the current revision, if already rendered.
-    pub fn on_demand(&self, revision: i64, key: &str) -> Option<Arc<Asset>> {
+    fn for_revision(&self, revision: i64) -> std::sync::MutexGuard<'_, OnDemand> {
         let mut guard = self.on_demand.lock().expect("cache lock");
-        if guard.0 != revision {
-            *guard = (revision, HashMap::new());
+        if guard.revision != revision {
+            *guard = OnDemand::new(revision);
         }
-        guard.1.get(key).cloned()
+        guard
     }
 
-    /// Keeps a document rendered on demand (bounded: the oldest arbitrary entries go first).
+    /// A document rendered on demand for the current revision, if already rendered.
+    pub fn on_demand(&self, revision: i64, key: &str) -> Option<Arc<Asset>> {
+        self.for_revision(revision).assets.get(key).cloned()
+    }
+
+    /// Keeps a document rendered on demand (bounded: the least recently used goes first).
     pub fn keep(&self, revision: i64, key: String, asset: Arc<Asset>) {
-        let mut guard = self.on_demand.lock().expect("cache lock");
-        if guard.0 != revision {
-            *guard = (revision, HashMap::new());
-        }
-        if guard.1.len() >= ON_DEMAND_MAX {
-            guard.1.clear();
-        }
-        guard.1.insert(key, asset);
+        self.for_revision(revision).assets.put(key, asset);
+    }
+
+    /// When the first incident started, if looked up for this revision.
+    pub fn first_incident(&self, revision: i64) -> Option<Option<DateTime<Utc>>> {
+        self.for_revision(revision).first_incident
+    }
+
+    pub fn keep_first_incident(&self, revision: i64, first: Option<DateTime<Utc>>) {
+        self.for_revision(revision).first_incident = Some(first);
     }
 }
 
@@ -226,6 +260,50 @@ mod tests {
         assert!(not_modified(&h, &etag));
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("W/\"zzz\""));
         assert!(!not_modified(&h, &etag));
+    }
+
+    fn pages() -> Pages {
+        Pages {
+            snapshot: Arc::new(Snapshot {
+                revision: 0,
+                now: chrono::DateTime::UNIX_EPOCH,
+                updated_at: None,
+                indicator: crate::domain::status::Indicator::None,
+                components: Vec::new(),
+                active: Vec::new(),
+                recent: Vec::new(),
+                maintenances: Vec::new(),
+                feed: Vec::new(),
+                stale_since: None,
+            }),
+            assets: HashMap::new(),
+            built_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn on_demand_documents_leave_least_recently_used_first() {
+        let cache = PageCache::new(pages());
+        let cc = HeaderValue::from_static("public");
+        let doc = |n: usize| Arc::new(Asset::new("text/plain", format!("doc {n}"), &cc));
+        for n in 0..ON_DEMAND_MAX {
+            cache.keep(7, format!("k{n}"), doc(n));
+        }
+        // k0 is read, so k1 is now the least recently used.
+        assert!(cache.on_demand(7, "k0").is_some());
+        cache.keep(7, "new".into(), doc(999));
+        assert!(cache.on_demand(7, "k0").is_some(), "recently read: kept");
+        assert!(
+            cache.on_demand(7, "k1").is_none(),
+            "least recently used: gone"
+        );
+        assert!(
+            cache.on_demand(7, "k2").is_some(),
+            "the rest stay (no wholesale drop)"
+        );
+        assert!(cache.on_demand(7, "new").is_some());
+        // A new revision starts afresh.
+        assert!(cache.on_demand(8, "k0").is_none());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod operators;
 pub mod retention;
 pub mod schedule;
 pub mod sessions;
+pub mod subscribe_quota;
 pub mod subscribers;
 pub mod tokens;
 pub mod updates;

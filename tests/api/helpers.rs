@@ -153,10 +153,13 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app.router();
+    let limits = app.config.server.clone();
     tokio::spawn(async move {
-        axum::serve(
+        candor::http::server::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            router,
+            &limits,
+            tokio_util::sync::CancellationToken::new(),
         )
         .await
     });

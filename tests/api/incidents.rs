@@ -564,6 +564,8 @@ async fn components_show_the_worst_status_across_open_incidents() {
         .declare(json!({ "title": "API down", "message": "Down.", "impact": "critical",
                          "components": { "api": "major_outage", "web": "partial_outage" }, "eta_in": "1h" }))
         .await;
+    // Answered from the status page's snapshot: rebuilt as the refresher does after a change.
+    t.app.rebuild_pages().await.unwrap();
     let comps: Value = t
         .http
         .get(t.url("/api/v1/components"))
@@ -591,6 +593,8 @@ async fn components_show_the_worst_status_across_open_incidents() {
         &json!({ "message": "Fixed." }),
     )
     .await;
+    // Answered from the status page's snapshot: rebuilt as the refresher does after a change.
+    t.app.rebuild_pages().await.unwrap();
     let comps: Value = t
         .http
         .get(t.url("/api/v1/components"))

@@ -3,6 +3,7 @@
 mod alertmanager;
 mod cli;
 mod console;
+mod edge;
 mod email;
 mod facts;
 mod feeds;

@@ -26,6 +26,8 @@ fn public_for(t: &TestApp, id: i64) -> Vec<(String, String)> {
 }
 
 async fn component_status(t: &TestApp, id: &str) -> String {
+    // Answered from the status page's snapshot: rebuilt as the refresher does after a change.
+    t.app.rebuild_pages().await.unwrap();
     let v: Value = t.get("/api/v1/components").await.json().await.unwrap();
     v["components"]
         .as_array()

@@ -289,17 +289,19 @@ async fn old_incidents_and_history_are_rendered_on_demand() {
         !body.contains("month=2026-10"),
         "no earlier history to page to"
     );
+    // Before the first incident there is no history to render (and nothing to cache).
     let r = t
         .http
         .get(t.url("/history?month=2026-10"))
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 404);
     assert!(r
         .text()
         .await
         .unwrap()
-        .contains("No incidents began in October 2026."));
+        .contains("History is kept from November 2026"));
     for bad in [
         "/history?month=yesterday",
         "/history?month=2027-01",

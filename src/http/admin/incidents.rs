@@ -197,7 +197,7 @@ pub async fn delivery_view(
     Ok(json!({
         "id": d.id, "channel": d.channel, "state": d.state, "attempts": d.attempts,
         "delivered": d.delivered_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
-        "remote_url": d.remote_url, "error": d.last_error,
+        "remote_url": crate::http::security::safe_link(d.remote_url.as_deref()), "error": d.last_error,
         "dead": d.state == crate::domain::DeliveryState::Dead,
         "reach": reach,
     }))

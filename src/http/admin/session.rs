@@ -1,10 +1,8 @@
 //! Signing in and out, the sign-in check on every console route, and the CSRF check on every
 //! POST (a synchronizer token kept in the server-side session).
 
-use std::net::SocketAddr;
-
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -252,24 +250,20 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-fn client_address(req_addr: Option<&ConnectInfo<SocketAddr>>) -> Option<String> {
-    req_addr.map(|c| c.0.ip().to_string())
-}
-
 /// `POST /admin/login`. Failed attempts are counted per account and per client address in the
 /// database; at [`operators::MAX_FAILURES`] within the window the key is locked for the window,
 /// and a locked key is refused before its password is even checked.
 pub async fn login(
     State(app): State<App>,
     session: Session,
-    connect: Result<ConnectInfo<SocketAddr>, axum::extract::rejection::ExtensionRejection>,
+    crate::http::client_addr::ClientAddr(client): crate::http::client_addr::ClientAddr,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let csrf = csrf_token(&session).await;
     let email = f.email.trim().to_lowercase();
     let now = app.clock.now();
     let mut keys = vec![format!("account:{email}")];
-    if let Some(ip) = client_address(connect.as_ref().ok()) {
+    if let Some(ip) = client {
         keys.push(format!("address:{ip}"));
     }
     let unavailable = |e: crate::store::StoreError| {

@@ -6,12 +6,10 @@ use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::doc::ErrorBody;
 use super::json_response;
 use crate::app::App;
 use crate::domain::ComponentStatus;
 use crate::http::error::ApiError;
-use crate::store::incidents;
 
 /// A component customers use, with its status now.
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,24 +29,21 @@ pub struct ComponentList {
 
 /// List components
 ///
-/// Every configured component and its status now. Needs no token.
+/// Every configured component and its status, as the status page shows it (refreshed right
+/// after each change, and every `status_page.refresh` for other instances' changes; still
+/// answered while the database is down). Needs no token.
 #[utoipa::path(
     get, path = "/components", operation_id = "listComponents", tag = "components",
     responses(
         (status = 200, description = "The components, in config order.", body = ComponentList),
-        (status = 503, description = "The database is unavailable.", body = ErrorBody),
     )
 )]
 pub async fn list(State(app): State<App>) -> Result<Response, ApiError> {
-    let mut conn = app.db.pool().acquire().await?;
-    let open = incidents::open(&mut conn).await?;
-    let mut named = Vec::new();
-    for i in &open {
-        named.extend(incidents::components(&mut conn, i.id).await?);
-    }
-    let worst = crate::domain::status::current(named);
-    let components = app
-        .config
+    // From the snapshot the status page is built from: no database read per request, and an
+    // answer (the last known state) while the database is down.
+    let current = app.pages.current();
+    let components = current
+        .snapshot
         .components
         .iter()
         .map(|c| ComponentView {
@@ -56,10 +51,7 @@ pub async fn list(State(app): State<App>) -> Result<Response, ApiError> {
             name: c.name.clone(),
             description: c.description.clone(),
             group: c.group.clone(),
-            status: worst
-                .get(&c.id)
-                .copied()
-                .unwrap_or(ComponentStatus::Operational),
+            status: c.status,
         })
         .collect();
     let body = serde_json::to_value(ComponentList { components })
