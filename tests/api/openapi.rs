@@ -66,6 +66,35 @@ async fn the_document_is_valid_openapi_3_1() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), count, "duplicate operationId");
+
+    // An operation declares each (name, location) parameter once (OpenAPI requires it;
+    // openapi-spec-validator refused nine operations that listed `id` twice), and a path's `id`
+    // is an integer, as ids are.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut seen = std::collections::BTreeSet::new();
+            for p in &params {
+                let key = (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["in"].as_str().unwrap().to_string(),
+                );
+                assert!(
+                    seen.insert(key.clone()),
+                    "{method} {path} declares {key:?} twice"
+                );
+                if key == ("id".to_string(), "path".to_string()) {
+                    assert_eq!(p["schema"]["type"], "integer", "{method} {path}: {p}");
+                }
+            }
+            if path.contains("{id}") {
+                assert!(
+                    seen.contains(&("id".to_string(), "path".to_string())),
+                    "{method} {path} declares no id"
+                );
+            }
+        }
+    }
 }
 
 /// Every operation the document lists answers on the server (never the router's own 404 for

@@ -85,7 +85,9 @@ async fn a_missed_next_update_time_produces_exactly_one_holding_update() {
     let last = t.public_log().pop().unwrap();
     assert_eq!(last["kind"], "scheduled");
     let text = last["text"].as_str().unwrap();
-    assert!(text.contains("We expect this fixed by Mon 23 Nov, 14:00 UTC. Next update by Mon 23 Nov, 13:00 UTC."));
+    assert!(text.contains(
+        "We expect this fixed by Mon 23 Nov, 14:00 UTC. Next update by Mon 23 Nov, 13:00 UTC."
+    ));
     assert_eq!(text.matches("14:00 UTC").count(), 1, "said once: {text}");
 
     let mut conn = t.app.db.pool().acquire().await.unwrap();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::FutureExt;
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::doc::{ReadErrors, WriteErrors};
 use super::views::{IncidentDetail, IncidentList, Written};
-use super::{expected_version, json_response, parse_id, views, write};
+use super::{expected_version, json_response, views, write, PathId};
 use crate::app::App;
 use crate::commands::review::{review, Draft};
 use crate::commands::{self, Actor, Declare, PostUpdate, Resolve};
@@ -221,11 +221,10 @@ pub async fn create(
 pub async fn update(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
-    Path(raw_id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id)?;
     let b = body.value;
     let post = PostUpdate {
         eta: EtaInput::parse(b.eta.as_deref(), b.eta_in.as_deref()).map_err(invalid)?,
@@ -282,11 +281,10 @@ pub async fn update(
 pub async fn resolve(
     State(app): State<App>,
     ApiCaller(caller): ApiCaller,
-    Path(raw_id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<ResolveBody>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id)?;
     let b = body.value;
     let r = Resolve {
         expected_version: expected_version(&headers, b.version)?,
@@ -381,9 +379,8 @@ pub async fn list(
 pub async fn show(
     State(app): State<App>,
     _caller: ApiCaller,
-    Path(raw_id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id)?;
     let mut conn = app.db.pool().acquire().await?;
     let body = incident_body(&mut conn, &app, id).await?;
     Ok(json_response(StatusCode::OK, &body))
