@@ -3,6 +3,7 @@
 //! ETA revision, the audit entry and one outbox delivery per channel on the caller's transaction.
 //! The caller commits, then calls [`crate::App::changed`] to wake the workers.
 
+pub use crate::domain::wording::{eta_line, next_update_line, EtaChange};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -525,14 +526,6 @@ pub struct Extra {
     pub eta_change: Option<EtaChange>,
 }
 
-/// An estimate that moves with an update, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtaChange {
-    pub old: DateTime<Utc>,
-    pub new: DateTime<Utc>,
-    pub reason: Option<String>,
-}
-
 /// [`publish_as`] with a signature and the estimate's move. The stored update (status page,
 /// API, feeds) ends with the signature; channels get it as [`Message::signature`].
 #[allow(clippy::too_many_arguments)]
@@ -682,7 +675,7 @@ fn message(
         let next_update_line = incident
             .next_update_at
             .filter(|_| open)
-            .map(|t| format!("Next update by {}.", human_time(t, now, tz)));
+            .map(|t| next_update_line(t, now, tz));
         (eta_line, next_update_line)
     };
     // An apology's words are about the estimate that passed: a line saying so again would
@@ -709,43 +702,6 @@ fn message(
         next_update_line,
         signature: extra.signature.clone(),
         posted_at: now,
-    }
-}
-
-/// The estimate as a line of its own: "We expect this fixed by 14:30 UTC.", or, when the update
-/// moves it, "We now expect 15:00 UTC instead of 14:00: the rollback takes longer than a
-/// restart."
-pub fn eta_line(
-    eta_at: Option<DateTime<Utc>>,
-    change: Option<&EtaChange>,
-    now: DateTime<Utc>,
-    tz: chrono_tz::Tz,
-) -> String {
-    match (eta_at, change) {
-        (Some(eta), Some(c)) if eta > now && c.new == eta && c.old != eta => {
-            let new = human_time(eta, now, tz);
-            let old = human_time(c.old, now, tz);
-            // "15:00 UTC instead of 14:00": the zone is said once when both share it.
-            let old = match (new.rsplit_once(' '), old.rsplit_once(' ')) {
-                (Some((_, z1)), Some((head, z2))) if z1 == z2 => head.to_string(),
-                _ => old,
-            };
-            match &c.reason {
-                Some(r) => format!(
-                    "We now expect {new} instead of {old}: {}.",
-                    crate::domain::wording::clause(r)
-                ),
-                None => format!("We now expect {new} instead of {old}."),
-            }
-        }
-        (Some(eta), _) if eta > now => {
-            format!("We expect this fixed by {}.", human_time(eta, now, tz))
-        }
-        (Some(eta), _) => format!(
-            "Our estimate of {} has passed; a new one will follow.",
-            human_time(eta, now, tz)
-        ),
-        (None, _) => "We don't have a reliable estimate yet.".to_string(),
     }
 }
 

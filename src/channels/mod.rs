@@ -410,22 +410,16 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
 pub fn incident_promise_lines(
     open: bool,
     eta_at: Option<DateTime<Utc>>,
+    change: Option<&crate::domain::wording::EtaChange>,
     next_update_at: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
     tz: chrono_tz::Tz,
 ) -> (Option<String>, Option<String>) {
-    use crate::domain::text::human_time;
-    let eta_line = open.then(|| match eta_at {
-        Some(eta) if eta > at => format!("We expect this fixed by {}.", human_time(eta, at, tz)),
-        Some(eta) => format!(
-            "Our estimate of {} has passed; a new one will follow.",
-            human_time(eta, at, tz)
-        ),
-        None => "We don't have a reliable estimate yet.".to_string(),
-    });
+    use crate::domain::wording::{eta_line, next_update_line};
+    let eta_line = open.then(|| eta_line(eta_at, change, at, tz));
     let next_update_line = next_update_at
         .filter(|_| open)
-        .map(|t| format!("Next update by {}.", human_time(t, at, tz)));
+        .map(|t| next_update_line(t, at, tz));
     (eta_line, next_update_line)
 }
 

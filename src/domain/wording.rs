@@ -291,6 +291,58 @@ pub fn normalise(text: &str) -> String {
     out.join(" ")
 }
 
+/// An estimate that moves with an update, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EtaChange {
+    pub old: DateTime<Utc>,
+    pub new: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// The estimate as a line of its own: "We expect this fixed by 14:30 UTC.", or, when the update
+/// moves it, "We now expect 15:00 UTC instead of 14:00: the rollback takes longer than a
+/// restart."
+pub fn eta_line(
+    eta_at: Option<DateTime<Utc>>,
+    change: Option<&EtaChange>,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> String {
+    match (eta_at, change) {
+        (Some(eta), Some(c)) if eta > now && c.new == eta && c.old != eta => {
+            let new = human_time(eta, now, tz);
+            let old = human_time(c.old, now, tz);
+            // "Tue 24 Nov, 15:00 UTC instead of 14:00": the day and the zone are said once
+            // when both times share them.
+            let old = match (new.split_once(", "), old.split_once(", ")) {
+                (Some((d1, _)), Some((d2, rest))) if d1 == d2 => rest.to_string(),
+                _ => old,
+            };
+            let old = match (new.rsplit_once(' '), old.rsplit_once(' ')) {
+                (Some((_, z1)), Some((head, z2))) if z1 == z2 => head.to_string(),
+                _ => old,
+            };
+            match &c.reason {
+                Some(r) => format!("We now expect {new} instead of {old}: {}.", clause(r)),
+                None => format!("We now expect {new} instead of {old}."),
+            }
+        }
+        (Some(eta), _) if eta > now => {
+            format!("We expect this fixed by {}.", human_time(eta, now, tz))
+        }
+        (Some(eta), _) => format!(
+            "Our estimate of {} has passed; a new one will follow.",
+            human_time(eta, now, tz)
+        ),
+        (None, _) => "We don't have a reliable estimate yet.".to_string(),
+    }
+}
+
+/// The next-update promise as a line of its own: "Next update by Tue 24 Nov, 14:30 UTC."
+pub fn next_update_line(at: DateTime<Utc>, now: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    format!("Next update by {}.", human_time(at, now, tz))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,8 +413,8 @@ mod tests {
                 },
                 Change::Estimate {
                     direction: "later",
-                    from: Some("13:30 UTC".into()),
-                    to: Some("14:00 UTC".into()),
+                    from: Some("Mon 23 Nov, 13:30 UTC".into()),
+                    to: Some("Mon 23 Nov, 14:00 UTC".into()),
                     reason: Some("the replica needs a full resync".into())
                 },
             ]

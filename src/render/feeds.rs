@@ -68,6 +68,7 @@ pub fn entry_text(config: &Config, item: &FeedItem) -> String {
         let (eta, next) = crate::channels::incident_promise_lines(
             open,
             u.eta_at,
+            item.eta_change.as_ref(),
             u.next_update_at,
             u.created_at,
             config.site.time_zone,

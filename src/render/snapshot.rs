@@ -66,6 +66,8 @@ impl Story {
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedItem {
     pub update: Update,
+    /// How the estimate moved with this update, and why (none for the first estimate).
+    pub eta_change: Option<crate::domain::wording::EtaChange>,
     pub title: String,
     pub url: String,
     pub impact: Impact,
@@ -212,6 +214,10 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
         .iter()
         .map(|s| (s.incident.id, (s.incident.title.clone(), s.incident.impact)))
         .collect();
+    let mut revisions: BTreeMap<i64, Vec<incidents::EtaRevision>> = recent
+        .iter()
+        .map(|s| (s.incident.id, s.eta_revisions.clone()))
+        .collect();
     let mut feed = Vec::with_capacity(feed_updates.len());
     for u in feed_updates {
         if !titles.contains_key(&u.incident_id) {
@@ -219,6 +225,20 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
                 titles.insert(i.id, (i.title, i.impact));
             }
         }
+        if !revisions.contains_key(&u.incident_id) {
+            let r = incidents::eta_revisions(conn, u.incident_id).await?;
+            revisions.insert(u.incident_id, r);
+        }
+        let eta_change = revisions[&u.incident_id]
+            .iter()
+            .find(|r| r.update_id == Some(u.id))
+            .and_then(|r| {
+                Some(crate::domain::wording::EtaChange {
+                    old: r.old_eta?,
+                    new: r.new_eta?,
+                    reason: r.reason.clone(),
+                })
+            });
         let (title, impact) = titles
             .get(&u.incident_id)
             .cloned()
@@ -228,6 +248,7 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
             title,
             impact,
             update: u,
+            eta_change,
         });
     }
     let updated_at = feed.first().map(|f| f.update.created_at);

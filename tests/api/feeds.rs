@@ -156,7 +156,7 @@ async fn atom_feed_has_one_entry_per_update_newest_first() {
         oldest.body.as_deref(),
         Some(
             "About 20% of API requests fail with 502 & <worse>.\n\nAffects: Public API\n\n\
-             We expect this fixed by 12:45 UTC. Next update by 12:30 UTC."
+             We expect this fixed by Mon 23 Nov, 12:45 UTC. Next update by Mon 23 Nov, 12:30 UTC."
         )
     );
     assert!(xml.contains("502 &amp; &lt;worse&gt;."));
@@ -246,7 +246,7 @@ async fn rss_feed_has_the_same_items_with_non_permalink_guids() {
         Some(
             "About 20% of API requests fail with 502 &amp; &lt;worse&gt;.<br>\n<br>\n\
              Affects: Public API<br>\n<br>\n\
-             We expect this fixed by 12:45 UTC. Next update by 12:30 UTC."
+             We expect this fixed by Mon 23 Nov, 12:45 UTC. Next update by Mon 23 Nov, 12:30 UTC."
         )
     );
     // Stable across renders.

@@ -642,7 +642,10 @@ async fn a_later_estimate_says_why_and_an_earlier_one_may_not() {
     assert_eq!(e["error"]["code"], "invalid_field");
     let msg = e["error"]["message"].as_str().unwrap();
     assert!(msg.starts_with("eta_reason: "), "{msg}");
-    assert!(msg.contains("from 14:00 UTC to 15:00 UTC"), "{msg}");
+    assert!(
+        msg.contains("from Mon 23 Nov, 14:00 UTC to Mon 23 Nov, 15:00 UTC"),
+        "{msg}"
+    );
     // A blank reason is no reason.
     let r = t
         .post(
@@ -686,13 +689,13 @@ async fn a_later_estimate_says_why_and_an_earlier_one_may_not() {
         .collect();
     assert!(
         posts[1].contains(
-            "We now expect 15:00 UTC instead of 14:00: the rollback takes longer than a restart."
+            "We now expect Mon 23 Nov, 15:00 UTC instead of 14:00: the rollback takes longer than a restart."
         ),
         "{}",
         posts[1]
     );
     assert!(
-        posts[2].contains("We now expect 14:20 UTC instead of 15:00."),
+        posts[2].contains("We now expect Mon 23 Nov, 14:20 UTC instead of 15:00."),
         "{}",
         posts[2]
     );
