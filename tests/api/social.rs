@@ -202,7 +202,7 @@ async fn mastodon_posts_within_the_instance_limit_then_replies_in_the_thread() {
     );
     // The story was cut, never the estimate, the next-update line or the link.
     assert!(
-        status.contains("…\n\nWe expect this fixed by 13:00 UTC. Next update by 12:30 UTC.")
+        status.contains("…\n\nWe expect this fixed by Mon 23 Nov, 13:00 UTC. Next update by Mon 23 Nov, 12:30 UTC.")
             && status.ends_with(&format!("UTC.\n\n{}", incident_url(id))),
         "{status}"
     );
@@ -514,7 +514,7 @@ async fn bluesky_posts_with_a_link_facet_then_threads_with_root_and_parent() {
     let text = rec["text"].as_str().unwrap();
     assert!(Counter::Graphemes.count(text) <= 300, "{text}");
     assert!(
-        text.contains("…\n\nWe expect this fixed by 13:00 UTC. Next update by 12:30 UTC.")
+        text.contains("…\n\nWe expect this fixed by Mon 23 Nov, 13:00 UTC. Next update by Mon 23 Nov, 12:30 UTC.")
             && text.ends_with(&format!("UTC.\n\n{url}")),
         "{text}"
     );
@@ -830,7 +830,7 @@ async fn x_posts_a_signed_tweet_within_280_weighted_then_replies() {
     assert!(Counter::Weighted.count(text) <= 280, "{text}");
     assert!(Counter::Weighted.count(text) > 240, "{text}");
     assert!(
-        text.contains("…\n\nWe expect this fixed by 13:00 UTC. Next update by 12:30 UTC.")
+        text.contains("…\n\nWe expect this fixed by Mon 23 Nov, 13:00 UTC. Next update by Mon 23 Nov, 12:30 UTC.")
             && text.ends_with(&format!("UTC.\n\n{}", incident_url(id))),
         "{text}"
     );
