@@ -225,9 +225,8 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
                 titles.insert(i.id, (i.title, i.impact));
             }
         }
-        if !revisions.contains_key(&u.incident_id) {
-            let r = incidents::eta_revisions(conn, u.incident_id).await?;
-            revisions.insert(u.incident_id, r);
+        if let std::collections::btree_map::Entry::Vacant(e) = revisions.entry(u.incident_id) {
+            e.insert(incidents::eta_revisions(conn, u.incident_id).await?);
         }
         let eta_change = revisions[&u.incident_id]
             .iter()
