@@ -15,7 +15,7 @@ use super::{check_components, incident_url, publish_as, revise, Actor, CommandEr
 use crate::channels::MessageKind;
 use crate::config::maintenance::RecurringWindow;
 use crate::domain::maintenance::{due, MaintenanceDue, WindowState};
-use crate::domain::text::{human_duration, human_time};
+use crate::domain::text::{human_duration, human_span, human_time, Dating};
 use crate::domain::{
     check_text, to_chrono, ComponentStatus, Impact, IncidentKind, IncidentStatus, Invalid,
     UpdateKind, MAX_MESSAGE, MAX_REASON, MAX_TITLE,
@@ -119,9 +119,8 @@ pub(super) fn message_lines(
     match w.status {
         IncidentStatus::Scheduled => (
             Some(format!(
-                "Planned from {} to {}.",
-                human_time(start, now, tz),
-                human_time(end, start, tz)
+                "Scheduled for {}.",
+                human_span(start, end, now, tz, Dating::Always)
             )),
             None,
         ),
@@ -205,6 +204,7 @@ fn notice(
         context! {
             event, title => w.title, description => w.description, components => names,
             start_text => human_time(start, now, tz), end_text => human_time(end, start, tz),
+            span_text => human_span(start, end, now, tz, Dating::Always),
             duration => human_duration(end - start), extra,
         },
     )?)

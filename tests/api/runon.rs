@@ -147,7 +147,7 @@ fn no_shipped_message_template_runs_sentences_together() {
                     "messages/maintenance.txt.j2",
                     json!({ "event": event, "title": "Database upgrade", "description": description,
                             "components": ["Public API", "Website"], "start_text": "Sun 29 Nov 02:00 UTC",
-                            "end_text": "04:00 UTC", "duration": "2 hours", "extra": extra }),
+                            "end_text": "04:00 UTC", "span_text": "Sun 29 Nov, 02:00–04:00 UTC", "duration": "2 hours", "extra": extra }),
                 ));
             }
         }
