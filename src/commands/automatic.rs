@@ -296,6 +296,22 @@ pub async fn scheduled(
             Some(update_id)
         }
     };
+    record_done(conn, &actor, id, name, due_at, update_id, now).await?;
+    Ok(true)
+}
+
+/// Closes a scheduled action claimed with `schedule::claim`: the update it published (if any)
+/// goes on its schedule row, and the audit log says what the scheduler did. Shared by an
+/// incident's promises and a maintenance window's notices.
+pub(super) async fn record_done(
+    conn: &mut Conn,
+    actor: &Actor,
+    id: i64,
+    name: &str,
+    due_at: DateTime<Utc>,
+    update_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
     if let Some(update_id) = update_id {
         schedule::set_update(conn, id, name, due_at, update_id).await?;
     }
@@ -308,7 +324,7 @@ pub async fn scheduled(
         now,
     )
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -751,16 +751,7 @@ pub async fn scheduled_notice(
             .await?
         }
     };
-    schedule::set_update(conn, id, name, due_at, update_id).await?;
-    audit::record(
-        conn,
-        &actor.0,
-        &format!("scheduler.{name}"),
-        Some(id),
-        &json!({ "due_at": due_at, "update_id": update_id }),
-        now,
-    )
-    .await?;
+    super::automatic::record_done(conn, &actor, id, name, due_at, Some(update_id), now).await?;
     Ok(true)
 }
 
