@@ -173,7 +173,12 @@ impl App {
         }
     }
 
-    /// Call after every commit: wakes this instance's delivery workers.
+    /// Begins a unit of work whose commit wakes this instance's delivery workers.
+    pub async fn begin(&self) -> Result<crate::commands::Unit, crate::store::StoreError> {
+        crate::commands::Unit::begin(&self.db, Some(self.changes.clone())).await
+    }
+
+    /// Wakes this instance's delivery workers (done by [`crate::commands::Unit::commit`]).
     pub fn changed(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }

@@ -534,15 +534,14 @@ pub async fn declare(
     };
     let now = app.clock.now();
     let done = async {
-        let mut tx = app.db.begin_write().await?;
-        let id = commands::declare(&app.env(), &mut tx, &signed.actor(), d, now).await?;
-        tx.commit().await?;
+        let mut unit = app.begin().await?;
+        let id = commands::declare(&app.env(), unit.tx(), &signed.actor(), d, now).await?;
+        unit.commit().await?;
         Ok::<_, CommandError>(id)
     }
     .await;
     match done {
         Ok(id) => {
-            app.changed();
             see_other(&format!("/admin/incidents/{id}"))
         }
         Err(CommandError::Invalid(e)) => {

@@ -1,7 +1,8 @@
 //! The single write path. Every change (an API call, a console form, the scheduler's own holding
 //! update or apology) is a command here: it validates, then writes the incident, the update, the
 //! ETA revision, the audit entry and one outbox delivery per channel on the caller's transaction.
-//! The caller commits, then calls [`crate::App::changed`] to wake the workers.
+//! Callers run commands inside a [`Unit`] (begin → commands → commit → wake), the one place
+//! where a transaction is committed outside the scheduler and the outbox.
 
 pub use crate::domain::wording::{eta_line, next_update_line, EtaChange};
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ use crate::store::updates::{self, NewUpdate};
 use crate::store::{audit, deliveries, Backend, Conn, StoreError};
 
 mod automatic;
+mod unit;
+pub use unit::Unit;
 pub mod maintenance;
 pub mod review;
 
