@@ -85,7 +85,7 @@ pub async fn receive(
             if g.resolved_at.is_some() {
                 audit::record(
                     conn,
-                    &actor.0,
+                    &actor.to_string(),
                     "alertmanager.refiring",
                     g.incident_id,
                     &json!({ "group_key": n.group_key }),
@@ -105,7 +105,7 @@ pub async fn receive(
                 alert_groups::link(conn, row, open, false).await?;
                 audit::record(
                     conn,
-                    &actor.0,
+                    &actor.to_string(),
                     "alertmanager.join",
                     Some(open),
                     &json!({ "group_key": n.group_key, "receiver": n.receiver }),
@@ -131,7 +131,7 @@ pub async fn receive(
             alert_groups::link(conn, row, id, true).await?;
             audit::record(
                 conn,
-                &actor.0,
+                &actor.to_string(),
                 "alertmanager.open",
                 Some(id),
                 &json!({ "group_key": n.group_key, "receiver": n.receiver, "alerts": alerts }),
@@ -222,7 +222,7 @@ async fn ask_to_confirm(
     .await?;
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "alertmanager.resolved_awaiting_confirmation",
         Some(incident_id),
         &json!({ "group_key": group.group_key }),

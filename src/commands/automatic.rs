@@ -62,7 +62,7 @@ async fn post_own_update(
         &after,
         (kind, super::message_kind(kind)),
         body,
-        &Actor::scheduler().0,
+        &Actor::Scheduler.to_string(),
         &extra,
         now,
     )
@@ -90,7 +90,7 @@ async fn facts(
     let config = &env.config;
     let id = incident.id;
     let current = incidents::components(conn, id).await?;
-    let scheduler = Actor::scheduler().0;
+    let scheduler = Actor::Scheduler.to_string();
     let history: Vec<Said> = updates::for_incident(conn, id)
         .await?
         .into_iter()
@@ -317,7 +317,7 @@ pub(super) async fn record_done(
     }
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         &format!("scheduler.{name}"),
         Some(id),
         &json!({ "due_at": due_at, "update_id": update_id }),

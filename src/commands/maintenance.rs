@@ -259,13 +259,13 @@ pub async fn schedule_window(
         UpdateKind::Notice,
         MessageKind::MaintenanceScheduled,
         &body,
-        &actor.0,
+        &actor.to_string(),
         now,
     )
     .await?;
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "maintenance.schedule",
         Some(id),
         &json!({ "update_id": update_id, "title": title, "starts_at": starts, "ends_at": ends,
@@ -414,7 +414,7 @@ pub async fn edit_window(
         UpdateKind::Notice,
         MessageKind::MaintenanceUpdated,
         &body,
-        &actor.0,
+        &actor.to_string(),
         now,
     )
     .await?;
@@ -425,7 +425,7 @@ pub async fn edit_window(
             update_id,
             Some(old_end),
             Some(ends),
-            &actor.0,
+            &actor.to_string(),
             reason.as_deref(),
             now,
         )
@@ -433,7 +433,7 @@ pub async fn edit_window(
     }
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         if extended {
             "maintenance.extend"
         } else {
@@ -514,13 +514,13 @@ pub async fn complete_window(
         UpdateKind::Resolution,
         MessageKind::MaintenanceCompleted,
         &body,
-        &actor.0,
+        &actor.to_string(),
         now,
     )
     .await?;
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "maintenance.complete",
         Some(id),
         &json!({ "update_id": update_id, "planned_end": planned_end }),
@@ -585,13 +585,13 @@ pub async fn cancel_window(
         UpdateKind::Notice,
         MessageKind::MaintenanceCancelled,
         &body,
-        &actor.0,
+        &actor.to_string(),
         now,
     )
     .await?;
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "maintenance.cancel",
         Some(id),
         &json!({ "update_id": update_id }),
@@ -650,13 +650,13 @@ pub async fn to_incident(
         &after,
         UpdateKind::Operator,
         &message,
-        &actor.0,
+        &actor.to_string(),
         now,
     )
     .await?;
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "maintenance.to_incident",
         Some(id),
         &json!({ "update_id": update_id, "impact": t.impact, "status": status }),
@@ -708,7 +708,7 @@ pub async fn scheduled_notice(
                 UpdateKind::Notice,
                 MessageKind::MaintenanceReminder,
                 &body,
-                &actor.0,
+                &actor.to_string(),
                 now,
             )
             .await?
@@ -745,7 +745,7 @@ pub async fn scheduled_notice(
                 UpdateKind::Notice,
                 MessageKind::MaintenanceStarted,
                 &body,
-                &actor.0,
+                &actor.to_string(),
                 now,
             )
             .await?

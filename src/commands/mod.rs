@@ -65,14 +65,41 @@ pub struct Env {
 
 /// Who is acting, as the audit log and updates name them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(pub String);
+pub enum Actor {
+    /// A signed-in operator of the console, by email address.
+    Operator(String),
+    /// An API token, by its name.
+    Token(String),
+    /// Alertmanager's webhook, by the name of the token it authenticates with.
+    Alertmanager(String),
+    /// Candor's own scheduler (holding updates, apologies, maintenance notices).
+    Scheduler,
+    /// The command line on the server, run by the named system user.
+    Cli(String),
+}
 
 impl Actor {
     pub fn token(name: &str) -> Self {
-        Actor(format!("token:{name}"))
+        Actor::Token(name.to_string())
+    }
+    pub fn operator(email: &str) -> Self {
+        Actor::Operator(email.to_string())
     }
     pub fn scheduler() -> Self {
-        Actor("candor".into())
+        Actor::Scheduler
+    }
+}
+
+/// The audit log's names: `operator:<email>`, `token:<name>` (also for Alertmanager, whose
+/// changes are audited under the token it uses), `candor` for the scheduler, `cli:<user>`.
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Operator(email) => write!(f, "operator:{email}"),
+            Actor::Token(name) | Actor::Alertmanager(name) => write!(f, "token:{name}"),
+            Actor::Scheduler => f.write_str("candor"),
+            Actor::Cli(user) => write!(f, "cli:{user}"),
+        }
     }
 }
 
@@ -191,7 +218,7 @@ pub async fn declare(
         &incident,
         UpdateKind::Operator,
         &message,
-        &actor.0,
+        &actor.to_string(),
         now,
     )
     .await?;
@@ -202,7 +229,7 @@ pub async fn declare(
             update_id,
             None,
             Some(eta),
-            &actor.0,
+            &actor.to_string(),
             Some(crate::domain::wording::FIRST_ESTIMATE),
             now,
         )
@@ -210,7 +237,7 @@ pub async fn declare(
     }
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "incident.declare",
         Some(id),
         &json!({ "title": title, "impact": d.impact, "status": status, "eta_at": eta_at,
@@ -335,7 +362,7 @@ pub async fn post_update(
         &after,
         (UpdateKind::Operator, MessageKind::Operator),
         &message,
-        &actor.0,
+        &actor.to_string(),
         &extra,
         now,
     )
@@ -347,7 +374,7 @@ pub async fn post_update(
             update_id,
             before.eta_at,
             new_eta,
-            &actor.0,
+            &actor.to_string(),
             reason.as_deref(),
             now,
         )
@@ -355,7 +382,7 @@ pub async fn post_update(
     }
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "incident.update",
         Some(id),
         &json!({ "update_id": update_id, "status": after.status, "impact": after.impact,
@@ -407,13 +434,13 @@ pub async fn resolve(
         &after,
         UpdateKind::Resolution,
         &message,
-        &actor.0,
+        &actor.to_string(),
         now,
     )
     .await?;
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "incident.resolve",
         Some(id),
         &json!({ "update_id": update_id, "eta_at": before.eta_at,
@@ -740,7 +767,7 @@ pub async fn take_ownership(
         .ok_or(CommandError::Resolved(id))?;
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "incident.take_ownership",
         Some(id),
         &json!({ "owner": owner, "previous_owner": previous }),
@@ -763,7 +790,7 @@ pub async fn retry_delivery(
     };
     audit::record(
         conn,
-        &actor.0,
+        &actor.to_string(),
         "delivery.retry",
         Some(incident_id),
         &json!({ "delivery_id": delivery_id, "channel": channel }),

@@ -49,13 +49,6 @@ pub struct Operator {
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
-impl Operator {
-    /// How the audit log and updates name this operator.
-    pub fn actor(&self) -> String {
-        format!("operator:{}", self.email)
-    }
-}
-
 /// Hashes a password with argon2id (the crate's default parameters, a random salt), in PHC form.
 pub fn hash_password(password: &str) -> std::result::Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);

@@ -541,9 +541,7 @@ pub async fn declare(
     }
     .await;
     match done {
-        Ok(id) => {
-            see_other(&format!("/admin/incidents/{id}"))
-        }
+        Ok(id) => see_other(&format!("/admin/incidents/{id}")),
         Err(CommandError::Invalid(e)) => {
             declare_page(
                 &app,

@@ -52,7 +52,7 @@ pub struct Signed {
 
 impl Signed {
     pub fn actor(&self) -> crate::commands::Actor {
-        crate::commands::Actor(self.operator.actor())
+        crate::commands::Actor::operator(&self.operator.email)
     }
 }
 
@@ -324,7 +324,7 @@ pub async fn login(
                 }
                 audit::record(
                     &mut tx,
-                    &o.actor(),
+                    &crate::commands::Actor::operator(&o.email).to_string(),
                     "console.sign_in",
                     None,
                     &json!({}),
@@ -415,7 +415,7 @@ pub async fn logout(State(app): State<App>, signed: Signed) -> Response {
         let mut tx = app.db.begin_write().await?;
         audit::record(
             &mut tx,
-            &signed.operator.actor(),
+            &signed.actor().to_string(),
             "console.sign_out",
             None,
             &json!({}),

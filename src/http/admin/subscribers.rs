@@ -159,7 +159,7 @@ pub async fn remove(State(app): State<App>, signed: Signed, Path(raw): Path<Stri
         }
         audit::record(
             &mut tx,
-            &signed.actor().0,
+            &signed.actor().to_string(),
             "subscriber.remove",
             None,
             &json!({ "subscriber_id": id }),
@@ -216,7 +216,7 @@ pub async fn resend(State(app): State<App>, signed: Signed, Path(raw): Path<Stri
             .and_then(|s| s.components);
         audit::record(
             &mut tx,
-            &signed.actor().0,
+            &signed.actor().to_string(),
             "subscriber.resend_confirmation",
             None,
             &json!({ "subscriber_id": id }),

@@ -37,7 +37,7 @@ pub async fn receive(
     ApiCaller(caller): ApiCaller,
     body: ApiJson<Notification>,
 ) -> Result<Response, ApiError> {
-    let actor = Actor::token(&caller.name);
+    let actor = Actor::Alertmanager(caller.name.clone());
     let env = app.env();
     // Twice at most: a `None` means a racing replica holds the group key; once it has
     // committed, the second pass sees its incident.
