@@ -5,6 +5,7 @@ mod cli;
 mod console;
 mod edge;
 mod email;
+mod estimates;
 mod facts;
 mod feeds;
 mod helpers;
