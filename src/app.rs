@@ -111,6 +111,7 @@ impl AppBuilder {
                     cfg,
                     &config.site.name,
                     &config.site.public_url,
+                    &config.components,
                     db.clone(),
                     renderer.clone(),
                 )?);
