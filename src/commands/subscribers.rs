@@ -244,7 +244,7 @@ mod tests {
 
     fn config() -> Config {
         let yaml = r#"
-site: { name: "Acme", public_url: "https://status.acme.test" }
+site: { name: "Acme", public_url: "https://status.acme.test", support_contact: "help@acme.test" }
 database: { url: "sqlite::memory:" }
 components:
   - { id: api, name: "Public API" }

@@ -368,3 +368,113 @@ async fn delivered_confirmations_are_swept_with_other_old_deliveries() {
     assert!(confirmation_deliveries(&t).await.is_empty());
     t.assert_outbox_empty().await;
 }
+
+/// Migration 0012 lets a delivery have no incident. On SQLite it rebuilds `deliveries`: every
+/// row, its `email_sends`, the id sequence, the foreign keys and the indexes must survive.
+#[tokio::test]
+async fn migration_0012_keeps_every_delivery_its_sends_ids_and_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(&dir).await;
+    let backend = if on_postgres() { "postgres" } else { "sqlite" };
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let before = dir.path().join("before-0012");
+    std::fs::create_dir(&before).unwrap();
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.as_str() < "0012" {
+            std::fs::copy(&path, before.join(&name)).unwrap();
+        }
+    }
+    let db = candor::store::Db::connect(&url, 2).await.unwrap();
+    sqlx::migrate::Migrator::new(before.as_path())
+        .await
+        .unwrap()
+        .run(db.pool())
+        .await
+        .unwrap();
+    let pool = db.pool();
+    let run = |sql: &'static str| async move { sqlx::query(sql).execute(pool).await };
+    run(
+        "INSERT INTO incidents (title, impact, status, next_update_at, started_at, created_at, \
+         updated_at) VALUES ('Old', 'minor', 'investigating', 5, 1, 1, 1)",
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        run(
+            "INSERT INTO deliveries (incident_id, channel, audience, payload, state, attempts, \
+             next_attempt_at, created_at, delivered_at, remote_id) \
+             VALUES (1, 'email', 'public', '{}', 'delivered', 1, 2, 2, 3, '<m@x>')",
+        )
+        .await
+        .unwrap();
+    }
+    run("DELETE FROM deliveries WHERE id = 3").await.unwrap();
+    run("INSERT INTO email_sends (delivery_id, subscriber_id, state, sent_at) VALUES (2, 7, 'sent', 3)")
+        .await
+        .unwrap();
+
+    db.migrate().await.unwrap();
+
+    let rows: Vec<(i64, Option<i64>, String, Option<String>)> =
+        sqlx::query_as("SELECT id, incident_id, state, remote_id FROM deliveries ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let kept = |id| {
+        (
+            id,
+            Some(1),
+            "delivered".to_string(),
+            Some("<m@x>".to_string()),
+        )
+    };
+    assert_eq!(rows, vec![kept(1), kept(2)]);
+    let sends: Vec<(i64, i64, String)> =
+        sqlx::query_as("SELECT delivery_id, subscriber_id, state FROM email_sends")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(sends, vec![(2, 7, "sent".to_string())]);
+    // A delivery of no incident is allowed now, and ids are not reused.
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO deliveries (incident_id, channel, audience, payload, state, attempts, \
+         next_attempt_at, created_at) VALUES (NULL, 'email', 'subscriber', '{}', 'pending', 0, 2, 2) \
+         RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(id, 4);
+    // Foreign keys still hold both ways.
+    assert!(run("INSERT INTO email_sends (delivery_id, subscriber_id, state, sent_at) VALUES (99, 1, 'sent', 3)")
+        .await
+        .is_err());
+    assert!(run("INSERT INTO deliveries (incident_id, channel, audience, payload, state, attempts, \
+                 next_attempt_at, created_at) VALUES (42, 'email', 'public', '{}', 'pending', 0, 2, 2)")
+        .await
+        .is_err());
+    let index_sql = if on_postgres() {
+        "SELECT indexname::TEXT FROM pg_indexes WHERE tablename = 'deliveries' \
+         AND indexname <> 'deliveries_pkey' ORDER BY indexname"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' \
+         AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name"
+    };
+    let indexes: Vec<(String,)> = sqlx::query_as(index_sql).fetch_all(pool).await.unwrap();
+    let indexes: Vec<String> = indexes.into_iter().map(|(n,)| n).collect();
+    assert_eq!(
+        indexes,
+        [
+            "deliveries_finished_age",
+            "deliveries_incident",
+            "deliveries_leased",
+            "deliveries_pending",
+            "deliveries_unfinished",
+            "deliveries_update",
+        ]
+    );
+}
