@@ -8,6 +8,10 @@
 //! while a worker waits for its turn. Retryable failures are retried until the delivery is
 //! `outbox.retry_for` old (a day by default), so an outage of hours loses nothing; a panic in a
 //! channel is recorded on the delivery as a retryable failure and the lane goes on.
+//!
+//! Most deliveries carry an incident's [`Message`]; a delivery for the `subscriber` audience
+//! carries a [`Confirmation`] (a subscriber's double opt-in mail, of no incident), which the
+//! lane hands to [`Channel::confirm`].
 
 pub mod limit;
 
