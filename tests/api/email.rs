@@ -236,6 +236,9 @@ pub(crate) async fn subscribe_and_confirm(
     email: &str,
     components: Value,
 ) {
+    // The confirmation mail goes out through `t`'s outbox (an app built without
+    // `app_with_email` is made known to the sink here).
+    let _ = sink.app.set(t.app.clone());
     let before = sink.mails().len();
     let r = t
         .http
