@@ -78,6 +78,14 @@ fn email_channel(env: &Env) -> Result<&str, SubscriberError> {
         .ok_or(SubscriberError::NoEmailChannel)
 }
 
+/// How many subscription requests (so confirmation mails) one address may make a day.
+fn per_address_per_day(env: &Env) -> u32 {
+    env.config
+        .email_channel()
+        .map(|(_, cfg)| cfg.subscribe_per_address_per_day.max(1))
+        .unwrap_or(1)
+}
+
 /// Records a request to subscribe and, when a confirmation is due (a new, pending or
 /// unsubscribed address not asked for in the last minute), queues the confirmation mail.
 /// Every request counts against the address's daily cap, whatever the address's state, so the
@@ -90,12 +98,7 @@ pub async fn request(
     now: DateTime<Utc>,
 ) -> Result<(), SubscriberError> {
     let channel = email_channel(env)?;
-    let per_day = env
-        .config
-        .email_channel()
-        .map(|(_, cfg)| cfg.subscribe_per_address_per_day.max(1))
-        .unwrap_or(1);
-    if !subscribe_quota::take(conn, &r.email, per_day, now).await? {
+    if !subscribe_quota::take(conn, &r.email, per_address_per_day(env), now).await? {
         return Err(SubscriberError::AddressLimited);
     }
     let resend_after = now - chrono::Duration::seconds(RESEND_AFTER_SECS);
