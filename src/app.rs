@@ -119,6 +119,7 @@ impl AppBuilder {
                     cfg,
                     &config.site.name,
                     &config.site.public_url,
+                    &config.components,
                     db.clone(),
                     renderer.clone(),
                 )?);

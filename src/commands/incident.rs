@@ -426,7 +426,7 @@ pub async fn retry_delivery(
         conn,
         &actor.to_string(),
         "delivery.retry",
-        Some(incident_id),
+        incident_id,
         &json!({ "delivery_id": delivery_id, "channel": channel }),
         now,
     )

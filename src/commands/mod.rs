@@ -21,6 +21,7 @@ mod unit;
 pub use unit::Unit;
 pub mod maintenance;
 pub mod review;
+pub mod subscribers;
 
 pub use automatic::scheduled;
 
@@ -67,6 +68,9 @@ pub enum Actor {
     Scheduler,
     /// The command line on the server, run by the named system user.
     Cli(String),
+    /// Someone on the public site, unauthenticated: the subscribe form (or its API twin), or
+    /// a confirmation or unsubscribe link from a mail.
+    Public,
 }
 
 impl Actor {
@@ -82,7 +86,8 @@ impl Actor {
 }
 
 /// The audit log's names: `operator:<email>`, `token:<name>` (also for Alertmanager, whose
-/// changes are audited under the token it uses), `candor` for the scheduler, `cli:<user>`.
+/// changes are audited under the token it uses), `candor` for the scheduler, `cli:<user>`,
+/// `public` for the subscribe form and the links in subscribers' mail.
 impl std::fmt::Display for Actor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -90,6 +95,7 @@ impl std::fmt::Display for Actor {
             Actor::Token(name) | Actor::Alertmanager(name) => write!(f, "token:{name}"),
             Actor::Scheduler => f.write_str("candor"),
             Actor::Cli(user) => write!(f, "cli:{user}"),
+            Actor::Public => f.write_str("public"),
         }
     }
 }

@@ -34,11 +34,10 @@ pub fn router(app: App) -> Router {
     let limits = &app.config.server;
     let request_id = header::HeaderName::from_static("x-request-id");
     let subscribe_limits = Arc::new(match app.config.email_channel() {
-        Some((_, email)) => subscribe_limits::SubscribeLimits::new(
-            email.subscribe_per_client_per_minute,
-            email.subscribe_per_address_per_day,
-        ),
-        None => subscribe_limits::SubscribeLimits::new(1, 1),
+        Some((_, email)) => {
+            subscribe_limits::SubscribeLimits::new(email.subscribe_per_client_per_minute)
+        }
+        None => subscribe_limits::SubscribeLimits::new(1),
     });
     let api = Router::new()
         .nest("/api/v1", api::router())

@@ -21,4 +21,5 @@ mod scheduler;
 mod social;
 mod status_page;
 mod status_v2;
+mod subscribers;
 mod words;
