@@ -28,6 +28,8 @@ use crate::store::{audit, deliveries, Backend, Conn, StoreError};
 mod automatic;
 mod unit;
 pub use unit::Unit;
+pub mod alerts;
+pub mod console;
 pub mod maintenance;
 pub mod review;
 
