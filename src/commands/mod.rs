@@ -19,6 +19,8 @@ pub use incident::*;
 pub use publish::*;
 mod unit;
 pub use unit::Unit;
+pub mod alerts;
+pub mod console;
 pub mod maintenance;
 pub mod review;
 pub mod subscribers;

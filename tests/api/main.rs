@@ -3,6 +3,7 @@
 mod alertmanager;
 mod cli;
 mod console;
+mod console_errors;
 mod edge;
 mod email;
 mod estimates;
