@@ -18,6 +18,7 @@ use tower_sessions::Session;
 
 use super::session::{csrf_token, Signed};
 use crate::app::App;
+use crate::commands::subscribers::SubscriberError;
 use crate::commands::CommandError;
 use crate::http::extract::PathId;
 use crate::render::RenderError;
@@ -30,6 +31,7 @@ pub enum Missing {
     Incident,
     Window,
     Delivery,
+    Subscriber,
 }
 
 impl Missing {
@@ -41,6 +43,10 @@ impl Missing {
                 "There is no maintenance window with that number.",
             ),
             Missing::Delivery => ("No such delivery", "There is no delivery with that number."),
+            Missing::Subscriber => (
+                "No such subscriber",
+                "There is no subscriber with that number (already removed?).",
+            ),
         }
     }
 }
@@ -154,6 +160,33 @@ impl From<StoreError> for ConsoleError {
     }
 }
 
+impl From<SubscriberError> for ConsoleError {
+    fn from(e: SubscriberError) -> Self {
+        match e {
+            SubscriberError::Invalid(i) => ConsoleError::Refused {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                title: "Not accepted",
+                message: i.to_string(),
+            },
+            SubscriberError::NoEmailChannel => ConsoleError::Refused {
+                status: StatusCode::NOT_FOUND,
+                title: "No email channel",
+                message: "This site has no email channel configured, so it has no subscribers."
+                    .into(),
+            },
+            SubscriberError::NotFound(_) => ConsoleError::NotFound(Missing::Subscriber),
+            SubscriberError::NotPending(_) => ConsoleError::conflict(
+                "No such subscriber",
+                "That subscriber does not exist or is not waiting for confirmation, so no confirmation was sent.",
+            ),
+            e @ (SubscriberError::AddressLimited | SubscriberError::LinkNotValid) => {
+                ConsoleError::conflict("Not sent", e.to_string())
+            }
+            SubscriberError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<RenderError> for ConsoleError {
     fn from(e: RenderError) -> Self {
         ConsoleError::Internal(e.to_string())
@@ -263,6 +296,11 @@ console_id!(
     /// `/admin/deliveries/{id}`
     DeliveryId,
     Missing::Delivery
+);
+console_id!(
+    /// `/admin/subscribers/{id}`
+    SubscriberId,
+    Missing::Subscriber
 );
 
 #[cfg(test)]
