@@ -8,7 +8,7 @@
 pub mod alerts;
 pub mod app;
 pub mod channels;
-pub mod client;
+pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;

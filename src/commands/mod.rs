@@ -29,7 +29,9 @@ mod automatic;
 mod unit;
 pub use unit::Unit;
 pub mod maintenance;
+pub mod operators;
 pub mod review;
+pub mod tokens;
 
 pub use automatic::scheduled;
 

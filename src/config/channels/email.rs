@@ -118,6 +118,13 @@ impl EmailConfig {
                 "must not hold a password; put it in `password` (from the environment: \"${SMTP_PASSWORD}\")",
             ));
         }
+        // `serve` would refuse it: the user name goes in the URL, the password beside it.
+        if self.password.is_some() && url.username().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.password"),
+                "is set but `smtp_url` names no user; write it like `smtp://USER@host:587?tls=required`",
+            ));
+        }
         if url.host_str().unwrap_or("").is_empty() {
             return Err(ConfigError::invalid(
                 format!("{key}.smtp_url"),
@@ -209,8 +216,39 @@ impl EmailConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::test_support::MINIMAL;
+    use super::super::super::test_support::{no_env, MINIMAL};
     use super::super::super::{Config, Overrides};
+
+    /// Failed before: `check-config` accepted it and `serve` then refused to start.
+    #[test]
+    fn a_password_needs_a_user_in_the_smtp_url() {
+        let with = |url: &str| {
+            MINIMAL.replace(
+                "channels: { log: { type: log } }",
+                &format!(
+                    "channels: {{ log: {{ type: log }}, mail: {{ type: email, smtp_url: \"{url}\", \
+                     password: hunter2, from: status@acme.test, \
+                     token_secret: 0123456789abcdef0123456789abcdef }} }}"
+                ),
+            )
+        };
+        let err = Config::from_yaml_with_env(
+            &with("smtp://mail.acme.test:587"),
+            &Overrides::default(),
+            &no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("channels.mail.password"), "{err}");
+        assert!(err.contains("smtp://USER@host"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        Config::from_yaml_with_env(
+            &with("smtp://bot@mail.acme.test:587"),
+            &Overrides::default(),
+            &no_env,
+        )
+        .unwrap();
+    }
 
     #[test]
     fn email_channels_are_checked_key_by_key() {
