@@ -7,7 +7,7 @@
 
 pub mod app;
 pub mod channels;
-pub mod client;
+pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;

@@ -22,8 +22,10 @@ pub use unit::Unit;
 pub mod alerts;
 pub mod console;
 pub mod maintenance;
+pub mod operators;
 pub mod review;
 pub mod subscribers;
+pub mod tokens;
 
 pub use automatic::scheduled;
 

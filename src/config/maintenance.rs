@@ -211,13 +211,8 @@ impl MaintenanceConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::MINIMAL as BASE;
     use super::super::{Config, Overrides};
-
-    const BASE: &str = r#"
-site: { name: Acme, public_url: "https://status.acme.test", support_contact: help@acme.test }
-components: [ { id: api, name: API } ]
-channels: { log: { type: log } }
-"#;
 
     fn load(extra: &str) -> Result<Config, String> {
         Config::from_yaml_with_env(&format!("{BASE}{extra}"), &Overrides::default(), &|_| None)

@@ -2,6 +2,7 @@
 
 mod alertmanager;
 mod cli;
+mod cli_admin;
 mod console;
 mod console_errors;
 mod edge;

@@ -1,0 +1,210 @@
+//! The `candor` command line: its clap definitions, and one file per command group. The binary
+//! (`src/main.rs`) only calls [`main`].
+//!
+//! Commands that change the world go through [`crate::commands`] like every other writer:
+//! `incident` and `maintenance` as requests to a running server's API (`remote.rs`), `token`
+//! and `operator` as commands on the database, audited under the system user who ran them.
+
+mod channels;
+mod check_config;
+pub mod client;
+mod incidents;
+mod maintenance;
+mod operators;
+mod remote;
+mod serve;
+mod tokens;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::Role;
+use crate::commands::Actor;
+use crate::config::{Config, Overrides};
+use crate::store::Db;
+use crate::telemetry::{self, LogFormat};
+
+/// Candor: declare incidents with an honest estimate; Candor keeps every promised update.
+#[derive(Parser)]
+#[command(name = "candor", version, about)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "CANDOR_CONFIG",
+        default_value = "config/candor.yaml"
+    )]
+    config: PathBuf,
+    /// Database URL (`sqlite://file.db` or `postgres://...`); overrides `database.url`.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "CANDOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Server to talk to (for `incident`).
+    #[arg(
+        long,
+        global = true,
+        env = "CANDOR_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// API token (for `incident`); create one with `candor token create`.
+    #[arg(long, global = true, env = "CANDOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON instead of text (for `incident`).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, run the scheduler and deliver messages.
+    Serve {
+        /// Address to listen on; overrides `server.listen`.
+        #[arg(long, env = "CANDOR_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// What this instance does: `web` (status page and API), `worker` (scheduler and
+        /// deliveries; HTTP answers health checks only) or `all`.
+        #[arg(long, env = "CANDOR_ROLE", value_enum, default_value_t = Role::All)]
+        role: Role,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and exit (nothing is started).
+    CheckConfig,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: tokens::TokenCommand,
+    },
+    /// Manage console operators (the people who sign in at /admin).
+    Operator {
+        #[command(subcommand)]
+        command: operators::OperatorCommand,
+    },
+    /// Declare, update, resolve and read incidents on a running server (for scripts).
+    ///
+    /// Exit codes: 0 done, 2 bad arguments, 3 refused as invalid, 4 no such incident,
+    /// 5 changed meanwhile or already resolved, 6 bad token, 7 server error, 8 unreachable.
+    Incident {
+        #[command(subcommand)]
+        command: incidents::IncidentCommand,
+    },
+    /// Work with the configured channels.
+    Channel {
+        #[command(subcommand)]
+        command: channels::ChannelCommand,
+    },
+    /// Schedule, change, extend, complete, cancel and read maintenance windows on a running
+    /// server (for scripts). Same options and exit codes as `incident`.
+    Maintenance {
+        #[command(subcommand)]
+        command: maintenance::MaintenanceCommand,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+}
+
+/// Parses the command line and runs it; what the `candor` binary does.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Completions { shell } = &cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut cmd, "candor", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Requests to a running server: no config, and exit codes of their own.
+    let remote = remote::Remote {
+        url: cli.url.clone(),
+        token: cli.token.clone(),
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Incident { command } => {
+            return runtime.block_on(remote.call(|| incidents::request(command), incidents::print));
+        }
+        Command::Maintenance { command } => {
+            return runtime
+                .block_on(remote.call(|| Ok(maintenance::request(command)), maintenance::print));
+        }
+        _ => {}
+    }
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The commands that read the config file.
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        database_url: cli.database_url.clone(),
+        listen,
+    };
+    let config = Config::load(&cli.config, &overrides)?;
+    match cli.command {
+        Command::Incident { .. } | Command::Maintenance { .. } | Command::Completions { .. } => {
+            unreachable!("handled before the config is loaded")
+        }
+        Command::CheckConfig => {
+            check_config::run(&cli.config, &config);
+            Ok(())
+        }
+        Command::Migrate => {
+            connect(&config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Token { command } => tokens::run(&connect(&config).await?, command).await,
+        Command::Operator { command } => operators::run(&connect(&config).await?, command).await,
+        Command::Channel { command } => channels::run(&config, command).await,
+        Command::Serve { role, .. } => serve::run(config, role).await,
+    }
+}
+
+/// Opens the configured database and brings its schema up to date.
+async fn connect(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(
+        config.database.url.expose(),
+        config.database.max_connections,
+    )
+    .await
+    .context("cannot open the database (check database.url or DATABASE_URL)")?;
+    db.migrate().await.context("migration failed")?;
+    Ok(db)
+}
+
+/// Who is running the command line, as the audit log names them: the system user from `$USER`
+/// (or `$LOGNAME`), else `cli`.
+fn actor() -> Actor {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|u| u.trim().to_string())
+        .find(|u| !u.is_empty())
+        .unwrap_or_else(|| "cli".to_string());
+    Actor::Cli(user)
+}

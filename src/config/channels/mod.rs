@@ -1,0 +1,363 @@
+//! `channels:` where public updates and ops notices go, one entry per channel; the `type` key
+//! picks the kind. The email channel's many settings live in `email.rs`.
+
+mod email;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{check_id, de_duration, de_url, join, ComponentConfig, Config, ConfigError, Secret};
+pub use email::{DkimConfig, EmailConfig};
+
+/// Limits that apply to every channel kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelLimits {
+    /// Sends per minute at most (unset: unlimited).
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+    /// Deliveries in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Overrides `outbox.max_attempts` for this channel.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// One delivery attempt may take this long.
+    #[serde(default = "default_send_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+fn default_concurrency() -> u32 {
+    4
+}
+fn default_send_timeout() -> Duration {
+    Duration::from_secs(15)
+}
+
+impl Default for ChannelLimits {
+    fn default() -> Self {
+        Self {
+            per_minute: None,
+            concurrency: default_concurrency(),
+            max_attempts: None,
+            timeout: default_send_timeout(),
+        }
+    }
+}
+
+/// Which public updates a channel carries. Empty lists mean "all".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelFilter {
+    /// Only incidents of these impacts.
+    #[serde(default)]
+    pub impacts: Vec<crate::domain::Impact>,
+    /// Only incidents touching at least one of these component ids.
+    #[serde(default)]
+    pub components: Vec<String>,
+}
+
+impl ChannelFilter {
+    /// Whether an incident of `impact` touching `components` goes to this channel.
+    pub fn accepts<'a>(
+        &self,
+        impact: crate::domain::Impact,
+        mut components: impl Iterator<Item = &'a str>,
+    ) -> bool {
+        (self.impacts.is_empty() || self.impacts.contains(&impact))
+            && (self.components.is_empty()
+                || components.any(|c| self.components.iter().any(|f| f == c)))
+    }
+}
+
+/// One outgoing channel. The `type` key picks the kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChannelConfig {
+    /// One JSON line per outgoing message, to stdout (`-`) or appended to a file.
+    Log {
+        #[serde(default = "default_log_path")]
+        path: String,
+        #[serde(default)]
+        limits: ChannelLimits,
+        #[serde(default)]
+        only: ChannelFilter,
+    },
+    /// An HTTP POST of the message as JSON to a URL of yours.
+    Webhook {
+        #[serde(deserialize_with = "de_url")]
+        url: url::Url,
+        /// Sent as `Authorization: Bearer ...` when set.
+        #[serde(default)]
+        bearer_token: Option<Secret>,
+        /// A `whsec_`-prefixed base64 key: the body is then signed following Standard Webhooks
+        /// (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+        #[serde(default)]
+        signing_secret: Option<Secret>,
+        #[serde(default)]
+        limits: ChannelLimits,
+        #[serde(default)]
+        only: ChannelFilter,
+    },
+    /// A Mastodon account: `POST /api/v1/statuses` with an access token.
+    Mastodon {
+        /// The instance, e.g. `https://mastodon.social`.
+        #[serde(deserialize_with = "de_url")]
+        instance: url::Url,
+        /// An access token with the `write:statuses` scope.
+        access_token: Secret,
+        #[serde(default)]
+        limits: ChannelLimits,
+        #[serde(default)]
+        only: ChannelFilter,
+    },
+    /// A Bluesky (AT Protocol) account, signed in with an app password.
+    Bluesky {
+        /// The account's PDS or entryway (default `https://bsky.social`).
+        #[serde(default = "default_bluesky_service", deserialize_with = "de_url")]
+        service: url::Url,
+        /// The handle (`status.example.com`) or DID.
+        identifier: String,
+        /// An app password (Settings → App passwords), never the account password.
+        app_password: Secret,
+        #[serde(default)]
+        limits: ChannelLimits,
+        #[serde(default)]
+        only: ChannelFilter,
+    },
+    /// An X account: `POST /2/tweets` with OAuth 1.0a user-context keys.
+    X {
+        /// The API base (default `https://api.x.com`).
+        #[serde(default = "default_x_api", deserialize_with = "de_url")]
+        api_url: url::Url,
+        consumer_key: Secret,
+        consumer_secret: Secret,
+        access_token: Secret,
+        access_token_secret: Secret,
+        #[serde(default)]
+        limits: ChannelLimits,
+        #[serde(default)]
+        only: ChannelFilter,
+    },
+    /// A Slack incoming webhook.
+    Slack {
+        /// The webhook URL (it is the credential: keep it in the environment).
+        webhook_url: Secret,
+        #[serde(default)]
+        limits: ChannelLimits,
+        #[serde(default)]
+        only: ChannelFilter,
+    },
+    /// A Discord webhook (Execute Webhook, with `?wait=true`).
+    Discord {
+        /// The webhook URL (it is the credential: keep it in the environment).
+        webhook_url: Secret,
+        #[serde(default)]
+        limits: ChannelLimits,
+        #[serde(default)]
+        only: ChannelFilter,
+    },
+    /// Mail to the confirmed subscribers of the status page, over SMTP.
+    Email(Box<EmailConfig>),
+}
+
+fn default_log_path() -> String {
+    "-".to_string()
+}
+
+fn default_bluesky_service() -> url::Url {
+    url::Url::parse("https://bsky.social").expect("valid URL")
+}
+
+fn default_x_api() -> url::Url {
+    url::Url::parse("https://api.x.com").expect("valid URL")
+}
+
+impl ChannelConfig {
+    pub fn limits(&self) -> &ChannelLimits {
+        match self {
+            ChannelConfig::Log { limits, .. }
+            | ChannelConfig::Webhook { limits, .. }
+            | ChannelConfig::Mastodon { limits, .. }
+            | ChannelConfig::Bluesky { limits, .. }
+            | ChannelConfig::X { limits, .. }
+            | ChannelConfig::Slack { limits, .. }
+            | ChannelConfig::Discord { limits, .. } => limits,
+            ChannelConfig::Email(e) => &e.limits,
+        }
+    }
+    /// Which public updates this channel carries.
+    pub fn only(&self) -> &ChannelFilter {
+        match self {
+            ChannelConfig::Log { only, .. }
+            | ChannelConfig::Webhook { only, .. }
+            | ChannelConfig::Mastodon { only, .. }
+            | ChannelConfig::Bluesky { only, .. }
+            | ChannelConfig::X { only, .. }
+            | ChannelConfig::Slack { only, .. }
+            | ChannelConfig::Discord { only, .. } => only,
+            ChannelConfig::Email(e) => &e.only,
+        }
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelConfig::Log { .. } => "log",
+            ChannelConfig::Webhook { .. } => "webhook",
+            ChannelConfig::Mastodon { .. } => "mastodon",
+            ChannelConfig::Bluesky { .. } => "bluesky",
+            ChannelConfig::X { .. } => "x",
+            ChannelConfig::Slack { .. } => "slack",
+            ChannelConfig::Discord { .. } => "discord",
+            ChannelConfig::Email(_) => "email",
+        }
+    }
+
+    /// Checks a channel's own keys (called from [`Config::validate`]).
+    fn validate(&self, id: &str, components: &[ComponentConfig]) -> Result<(), ConfigError> {
+        for (i, c) in self.only().components.iter().enumerate() {
+            if !components.iter().any(|k| &k.id == c) {
+                return Err(ConfigError::invalid(
+                    format!("channels.{id}.only.components[{i}]"),
+                    format!(
+                        "unknown component `{c}`; expected one of: {}",
+                        join(components.iter().map(|k| k.id.as_str()))
+                    ),
+                ));
+            }
+        }
+        let empty = |key: &str, value: &str| {
+            if value.trim().is_empty() {
+                Err(ConfigError::invalid(
+                    format!("channels.{id}.{key}"),
+                    "must not be empty (is its environment variable set?)",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let webhook_url = |key: &str, value: &Secret| {
+            empty(key, value.expose())?;
+            match url::Url::parse(value.expose()) {
+                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Ok(()),
+                // The URL is the credential: never echo it.
+                _ => Err(ConfigError::invalid(
+                    format!("channels.{id}.{key}"),
+                    "is not an http(s) URL",
+                )),
+            }
+        };
+        match self {
+            ChannelConfig::Log { .. } => Ok(()),
+            ChannelConfig::Webhook { signing_secret, .. } => match signing_secret {
+                Some(s) if crate::channels::webhook::signing_key(s).is_none() => {
+                    Err(ConfigError::invalid(
+                        format!("channels.{id}.signing_secret"),
+                        "must be `whsec_` followed by base64 (at least 24 bytes of key)",
+                    ))
+                }
+                _ => Ok(()),
+            },
+            ChannelConfig::Mastodon { access_token, .. } => {
+                empty("access_token", access_token.expose())
+            }
+            ChannelConfig::Bluesky {
+                identifier,
+                app_password,
+                ..
+            } => {
+                empty("identifier", identifier)?;
+                empty("app_password", app_password.expose())
+            }
+            ChannelConfig::X {
+                consumer_key,
+                consumer_secret,
+                access_token,
+                access_token_secret,
+                ..
+            } => {
+                empty("consumer_key", consumer_key.expose())?;
+                empty("consumer_secret", consumer_secret.expose())?;
+                empty("access_token", access_token.expose())?;
+                empty("access_token_secret", access_token_secret.expose())
+            }
+            ChannelConfig::Slack { webhook_url: u, .. }
+            | ChannelConfig::Discord { webhook_url: u, .. } => webhook_url("webhook_url", u),
+            // Checked by `EmailConfig::validate`.
+            ChannelConfig::Email(_) => Ok(()),
+        }
+    }
+    /// Whether one delivery may run longer than the lease (the outbox renews the lease while it
+    /// runs, and each send inside it has its own timeout).
+    pub fn long_running(&self) -> bool {
+        matches!(self, ChannelConfig::Email(_))
+    }
+}
+
+/// Checks every channel: its own keys, its limits against the outbox's lease, and that at most
+/// one is an email channel (and none of those an ops channel).
+pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
+    if config.channels.is_empty() {
+        return Err(ConfigError::invalid(
+            "channels",
+            "name at least one channel (the `log` kind needs no credentials)",
+        ));
+    }
+    for (id, ch) in &config.channels {
+        check_id(&format!("channels.{id}"), id)?;
+        ch.validate(id, &config.components)?;
+        let l = ch.limits();
+        if l.concurrency == 0 {
+            return Err(ConfigError::invalid(
+                format!("channels.{id}.limits.concurrency"),
+                "must be at least 1",
+            ));
+        }
+        if l.per_minute == Some(0) {
+            return Err(ConfigError::invalid(
+                format!("channels.{id}.limits.per_minute"),
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+        if l.max_attempts == Some(0) {
+            return Err(ConfigError::invalid(
+                format!("channels.{id}.limits.max_attempts"),
+                "must be at least 1",
+            ));
+        }
+        if let ChannelConfig::Email(e) = ch {
+            e.validate(&format!("channels.{id}"))?;
+            if config.ops.channels.iter().any(|o| o == id) {
+                return Err(ConfigError::invalid(
+                    format!("channels.{id}"),
+                    "an email channel mails subscribers; it cannot be an ops channel",
+                ));
+            }
+        }
+        if l.timeout.is_zero() || l.timeout >= config.outbox.lease {
+            return Err(ConfigError::invalid(
+                format!("channels.{id}.limits.timeout"),
+                format!(
+                    "must be more than 0 and shorter than outbox.lease ({})",
+                    humantime::format_duration(config.outbox.lease)
+                ),
+            ));
+        }
+    }
+    let emails: Vec<&String> = config
+        .channels
+        .iter()
+        .filter(|(_, c)| matches!(c, ChannelConfig::Email(_)))
+        .map(|(id, _)| id)
+        .collect();
+    if emails.len() > 1 {
+        return Err(ConfigError::invalid(
+                format!("channels.{}", emails[1]),
+                format!(
+                    "only one email channel may be configured (subscribers sign up for one); `{}` is already one",
+                    emails[0]
+                ),
+            ));
+    }
+    Ok(())
+}
