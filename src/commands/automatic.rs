@@ -41,16 +41,10 @@ async fn post_own_update(
 ) -> Result<(Incident, i64), CommandError> {
     let cadence = env.config.policies.for_impact(incident.impact).update_every;
     let revision = Revision {
-        id: incident.id,
-        expected_version: incident.version,
-        title: &incident.title,
-        impact: incident.impact,
-        status: incident.status,
-        eta_at: incident.eta_at,
         next_update_at: Some(next_update_after(now, None, cadence)),
         resolved_at: None,
         apologised_eta_at,
-        now,
+        ..Revision::of(incident, now)
     };
     let after = revise(conn, &revision).await?;
     let extra = Extra {

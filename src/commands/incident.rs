@@ -255,16 +255,13 @@ pub async fn post_update(
     let cadence = env.config.policies.for_impact(impact).update_every;
     let eta_at = new_eta.or(before.eta_at);
     let revision = Revision {
-        id,
-        expected_version: before.version,
         title: title.as_deref().unwrap_or(&before.title),
         impact,
         status: status.unwrap_or(before.status),
         eta_at,
         next_update_at: Some(next_update_after(now, requested, cadence)),
         resolved_at: None,
-        apologised_eta_at: before.apologised_eta_at,
-        now,
+        ..Revision::of(&before, now)
     };
     if let Some(c) = &u.components {
         incidents::set_components(conn, id, c).await?;
@@ -333,16 +330,10 @@ pub async fn resolve(
     let message = check_text("message", &r.message, MAX_MESSAGE)?;
     let before = load_open(env, conn, id, r.expected_version).await?;
     let revision = Revision {
-        id,
-        expected_version: before.version,
-        title: &before.title,
-        impact: before.impact,
         status: IncidentStatus::Resolved,
-        eta_at: before.eta_at,
         next_update_at: None,
         resolved_at: Some(now),
-        apologised_eta_at: before.apologised_eta_at,
-        now,
+        ..Revision::of(&before, now)
     };
     incidents::clear_components(conn, id).await?;
     let after = revise(conn, &revision).await?;

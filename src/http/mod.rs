@@ -222,7 +222,6 @@ async fn readyz(State(app): State<App>) -> Response {
 mod tests {
     use std::path::{Path, PathBuf};
 
-
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;

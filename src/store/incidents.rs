@@ -209,6 +209,25 @@ pub struct Revision<'a> {
     pub now: DateTime<Utc>,
 }
 
+impl<'a> Revision<'a> {
+    /// The incident exactly as it stands at `now`: a starting point that a change overrides
+    /// field by field (`Revision { status, ..Revision::of(&before, now) }`).
+    pub fn of(incident: &'a Incident, now: DateTime<Utc>) -> Self {
+        Revision {
+            id: incident.id,
+            expected_version: incident.version,
+            title: &incident.title,
+            impact: incident.impact,
+            status: incident.status,
+            eta_at: incident.eta_at,
+            next_update_at: incident.next_update_at,
+            resolved_at: incident.resolved_at,
+            apologised_eta_at: incident.apologised_eta_at,
+            now,
+        }
+    }
+}
+
 pub async fn revise(conn: &mut Conn, r: &Revision<'_>) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE incidents SET title = $3, status = $4, eta_at = $5, next_update_at = $6, \

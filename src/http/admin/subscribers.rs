@@ -9,8 +9,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::session::Signed;
 use super::error::{ConsoleError, SubscriberId};
+use super::session::Signed;
 use super::{base, render, see_other};
 use crate::app::App;
 use crate::commands::subscribers::{self as command, SubscriberError};

@@ -14,14 +14,19 @@ use serde_json::json;
 use super::{check_components, incident_url, publish_as, revise, Actor, CommandError, Env};
 use crate::channels::MessageKind;
 use crate::config::maintenance::RecurringWindow;
-use crate::domain::maintenance::{due, MaintenanceDue, WindowState};
+use crate::domain::maintenance::WindowState;
 use crate::domain::text::{human_duration, human_span, human_time, Dating};
 use crate::domain::{
-    check_text, to_chrono, ComponentStatus, Impact, IncidentKind, IncidentStatus, Invalid,
-    UpdateKind, MAX_MESSAGE, MAX_REASON, MAX_TITLE,
+    check_text, to_chrono, ComponentStatus, Impact, IncidentStatus, Invalid, UpdateKind,
+    MAX_MESSAGE, MAX_REASON, MAX_TITLE,
 };
 use crate::store::incidents::{self, Incident, NewWindow, Revision};
-use crate::store::{audit, schedule, Conn};
+use crate::store::{audit, Conn};
+
+mod close;
+mod scheduled;
+pub use close::*;
+pub use scheduled::*;
 
 /// The longest a window may last.
 pub const MAX_WINDOW: chrono::Duration = chrono::Duration::days(7);
@@ -372,17 +377,13 @@ pub async fn edit_window(
     let description = description.or(before.description.clone());
     incidents::set_window(conn, id, description.as_deref(), starts, ends).await?;
     let revision = Revision {
-        id,
-        expected_version: before.version,
         title: title.as_deref().unwrap_or(&before.title),
-        impact: before.impact,
         status,
         eta_at: started.then_some(ends),
         // Before the start the next word is the start; after it, the (new) end.
         next_update_at: Some(if started { ends } else { starts }),
         resolved_at: None,
-        apologised_eta_at: before.apologised_eta_at,
-        now,
+        ..Revision::of(&before, now)
     };
     let after = revise(conn, &revision).await?;
     if !started {
@@ -446,313 +447,6 @@ pub async fn edit_window(
     )
     .await?;
     Ok(())
-}
-
-/// Ends a window that has started: its components return to what the open incidents say.
-pub async fn complete_window(
-    env: &Env,
-    conn: &mut Conn,
-    actor: &Actor,
-    id: i64,
-    c: Close,
-    now: DateTime<Utc>,
-) -> Result<(), CommandError> {
-    let message = opt_text("message", c.message.as_deref(), MAX_MESSAGE)?;
-    let before = load_window(env, conn, id, c.expected_version).await?;
-    if before.status == IncidentStatus::Scheduled {
-        return Err(Invalid::new(
-            "status",
-            "the window has not started; cancel it instead (POST /api/v1/maintenances/{id}/cancel)",
-        )
-        .into());
-    }
-    let planned_end = before.eta_at.or(before.scheduled_until);
-    let components = incidents::components(conn, id).await?;
-    incidents::clear_components(conn, id).await?;
-    // The announced times stay; the sequence moves so calendars pick up the change.
-    let start = before.scheduled_for.unwrap_or(before.started_at);
-    incidents::set_window(
-        conn,
-        id,
-        before.description.as_deref(),
-        start,
-        before.scheduled_until.unwrap_or(start),
-    )
-    .await?;
-    let after = revise(
-        conn,
-        &Revision {
-            id,
-            expected_version: before.version,
-            title: &before.title,
-            impact: before.impact,
-            status: IncidentStatus::Completed,
-            eta_at: before.eta_at,
-            next_update_at: None,
-            resolved_at: Some(now),
-            apologised_eta_at: before.apologised_eta_at,
-            now,
-        },
-    )
-    .await?;
-    let body = match message {
-        Some(m) => m,
-        None => notice(
-            env,
-            "completed",
-            &after,
-            &components,
-            context! { early => planned_end.is_some_and(|e| now < e),
-            overran => planned_end.filter(|e| now > *e).map(|e| human_duration(now - e)) },
-            now,
-        )?,
-    };
-    let update_id = publish_as(
-        env,
-        conn,
-        &after,
-        UpdateKind::Resolution,
-        MessageKind::MaintenanceCompleted,
-        &body,
-        &actor.to_string(),
-        now,
-    )
-    .await?;
-    audit::record(
-        conn,
-        &actor.to_string(),
-        "maintenance.complete",
-        Some(id),
-        &json!({ "update_id": update_id, "planned_end": planned_end }),
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Calls off a window that has not started, and says so.
-pub async fn cancel_window(
-    env: &Env,
-    conn: &mut Conn,
-    actor: &Actor,
-    id: i64,
-    c: Close,
-    now: DateTime<Utc>,
-) -> Result<(), CommandError> {
-    let message = opt_text("message", c.message.as_deref(), MAX_MESSAGE)?;
-    let before = load_window(env, conn, id, c.expected_version).await?;
-    if before.status != IncidentStatus::Scheduled {
-        return Err(Invalid::new(
-            "status",
-            "the window has already started; complete it instead (POST /api/v1/maintenances/{id}/complete)",
-        )
-        .into());
-    }
-    let components = incidents::components(conn, id).await?;
-    let start = before.scheduled_for.unwrap_or(before.started_at);
-    incidents::set_window(
-        conn,
-        id,
-        before.description.as_deref(),
-        start,
-        before.scheduled_until.unwrap_or(start),
-    )
-    .await?;
-    let after = revise(
-        conn,
-        &Revision {
-            id,
-            expected_version: before.version,
-            title: &before.title,
-            impact: before.impact,
-            status: IncidentStatus::Cancelled,
-            eta_at: None,
-            next_update_at: None,
-            resolved_at: Some(now),
-            apologised_eta_at: None,
-            now,
-        },
-    )
-    .await?;
-    let body = match message {
-        Some(m) => m,
-        None => notice(env, "cancelled", &after, &components, context! {}, now)?,
-    };
-    let update_id = publish_as(
-        env,
-        conn,
-        &after,
-        UpdateKind::Notice,
-        MessageKind::MaintenanceCancelled,
-        &body,
-        &actor.to_string(),
-        now,
-    )
-    .await?;
-    audit::record(
-        conn,
-        &actor.to_string(),
-        "maintenance.cancel",
-        Some(id),
-        &json!({ "update_id": update_id }),
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Turns a started window into an incident: same row, same thread, now an outage.
-pub async fn to_incident(
-    env: &Env,
-    conn: &mut Conn,
-    actor: &Actor,
-    id: i64,
-    t: ToIncident,
-    now: DateTime<Utc>,
-) -> Result<(), CommandError> {
-    let status = super::check_status(t.status)?;
-    let message = check_text("message", &t.message, MAX_MESSAGE)?;
-    if let Some(c) = &t.components {
-        check_components(&env.config, c)?;
-    }
-    let before = load_window(env, conn, id, t.expected_version).await?;
-    if before.status == IncidentStatus::Scheduled {
-        return Err(Invalid::new(
-            "status",
-            "the window has not started; declare an incident instead (POST /api/v1/incidents)",
-        )
-        .into());
-    }
-    incidents::set_kind(conn, id, IncidentKind::Incident).await?;
-    if let Some(c) = &t.components {
-        incidents::set_components(conn, id, c).await?;
-    }
-    let cadence = env.config.policies.for_impact(t.impact).update_every;
-    let after = revise(
-        conn,
-        &Revision {
-            id,
-            expected_version: before.version,
-            title: &before.title,
-            impact: t.impact,
-            status,
-            eta_at: before.eta_at,
-            next_update_at: Some(now + to_chrono(cadence)),
-            resolved_at: None,
-            apologised_eta_at: before.apologised_eta_at,
-            now,
-        },
-    )
-    .await?;
-    let update_id = super::publish(
-        env,
-        conn,
-        &after,
-        UpdateKind::Operator,
-        &message,
-        &actor.to_string(),
-        now,
-    )
-    .await?;
-    audit::record(
-        conn,
-        &actor.to_string(),
-        "maintenance.to_incident",
-        Some(id),
-        &json!({ "update_id": update_id, "impact": t.impact, "status": status }),
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
-/// The scheduler's side: an advance notice or the start, exactly once per (window, action, due
-/// time). Returns false when it was no longer due or another scheduler already did it.
-pub async fn scheduled_notice(
-    env: &Env,
-    conn: &mut Conn,
-    id: i64,
-    action: MaintenanceDue,
-    now: DateTime<Utc>,
-) -> Result<bool, CommandError> {
-    let Some(w) = incidents::get_for_update(conn, env.backend, id).await? else {
-        return Ok(false);
-    };
-    let Some(state) = window_state(&w) else {
-        return Ok(false);
-    };
-    if due(&state, &env.config.maintenance.notices, now) != Some(action) {
-        return Ok(false);
-    }
-    let (name, due_at) = action.key();
-    if !schedule::claim(conn, id, name, due_at, now).await? {
-        return Ok(false);
-    }
-    let actor = Actor::scheduler();
-    let components = incidents::components(conn, id).await?;
-    let update_id = match action {
-        MaintenanceDue::Notice { at, before } => {
-            incidents::mark_noticed(conn, id, at).await?;
-            let body = notice(
-                env,
-                "reminder",
-                &w,
-                &components,
-                context! { before => human_duration(to_chrono(before)) },
-                now,
-            )?;
-            publish_as(
-                env,
-                conn,
-                &w,
-                UpdateKind::Notice,
-                MessageKind::MaintenanceReminder,
-                &body,
-                &actor.to_string(),
-                now,
-            )
-            .await?
-        }
-        MaintenanceDue::Start { .. } => {
-            let end = w.scheduled_until.unwrap_or(now);
-            let under: BTreeMap<String, ComponentStatus> = components
-                .keys()
-                .map(|c| (c.clone(), ComponentStatus::UnderMaintenance))
-                .collect();
-            incidents::set_components(conn, id, &under).await?;
-            let after = revise(
-                conn,
-                &Revision {
-                    id,
-                    expected_version: w.version,
-                    title: &w.title,
-                    impact: w.impact,
-                    status: IncidentStatus::InProgress,
-                    // The planned end is the estimate: passing it is an overrun, apologised for.
-                    eta_at: Some(end),
-                    next_update_at: Some(end.max(now + chrono::Duration::minutes(1))),
-                    resolved_at: None,
-                    apologised_eta_at: None,
-                    now,
-                },
-            )
-            .await?;
-            let body = notice(env, "started", &after, &under, context! {}, now)?;
-            publish_as(
-                env,
-                conn,
-                &after,
-                UpdateKind::Notice,
-                MessageKind::MaintenanceStarted,
-                &body,
-                &actor.to_string(),
-                now,
-            )
-            .await?
-        }
-    };
-    super::automatic::record_done(conn, &actor, id, name, due_at, Some(update_id), now).await?;
-    Ok(true)
 }
 
 /// The notice-scheduling view of a window that has not started.
