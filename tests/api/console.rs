@@ -231,7 +231,7 @@ async fn no_console_route_answers_without_a_session() {
     let r = fresh.get("/admin").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -287,7 +287,7 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
     let list: Value = t.get("/api/v1/incidents").await.json().await.unwrap();
     assert_eq!(list["incidents"][0]["title"], "Checkout down");
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -331,6 +331,7 @@ async fn repeated_bad_passwords_lock_the_account_for_a_while() {
     );
     t.advance(Duration::from_secs(12 * 3600 + 60));
     assert_eq!(b.get("/admin").await.status(), StatusCode::SEE_OTHER);
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -398,7 +399,7 @@ async fn two_concurrent_edits_give_one_success_and_one_clear_refusal() {
     assert_eq!(inc["version"], 2);
     assert_eq!(t.updates_of_kind(id, "operator").await.len(), 2);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -542,7 +543,7 @@ async fn every_console_action_lands_in_the_audit_log() {
     let incident_page = ben.page(&page).await;
     assert!(incident_page.contains("The restore is slower"));
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 /// Seeds resolved major incidents: (first estimate, actual) in minutes, and components.
@@ -709,7 +710,7 @@ async fn estimates_come_from_the_seeded_history() {
         .ends_with("https://status.acme.test/incidents/7"));
     assert_eq!(p["estimates"]["suggested_minutes"], 120.0);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -750,6 +751,7 @@ async fn templates_from_config_prefill_the_declare_form() {
         .await
         .unwrap()
         .contains("There is no template `nope`"));
+    t.finish().await;
 }
 
 /// A channel with a short limit, to see the preview count against it.
@@ -845,7 +847,7 @@ async fn previews_count_against_each_channels_limit_and_the_dashboard_flags_over
     assert!(dash.contains("PASSED"), "the ETA (30m) has passed");
     assert!(dash.contains(&format!("/admin/incidents/{id}")));
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 /// Runs `candor --config <test config> ARGS` with `stdin`; returns (exit code, stdout+stderr).
@@ -944,6 +946,7 @@ async fn candor_operator_add_reads_the_password_from_stdin() {
     let actions = audit_actions(&t).await;
     assert!(actions.contains(&("cli".into(), "operator.add".into())));
     assert!(actions.contains(&("cli".into(), "operator.reset".into())));
+    t.finish().await;
 }
 
 /// The value of the hidden field `name` in a page.
@@ -1167,7 +1170,7 @@ async fn a_window_scheduled_in_the_console_warns_about_peak_hours_and_can_be_can
         );
     }
     assert!(windows(&t).await.iter().all(|w| w["status"] == "cancelled"));
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -1308,7 +1311,7 @@ async fn a_started_window_is_extended_completed_or_turned_into_an_incident() {
         );
     }
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -1323,6 +1326,7 @@ async fn the_subscribers_page_says_so_when_there_is_no_email_channel() {
         .submit("/admin/subscribers", "/admin/subscribers/1/remove", &[])
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -1411,7 +1415,7 @@ async fn operators_see_subscribers_remove_one_resend_a_confirmation_and_see_each
     t.dispatch_all().await;
     let html = b.page(&format!("/admin/incidents/{id}")).await;
     assert!(html.contains("reached 2 subscribers"), "{html}");
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -1445,4 +1449,5 @@ async fn the_subscribers_list_is_paged() {
             .count(),
         50
     );
+    t.finish().await;
 }

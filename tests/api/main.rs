@@ -7,6 +7,7 @@ mod edge;
 mod email;
 mod facts;
 mod feeds;
+mod guard;
 mod helpers;
 mod incidents;
 mod maintenance;

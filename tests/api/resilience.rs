@@ -107,6 +107,7 @@ async fn three_instances_on_a_rate_limited_channel_post_each_delivery_exactly_on
     );
     let ds = channel_deliveries(&t, "slow").await;
     assert!(ds.iter().all(|d| d.attempts == 1), "{ds:?}");
+    t.finish().await;
 }
 
 /// Panics on its first send, then delivers.
@@ -161,7 +162,7 @@ async fn a_channel_that_panics_fails_that_delivery_and_the_lane_goes_on() {
     let ds = channel_deliveries(&t, "hook").await;
     assert_eq!(ds[0].state.as_str(), "delivered");
     assert_eq!(ch.calls.load(Ordering::SeqCst), 3);
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 async fn readyz(t: &TestApp) -> (u16, Value) {
@@ -192,6 +193,7 @@ async fn readyz_names_a_background_loop_that_is_down_until_it_recovers() {
         readyz(&t).await,
         (200, json!({ "status": "ok", "detail": "ok" }))
     );
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -211,6 +213,7 @@ async fn readyz_fails_when_the_database_takes_no_writes() {
     let (status, body) = readyz(&t).await;
     assert_eq!(status, 503);
     assert_eq!(body["detail"], "database takes no writes");
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -263,7 +266,7 @@ async fn a_remote_down_for_six_hours_gets_every_delivery_afterwards_in_order() {
         .collect();
     let after: Vec<&String> = delivered.iter().skip(delivered.len() - 3).collect();
     assert_eq!(after, vec!["Message 1", "Still down 1", "Still down 2"]);
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -290,7 +293,7 @@ async fn retries_stop_once_a_delivery_is_outbox_retry_for_old() {
         why.contains("HTTP 503") && why.contains("gave up after"),
         "{why}"
     );
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -341,4 +344,6 @@ async fn an_update_committed_after_a_higher_id_is_still_noticed_by_other_instanc
     let text = format!("{:?}", page.snapshot);
     assert!(text.contains("Lower id, committed late"), "{text}");
     assert!(text.contains("Higher id, committed first"));
+    t.dispatch_all().await;
+    t.finish().await;
 }

@@ -226,7 +226,7 @@ async fn mastodon_posts_within_the_instance_limit_then_replies_in_the_thread() {
         format!("candor-delivery-{}-{}", ds[1].id, t0().timestamp_millis()).as_str()
     );
     assert_eq!(ds[1].remote_id.as_deref(), Some("1002"));
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -293,7 +293,7 @@ async fn mastodon_429_waits_for_retry_after_then_for_the_iso_8601_reset() {
         deliveries_of(&t, "masto").await[0].remote_id.as_deref(),
         Some("7")
     );
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -316,6 +316,8 @@ async fn mastodon_5xx_backs_off_instead_of_waiting_for_the_rate_limit_window() {
     assert_eq!(t.dispatch_all().await.retrying, 1);
     let d = &deliveries_of(&t, "masto").await[0];
     assert!(d.next_attempt_at.unwrap() <= at(&t, 60), "{d:?}");
+    t.expect_leftover("the instance keeps answering 503: the retry within a minute stays due");
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -339,6 +341,7 @@ async fn mastodon_422_is_dead_with_mastodons_words() {
         d.last_error.as_deref(),
         Some("HTTP 422: Validation failed: Text character limit of 500 exceeded")
     );
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -366,6 +369,7 @@ async fn mastodon_retry_after_a_lost_answer_reuses_the_idempotency_key_and_posts
     assert_eq!(made.lock().unwrap().len(), 1, "one status was made");
     let d = &deliveries_of(&t, "masto").await[0];
     assert_eq!((d.attempts, d.remote_id.as_deref()), (2, Some("4242")));
+    t.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,7 +550,7 @@ async fn bluesky_posts_with_a_link_facet_then_threads_with_root_and_parent() {
         ds[0].remote_url.as_deref(),
         Some(format!("https://bsky.app/profile/{DID}/post/{}", rkeys[0]).as_str())
     );
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -604,6 +608,7 @@ async fn bluesky_keeps_its_session_and_refreshes_it_when_it_expires() {
     assert!(ds.iter().all(|d| d.state.as_str() == "delivered"), "{ds:?}");
     assert_eq!(ds.len(), 4);
     // createSession once in all (its .expect(1) is checked when the server drops).
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -651,7 +656,7 @@ async fn bluesky_429_waits_for_retry_after() {
         .await;
     t.advance(std::time::Duration::from_secs(90));
     assert_eq!(t.dispatch_all().await.delivered, 1);
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -673,6 +678,7 @@ async fn bluesky_bad_app_password_is_dead_with_the_servers_words() {
         d.last_error.as_deref(),
         Some("HTTP 401: createSession: AuthenticationRequired: Invalid identifier or password")
     );
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -699,6 +705,7 @@ async fn bluesky_retry_after_a_lost_answer_finds_the_record_and_posts_once() {
         Some(format!("at://{DID}/app.bsky.feed.post/{rkey} bafyreistored").as_str())
     );
     assert_eq!(d.attempts, 2);
+    t.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -846,7 +853,7 @@ async fn x_posts_a_signed_tweet_within_280_weighted_then_replies() {
         ds[0].remote_url.as_deref(),
         Some("https://x.com/i/web/status/180000000000000000")
     );
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -896,7 +903,7 @@ async fn x_429_waits_for_retry_after_then_for_the_reset_time() {
         .await;
     t.clock.set(reset);
     assert_eq!(t.dispatch_all().await.delivered, 1);
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -915,6 +922,7 @@ async fn x_403_on_a_first_attempt_is_dead_with_xs_words() {
         deliveries_of(&t, "xcom").await[0].last_error.as_deref(),
         Some("HTTP 403: Forbidden: You are not permitted to perform this action.")
     );
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -948,6 +956,7 @@ async fn x_duplicate_refusal_on_a_retry_counts_as_already_posted() {
         2,
         "posted once, asked twice"
     );
+    t.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1002,6 +1011,7 @@ async fn slack_posts_escaped_text_and_backs_off_on_429() {
         "{text}"
     );
     assert!(text.ends_with(&incident_url(id)));
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -1019,6 +1029,7 @@ async fn slack_refusal_is_dead_with_slacks_error_word() {
         deliveries_of(&t, "team").await[0].last_error.as_deref(),
         Some("HTTP 404: no_service")
     );
+    t.finish().await;
 }
 
 fn discord_yaml(server: &MockServer) -> String {
@@ -1072,6 +1083,7 @@ async fn discord_waits_for_the_message_and_keeps_its_id() {
         deliveries_of(&t, "disc").await[0].remote_id.as_deref(),
         Some("1180000000000000001")
     );
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -1092,6 +1104,7 @@ async fn discord_unknown_webhook_is_dead_with_discords_words() {
         deliveries_of(&t, "disc").await[0].last_error.as_deref(),
         Some("HTTP 404: Unknown Webhook")
     );
+    t.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1158,6 +1171,7 @@ async fn signed_webhooks_verify_as_a_receiver_checks_them_and_keep_their_id_acro
     );
     let other = standardwebhooks::Webhook::new("whsec_QWFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB").unwrap();
     assert!(other.verify(&reqs[0].body, &reqs[0].headers).is_err());
+    t.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1190,7 +1204,7 @@ async fn channels_limited_by_impact_or_component_get_only_those_incidents() {
     assert_eq!(deliveries_of(&t, "crit").await.len(), 1);
     assert_eq!(deliveries_of(&t, "webonly").await.len(), 1);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[test]
@@ -1331,6 +1345,7 @@ async fn bluesky_worker_killed_mid_send_is_taken_over_without_a_second_post() {
     assert_eq!((d.state.as_str(), d.attempts), ("delivered", 2));
     assert!(d.remote_id.as_deref().unwrap().ends_with(" bafyreistored"));
     assert_eq!(stored.lock().unwrap().len(), 1, "one post");
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -1355,6 +1370,7 @@ async fn mastodon_worker_killed_mid_send_is_taken_over_under_the_same_idempotenc
         ("delivered", 2, Some("5151"))
     );
     assert_eq!(made.lock().unwrap().len(), 1, "one status");
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -1383,6 +1399,7 @@ async fn x_worker_killed_mid_send_is_taken_over_and_the_duplicate_refusal_ends_i
     t.dispatch_all().await;
     let d = &deliveries_of(&t, "xcom").await[0];
     assert_eq!((d.state.as_str(), d.attempts), ("delivered", 2));
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -1409,4 +1426,6 @@ async fn a_platform_that_does_not_answer_in_time_is_retried() {
         d.last_error.as_deref().unwrap().contains("timed out"),
         "{d:?}"
     );
+    t.expect_leftover("the platform never answers: the retry stays pending");
+    t.finish().await;
 }
