@@ -212,6 +212,7 @@ fn notice(
 
 /// Schedules a window and announces it. Returns its id, or None when `recurrence_key` already
 /// has a window at this start (another scheduler materialised it first).
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn schedule_window(
     env: &Env,
     conn: &mut Conn,
@@ -303,6 +304,7 @@ async fn load_window(
 
 /// Edits a window; on a window that has started only the title, description and end may move,
 /// and moving the end later (an extension) needs a reason.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn edit_window(
     env: &Env,
     conn: &mut Conn,
@@ -449,6 +451,7 @@ pub async fn edit_window(
 }
 
 /// Ends a window that has started: its components return to what the open incidents say.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn complete_window(
     env: &Env,
     conn: &mut Conn,
@@ -531,6 +534,7 @@ pub async fn complete_window(
 }
 
 /// Calls off a window that has not started, and says so.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn cancel_window(
     env: &Env,
     conn: &mut Conn,
@@ -602,6 +606,7 @@ pub async fn cancel_window(
 }
 
 /// Turns a started window into an incident: same row, same thread, now an outage.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn to_incident(
     env: &Env,
     conn: &mut Conn,
@@ -668,6 +673,7 @@ pub async fn to_incident(
 
 /// The scheduler's side: an advance notice or the start, exactly once per (window, action, due
 /// time). Returns false when it was no longer due or another scheduler already did it.
+#[tracing::instrument(skip_all, fields(actor = "candor", incident.id = id, action = action.key().0))]
 pub async fn scheduled_notice(
     env: &Env,
     conn: &mut Conn,

@@ -174,6 +174,7 @@ fn check_status(status: IncidentStatus) -> Result<IncidentStatus, Invalid> {
 }
 
 /// Declares an incident. Returns its id.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn declare(
     env: &Env,
     conn: &mut Conn,
@@ -283,6 +284,7 @@ async fn load_open(
 }
 
 /// Posts a public update: new words, and optionally a new status, impact, estimate, components.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn post_update(
     env: &Env,
     conn: &mut Conn,
@@ -404,6 +406,7 @@ fn promise_outcome(before: &Incident, now: DateTime<Utc>) -> crate::metrics::Pro
 }
 
 /// Resolves an incident: every affected component returns to operational.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn resolve(
     env: &Env,
     conn: &mut Conn,
@@ -754,6 +757,7 @@ fn component_facts(
 }
 
 /// Makes the actor the owner of an open incident (the console's "take ownership").
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn take_ownership(
     conn: &mut Conn,
     actor: &Actor,
@@ -779,6 +783,7 @@ pub async fn take_ownership(
 
 /// Puts a dead delivery back in its lane to be tried again now ("retry now"). Returns false if
 /// it is not dead (delivered meanwhile, or retried by someone else).
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), delivery.id = delivery_id))]
 pub async fn retry_delivery(
     conn: &mut Conn,
     actor: &Actor,

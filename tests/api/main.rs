@@ -19,6 +19,7 @@ mod retention;
 mod runon;
 mod scheduler;
 mod social;
+mod spans;
 mod status_page;
 mod status_v2;
 mod words;
