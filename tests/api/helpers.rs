@@ -426,7 +426,9 @@ pub fn init_test_log() {
         let capture = tracing_subscriber::fmt::layer()
             .with_writer(|| CaptureWriter)
             .with_ansi(false)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            // A line as each span opens: written on the thread that opens it (the test's), where
+            // a span's close can happen on whatever thread drops it last (a blocking pool's).
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
             .with_filter(
                 // Asked at every event (the callsite answer is "sometimes", never cached as
                 // "always" or "never"): only a thread with a capture records anything.
@@ -473,7 +475,7 @@ impl std::io::Write for CaptureWriter {
     }
 }
 
-/// The app's log lines at info and above, with a line as each span closes, from this test's
+/// The app's log lines at info and above, with a line as each span opens, from this test's
 /// thread (a `#[tokio::test]` polls every task, the app's server and workers too, on it).
 pub struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
 
@@ -494,8 +496,8 @@ pub fn capture_logs() -> CapturedLogs {
     init_test_log();
     let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
     CAPTURE.with(|c| *c.borrow_mut() = Some(buf.clone()));
-    // A call site first met by another test thread at an unlucky moment can be cached as
-    // "nobody listens"; asking every call site again makes this capture see them all.
+    // A call site met before the subscriber was installed is cached as "nobody listens"; ask
+    // every call site again.
     tracing::callsite::rebuild_interest_cache();
     CapturedLogs(buf)
 }
