@@ -19,6 +19,9 @@
 //! - `BENCH_SECS` (10): length of each throughput run.
 //! - `BENCH_CLIENTS` ("8,32"): concurrent clients, one throughput run per value and kind.
 //! - `BENCH_UPDATE_INCIDENTS` (200): open incidents the update runs spread their updates over.
+//! - `BENCH_SYNC_ROUNDS` (3): part 3, what `synchronous = FULL` costs: incident throughput with
+//!   8 clients, alternating FULL (Candor's setting, the anchor) and NORMAL runs this many times
+//!   each, side by side in this process; 0 skips it.
 
 // The benchmark compares its own wall-clock send times with the wall-clock `logged_at` the log
 // channel writes, so it reads `Utc::now()` directly instead of going through `candor::Clock`.
@@ -35,7 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use candor::clock::truncate_ms;
 use candor::config::{Config, Overrides};
-use candor::store::tokens;
+use candor::store::{tokens, Durability};
 use candor::App;
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
@@ -125,6 +128,10 @@ struct Server {
 
 impl Server {
     async fn start(dir: &Path, name: &str) -> anyhow::Result<Self> {
+        Self::start_with(dir, name, Durability::Full).await
+    }
+
+    async fn start_with(dir: &Path, name: &str, durability: Durability) -> anyhow::Result<Self> {
         let db = dir.join(format!("{name}.db"));
         let log = dir.join(format!("{name}.log"));
         // JSON strings are valid YAML scalars, so paths are quoted safely this way.
@@ -155,7 +162,10 @@ channels:
             log = q(&log),
         );
         let config = Config::from_yaml_with_env(&yaml, &Overrides::default(), &|_| None)?;
-        let app = App::builder(config).build().await?;
+        let app = App::builder(config)
+            .sqlite_durability(durability)
+            .build()
+            .await?;
         let token = {
             let mut conn = app.db.pool().acquire().await?;
             tokens::create(&mut conn, "bench", app.clock.now()).await?
@@ -518,7 +528,18 @@ async fn throughput(
         Kind::Incident => format!("incidents-{clients}"),
         Kind::Update => format!("updates-{clients}"),
     };
-    let server = Server::start(dir, &name).await?;
+    throughput_with(dir, s, kind, clients, &name, Durability::Full).await
+}
+
+async fn throughput_with(
+    dir: &Path,
+    s: &Settings,
+    kind: Kind,
+    clients: usize,
+    name: &str,
+    durability: Durability,
+) -> anyhow::Result<RunResult> {
+    let server = Server::start_with(dir, name, durability).await?;
     let mut tail = LogTail::new(&server.log);
 
     // Updates need open incidents; declare them first and let the outbox catch up.
@@ -718,5 +739,58 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     print_throughput(&s, &runs);
+
+    let rounds: usize = setting("BENCH_SYNC_ROUNDS", 3)?;
+    if rounds > 0 {
+        let mut full = Vec::new();
+        let mut normal = Vec::new();
+        for round in 0..rounds {
+            for (durability, into) in [
+                (Durability::Full, &mut full),
+                (Durability::Normal, &mut normal),
+            ] {
+                eprintln!("part 3: {durability:?}, round {} ...", round + 1);
+                let name = format!("sync-{durability:?}-{round}");
+                let r =
+                    throughput_with(dir.path(), &s, Kind::Incident, 8, &name, durability).await?;
+                into.push(r);
+            }
+        }
+        print_durability(&full, &normal);
+    }
     Ok(())
+}
+
+/// Part 3: accepted incidents/s and response p99 with `synchronous = FULL` (the anchor) and
+/// `NORMAL`, and their ratio, from runs alternated in this process.
+fn print_durability(full: &[RunResult], normal: &[RunResult]) {
+    let rate = |r: &RunResult| r.accepted as f64 / r.elapsed.as_secs_f64();
+    let p99 = |r: &RunResult| r.response.value_at_quantile(0.99) as f64 / 1000.0;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!();
+    println!("part 3: SQLite synchronous, incidents with 8 clients (runs alternated)");
+    println!("| setting | incidents/s per run | median | response p99 per run (ms) |");
+    println!("| --- | --- | --- | --- |");
+    for (label, runs) in [("FULL (Candor)", full), ("NORMAL", normal)] {
+        let rates: Vec<f64> = runs.iter().map(rate).collect();
+        println!(
+            "| {label} | {} | {:.0} | {} |",
+            rates
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            median(rates.clone()),
+            runs.iter()
+                .map(|r| format!("{:.1}", p99(r)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    let f = median(full.iter().map(rate).collect());
+    let n = median(normal.iter().map(rate).collect());
+    println!("FULL / NORMAL throughput ratio (medians): {:.2}", f / n);
 }

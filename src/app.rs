@@ -68,9 +68,16 @@ pub struct AppBuilder {
     clock: Arc<dyn Clock>,
     channels: BTreeMap<String, Arc<dyn Channel>>,
     migrate: bool,
+    durability: crate::store::Durability,
 }
 
 impl AppBuilder {
+    /// SQLite's durability (default `FULL`); the API benchmark compares it with `NORMAL`.
+    pub fn sqlite_durability(mut self, durability: crate::store::Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -90,9 +97,10 @@ impl AppBuilder {
 
     pub async fn build(self) -> anyhow::Result<App> {
         let config = Arc::new(self.config);
-        let db = Db::connect(
+        let db = Db::connect_with(
             config.database.url.expose(),
             config.database.max_connections,
+            self.durability,
         )
         .await
         .context("cannot open the database (check database.url or DATABASE_URL)")?;
@@ -111,6 +119,7 @@ impl AppBuilder {
                     cfg,
                     &config.site.name,
                     &config.site.public_url,
+                    &config.components,
                     db.clone(),
                     renderer.clone(),
                 )?);
@@ -160,6 +169,7 @@ impl App {
             clock: Arc::new(crate::clock::SystemClock),
             channels: BTreeMap::new(),
             migrate: true,
+            durability: Default::default(),
         }
     }
 

@@ -5,7 +5,6 @@
 //! Everything that leaves Candor is read back out of that outbox by [`outbox`] workers; the
 //! [`scheduler`] keeps the promises each public update makes. See `docs/ARCHITECTURE.md` in the repository.
 
-pub mod alerts;
 pub mod app;
 pub mod channels;
 pub mod client;

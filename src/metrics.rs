@@ -17,7 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::store::{from_ms, ms, Conn, Result};
+use crate::store::{from_ms, Conn, Result};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeliveryLabels {
@@ -137,7 +137,7 @@ impl Metrics {
         );
         registry.register(
             "estimate_accuracy_median_ratio",
-            "Median of actual time to resolve / first estimated time to resolve, resolved incidents of the last 90 days (1 is perfect, above 1 is optimistic; NaN when no such incident)",
+            "Median of actual / first estimated time to resolve, both from when the first estimate was given, resolved incidents of the last 90 days (1 is perfect, above 1 is optimistic; NaN when no such incident)",
             m.estimate_median.clone(),
         );
         registry.register(
@@ -230,21 +230,8 @@ impl Metrics {
             self.outbox_oldest.get_or_create(&labels).set(age);
         }
 
-        let resolved: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT i.started_at, i.resolved_at, (SELECT r.new_eta_at FROM eta_revisions r \
-             WHERE r.incident_id = i.id ORDER BY r.id LIMIT 1) FROM incidents i \
-             WHERE i.resolved_at IS NOT NULL AND i.resolved_at >= $1 AND i.kind = 'incident'",
-        )
-        .bind(ms(now - Duration::days(90)))
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut ratios: Vec<f64> = resolved
-            .into_iter()
-            .filter_map(|(started, resolved, eta)| {
-                let estimated = eta? - started;
-                (estimated > 0).then(|| (resolved - started) as f64 / estimated as f64)
-            })
-            .collect();
+        let past = crate::store::history::resolved_since(conn, now - Duration::days(90)).await?;
+        let mut ratios: Vec<f64> = past.iter().filter_map(|p| p.overrun_ratio()).collect();
         ratios.sort_by(f64::total_cmp);
         self.estimates.set(ratios.len() as i64);
         self.estimate_median.set(quantile(&ratios, 0.5));
@@ -350,12 +337,9 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
 }
 
 /// The nearest-rank quantile of sorted values (NaN for none: no data is not a ratio of 0).
+/// A quantile of the sorted ratios, NaN when there are none (Prometheus' "no value").
 fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
+    crate::domain::estimates::quantile(sorted, q).unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

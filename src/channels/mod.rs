@@ -93,6 +93,14 @@ pub struct Message {
     pub posted_at: DateTime<Utc>,
 }
 
+/// A subscriber's confirmation mail (the double opt-in), as its delivery's payload: who it is
+/// for, by id only. The address is read and a fresh link minted when it is sent, so the outbox
+/// holds neither an address nor a token, and every attempt's mail carries a link that works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub subscriber_id: i64,
+}
+
 /// What the worker knows about this attempt.
 #[derive(Debug, Clone)]
 pub struct DeliveryContext {
@@ -152,6 +160,14 @@ pub trait Channel: Send + Sync + 'static {
     fn id(&self) -> &str;
     /// Sends one message. Must not panic; must classify its errors.
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError>;
+    /// Sends one subscriber's confirmation mail. Only the email channel does; any other
+    /// refuses for good.
+    async fn confirm(&self, _c: &Confirmation, _ctx: &DeliveryContext) -> Result<Sent, SendError> {
+        Err(SendError::permanent(format!(
+            "channel `{}` does not send confirmation mails",
+            self.id()
+        )))
+    }
     /// What this channel would publish for `msg`, exactly, for the console's preview: the text
     /// after fitting it to the platform's limit, and that limit. `None` for channels whose
     /// output is not a short text (or that do not take this audience).

@@ -10,14 +10,15 @@ use minijinja::context;
 use serde_json::{json, Value};
 
 use super::{
-    audit, component_names, incident_url, notify_ops, publish_with, revise, Actor, CommandError,
-    Env, Extra,
+    component_names, incident_url, notify_ops, publish_with, revise, Actor, CommandError, Env,
+    Extra,
 };
 use crate::channels::MessageKind;
 use crate::domain::schedule::{due_action, next_update_after, DueAction};
 use crate::domain::text::{human_duration, human_time};
 use crate::domain::wording::{self, Change, Known, Moved, Now, Said};
 use crate::domain::{ComponentStatus, UpdateKind};
+use crate::store::audit;
 use crate::store::incidents::{self, Incident, Revision};
 use crate::store::{schedule, updates, Conn};
 

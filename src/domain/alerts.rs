@@ -1,5 +1,5 @@
 //! Alertmanager's webhook payload (version 4) and what Candor makes of it: which components an
-//! alert group affects and how bad it is. Pure: the writing is done by `crate::alerts`.
+//! alert group affects and how bad it is. Pure: the writing is done by `crate::commands::alerts`.
 
 use std::collections::BTreeMap;
 

@@ -24,6 +24,18 @@ pub struct PastIncident {
     pub first_estimate: Option<(f64, f64)>,
 }
 
+impl PastIncident {
+    /// How far the first estimate was off: the time the fix actually took ÷ the time the first
+    /// estimate named, both counted from when that estimate was given (1 is exact, above 1 too
+    /// hopeful). `None` without a first estimate, or for one that named a time already past.
+    /// The one definition of estimate accuracy: the estimates API, the console's declare form
+    /// and the `/metrics` gauges all use it.
+    pub fn overrun_ratio(&self) -> Option<f64> {
+        let (estimated, actual) = self.first_estimate?;
+        (estimated > 0.0).then(|| actual / estimated)
+    }
+}
+
 /// The figures, and a suggestion with its reason.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Estimates {
@@ -47,7 +59,7 @@ pub struct Estimates {
 }
 
 /// The value below which `q` of `sorted` lies (nearest rank).
-fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
@@ -118,14 +130,7 @@ pub fn estimate(
         return out;
     }
     let durations = sorted(sample.iter().map(|p| p.minutes_to_resolve).collect());
-    let ratios = sorted(
-        sample
-            .iter()
-            .filter_map(|p| p.first_estimate)
-            .filter(|(est, _)| *est > 0.0)
-            .map(|(est, actual)| actual / est)
-            .collect(),
-    );
+    let ratios = sorted(sample.iter().filter_map(|p| p.overrun_ratio()).collect());
     let med = median(&durations);
     out.median_minutes = med;
     out.p90_minutes = quantile(&durations, 0.9);

@@ -120,8 +120,9 @@ string_enum!(
 );
 
 string_enum!(
-    /// Whom a delivery is for.
-    Audience { Public => "public", Ops => "ops" }
+    /// Whom a delivery is for: everyone (the status page's channels), the team, or one
+    /// subscriber privately (a confirmation mail).
+    Audience { Public => "public", Ops => "ops", Subscriber => "subscriber" }
 );
 
 string_enum!(

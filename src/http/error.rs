@@ -1,11 +1,14 @@
-//! One error type for HTTP. Under `/api` it renders `{"error": {"code", "message"}}` with the
-//! right status; internal causes are logged with the request's span and never shown.
+//! The API's one error type (the console has its own, [`super::admin::error::ConsoleError`]). It
+//! renders `{"error": {"code", "message"}}` with the right status; the mapping of store, command
+//! and template errors to statuses is here and nowhere else. Internal causes are logged with the
+//! request's span and never shown.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::commands::CommandError;
+use crate::domain::Invalid;
 use crate::render::RenderError;
 use crate::store::StoreError;
 
@@ -129,10 +132,23 @@ impl From<RenderError> for ApiError {
     }
 }
 
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::Internal(format!("cannot encode the answer: {e}"))
+    }
+}
+
+/// A field the command or the request's parsing refused: 422 naming it.
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::unprocessable("invalid_field", e.to_string())
+    }
+}
+
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {
-            CommandError::Invalid(i) => ApiError::unprocessable("invalid_field", i.to_string()),
+            CommandError::Invalid(i) => i.into(),
             CommandError::NotFound(id) => ApiError::NotFound(format!("no incident with id {id}")),
             e @ CommandError::Stale { .. } => ApiError::Conflict {
                 code: "stale_version",

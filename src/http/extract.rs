@@ -1,4 +1,6 @@
-//! Request parsing that fails with clear, JSON errors: bodies, paths and query strings.
+//! Request parsing that fails with clear errors: bodies, paths and query strings. The API's
+//! rejections are JSON ([`ApiError`]); the console wraps [`PathId`] in its own ids
+//! (`admin::error::IncidentId` and the like), whose rejection is its problem page.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -79,4 +81,36 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiEr
         ApiError::unprocessable("invalid_field", message)
     })?;
     Ok(ApiJson { value, canonical })
+}
+
+/// A path's id: a positive integer, else nothing.
+pub fn parse_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// The `{id}` of a path, parsed once: a positive integer, else 404 naming what was given.
+///
+/// A type of its own rather than `Path<String>` or `Path<i64>`: utoipa infers a parameter from a
+/// `Path` argument, and the operations also declare `id` through `IncidentId`, so the document
+/// listed `id` twice (once as a string), which OpenAPI forbids.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound("no incident at this path".into()))?;
+        parse_id(&raw).map(PathId).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no incident with id `{}`",
+                super::api::clip(&raw, 40)
+            ))
+        })
+    }
 }

@@ -1,5 +1,10 @@
-//! HTTP: the v1 JSON API for incident scripts, health checks, and (in later issues) the public
-//! status page and the operator console.
+//! HTTP: the public status page and subscription forms, the v1 JSON API for incident scripts
+//! (and Alertmanager), the operator console under `/admin`, health checks and metrics.
+//!
+//! Handlers parse requests and render answers; every write goes through [`crate::commands`] in a
+//! [`crate::commands::Unit`] (a test below fails if a handler begins or commits a transaction,
+//! wakes the workers or writes SQL itself). Each surface has one error type: [`error::ApiError`]
+//! (JSON) and [`admin::error::ConsoleError`] (the console's problem page).
 
 pub mod admin;
 pub mod api;
@@ -34,11 +39,10 @@ pub fn router(app: App) -> Router {
     let limits = &app.config.server;
     let request_id = header::HeaderName::from_static("x-request-id");
     let subscribe_limits = Arc::new(match app.config.email_channel() {
-        Some((_, email)) => subscribe_limits::SubscribeLimits::new(
-            email.subscribe_per_client_per_minute,
-            email.subscribe_per_address_per_day,
-        ),
-        None => subscribe_limits::SubscribeLimits::new(1, 1),
+        Some((_, email)) => {
+            subscribe_limits::SubscribeLimits::new(email.subscribe_per_client_per_minute)
+        }
+        None => subscribe_limits::SubscribeLimits::new(1),
     });
     let api = Router::new()
         .nest("/api/v1", api::router())
@@ -186,10 +190,7 @@ async fn healthz() -> impl IntoResponse {
 /// this instance is down (its last pass failed, or it stopped).
 async fn readyz(State(app): State<App>) -> Response {
     let db = tokio::time::timeout(Duration::from_secs(2), app.db.ping()).await;
-    let write = async {
-        let mut conn = app.db.write_conn().await?;
-        crate::store::changes::heartbeat(&mut conn, app.clock.now()).await
-    };
+    let write = crate::store::changes::heartbeat(&app.db, app.clock.now());
     let (ok, detail) = match db {
         Ok(Ok(())) => match app.db.migrations_current().await {
             Ok(true) => match tokio::time::timeout(Duration::from_secs(2), write).await {
@@ -215,4 +216,110 @@ async fn readyz(State(app): State<App>) -> Response {
         Json(json!({ "status": if ok { "ok" } else { "unavailable" }, "detail": detail })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// Files that still write by hand: owned by a parallel change; remove from this list when it
+    /// lands.
+    const NOT_YET: &[&str] = &["src/main.rs"];
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// What `line` does that only `commands` (through a `Unit`) and `store` may do.
+    fn bypass(line: &str) -> Option<&'static str> {
+        for (needle, what) in [
+            ("begin_write", "begins a transaction"),
+            ("write_conn", "takes a write connection"),
+            (".changed()", "wakes the workers"),
+            ("sqlx::query", "runs SQL"),
+            ("audit::record", "writes the audit log"),
+        ] {
+            if line.contains(needle) {
+                return Some(what);
+            }
+        }
+        // A unit is committed as `unit.commit()`; any other `.commit()` is a transaction's.
+        let mut rest = line;
+        while let Some(at) = rest.find(".commit()") {
+            let receiver = rest[..at]
+                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("");
+            if receiver != "unit" {
+                return Some("commits a transaction");
+            }
+            rest = &rest[at + 1..];
+        }
+        None
+    }
+
+    /// Handlers (the HTTP surfaces, the command line) parse, call commands in a `Unit` and
+    /// answer; they never begin or commit a transaction, wake the workers or write SQL.
+    #[test]
+    fn no_handler_writes_by_hand() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![root.join("src/main.rs")];
+        rust_files(&root.join("src/http"), &mut files);
+        rust_files(&root.join("src/cli"), &mut files);
+        assert!(files.len() > 20, "found only {files:?}");
+        let mut found = Vec::new();
+        for path in &files {
+            let name = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            if NOT_YET.contains(&name.as_str()) {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).unwrap();
+            // Unit tests (at the end of a file) may say what they look for.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (n, line) in code.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                if let Some(what) = bypass(line) {
+                    found.push(format!("{name}:{}: {what}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "handlers must write through commands::Unit:\n{}",
+            found.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_check_sees_each_way_around_the_unit() {
+        assert_eq!(bypass("let mut unit = app.begin().await?;"), None);
+        assert_eq!(bypass("unit.commit().await?;"), None);
+        for line in [
+            "let mut tx = app.db.begin_write().await?;",
+            "tx.commit().await?;",
+            "app.changed();",
+            "let mut conn = app.db.write_conn().await?;",
+            "sqlx::query(\"DELETE FROM subscribers\")",
+            "sqlx::query_as(\"SELECT 1\")",
+            "audit::record(&mut tx, &actor, \"token.create\", None, &json!({}), now)",
+        ] {
+            assert!(bypass(line).is_some(), "{line}");
+        }
+    }
 }

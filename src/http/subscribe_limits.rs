@@ -18,17 +18,17 @@ use super::error::ApiError;
 /// Keys above this many are pruned of the ones whose limit has fully recovered.
 const PRUNE_ABOVE: usize = 10_000;
 
+/// The per-client limit. (The per-address daily cap is the subscribe command's, in
+/// `commands::subscribers`; the site-wide ceiling is the email channel's.)
 pub struct SubscribeLimits {
     per_client: DefaultKeyedRateLimiter<IpAddr>,
-    pub per_address_per_day: u32,
 }
 
 impl SubscribeLimits {
-    pub fn new(per_client_per_minute: u32, per_address_per_day: u32) -> Self {
+    pub fn new(per_client_per_minute: u32) -> Self {
         let n = NonZeroU32::new(per_client_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             per_client: RateLimiter::keyed(Quota::per_minute(n)),
-            per_address_per_day: per_address_per_day.max(1),
         }
     }
 
@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn each_client_has_its_own_allowance() {
-        let l = SubscribeLimits::new(2, 3);
+        let l = SubscribeLimits::new(2);
         let a = Some("192.0.2.1".parse().unwrap());
         let b = Some("192.0.2.2".parse().unwrap());
         assert!(l.check_client(a).is_ok());
@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_client_counts_by_its_64() {
-        let l = SubscribeLimits::new(1, 3);
+        let l = SubscribeLimits::new(1);
         assert!(l
             .check_client(Some("2001:db8:1:2::1".parse().unwrap()))
             .is_ok());

@@ -8,6 +8,10 @@
 //! while a worker waits for its turn. Retryable failures are retried until the delivery is
 //! `outbox.retry_for` old (a day by default), so an outage of hours loses nothing; a panic in a
 //! channel is recorded on the delivery as a retryable failure and the lane goes on.
+//!
+//! Most deliveries carry an incident's [`Message`]; a delivery for the `subscriber` audience
+//! carries a [`Confirmation`] (a subscriber's double opt-in mail, of no incident), which the
+//! lane hands to [`Channel::confirm`].
 
 pub mod limit;
 
@@ -23,10 +27,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::channels::{Channel, DeliveryContext, Message, SendError};
+use crate::channels::{Channel, Confirmation, DeliveryContext, Message, SendError};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::to_chrono;
+use crate::domain::{to_chrono, Audience};
 use crate::store::{deliveries, from_ms, Db, StoreError};
 use crate::supervise::{catch_panic, Loops, RestartBackoff};
 use limit::Limiter;
@@ -73,6 +77,13 @@ impl PassReport {
         self.retrying += o.retrying;
         self.dead += o.dead;
     }
+}
+
+/// What a delivery carries, told by its audience: an incident's message (for the public or
+/// the team), or one subscriber's confirmation mail.
+enum Payload {
+    Message(Box<Message>),
+    Confirmation(Confirmation),
 }
 
 enum Outcome {
@@ -248,10 +259,19 @@ impl Outbox {
         owner: &str,
     ) -> Result<Outcome, StoreError> {
         let channel = lane.channel.id();
-        let msg: Message = match serde_json::from_str::<Message>(&c.payload) {
-            Ok(m) => {
-                tracing::Span::current().record("kind", tracing::field::debug(m.kind));
-                m
+        let payload = if c.audience == Audience::Subscriber.as_str() {
+            serde_json::from_str(&c.payload).map(Payload::Confirmation)
+        } else {
+            serde_json::from_str(&c.payload).map(|m| Payload::Message(Box::new(m)))
+        };
+        let payload = match payload {
+            Ok(p) => {
+                let kind = match &p {
+                    Payload::Message(m) => format!("{:?}", m.kind),
+                    Payload::Confirmation(_) => "Confirmation".to_string(),
+                };
+                tracing::Span::current().record("kind", tracing::field::display(kind));
+                p
             }
             Err(e) => {
                 tracing::error!(error = %e, "delivery payload unreadable; parking it as dead");
@@ -271,12 +291,15 @@ impl Outbox {
             self.metrics.delivery(channel, "dead");
             return Ok(Outcome::Dead);
         }
-        let (thread_root, thread_parent) = {
-            let mut conn = self.db.pool().acquire().await?;
-            (
-                deliveries::thread_root(&mut conn, c.incident_id, channel).await?,
-                deliveries::thread_parent(&mut conn, c.incident_id, channel).await?,
-            )
+        let (thread_root, thread_parent) = match c.incident_id {
+            Some(incident_id) => {
+                let mut conn = self.db.pool().acquire().await?;
+                (
+                    deliveries::thread_root(&mut conn, incident_id, channel).await?,
+                    deliveries::thread_parent(&mut conn, incident_id, channel).await?,
+                )
+            }
+            None => (None, None),
         };
         let ctx = DeliveryContext {
             delivery_id: c.id,
@@ -288,14 +311,16 @@ impl Outbox {
         };
         // A panic in a channel is this delivery's failure, not the lane's end.
         let send = async {
-            catch_panic(lane.channel.deliver(&msg, &ctx))
-                .await
-                .unwrap_or_else(|panic| {
-                    tracing::error!(panic = %panic, "the channel panicked while sending");
-                    Err(SendError::retryable(format!(
-                        "the channel panicked: {panic}"
-                    )))
-                })
+            let sending = match &payload {
+                Payload::Message(msg) => lane.channel.deliver(msg, &ctx),
+                Payload::Confirmation(confirmation) => lane.channel.confirm(confirmation, &ctx),
+            };
+            catch_panic(sending).await.unwrap_or_else(|panic| {
+                tracing::error!(panic = %panic, "the channel panicked while sending");
+                Err(SendError::retryable(format!(
+                    "the channel panicked: {panic}"
+                )))
+            })
         };
         let result = if lane.renews_lease {
             self.renewing_lease(c.id, owner, send).await?

@@ -263,8 +263,10 @@ impl Renderer {
         )
     }
 
-    /// Renders every built-in template name once with sample data, so a broken override fails
-    /// at start rather than during an incident.
+    /// Loads and compiles every built-in template name (the override in `site.templates_dir`
+    /// where there is one), so an override that does not parse fails at start rather than during
+    /// an incident. It renders nothing: a template that parses but uses a value it is not given
+    /// fails only when rendered (the console shows that as its "Something went wrong" page).
     pub fn check(&self) -> Result<(), RenderError> {
         for (name, _) in BUILT_IN {
             self.env.get_template(name).map_err(|e| RenderError {

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{ms, Conn, Result};
+use super::{ms, Conn, Db, Result};
 
 /// Moves the counter; call inside the transaction that changes public state.
 pub async fn bump(conn: &mut Conn) -> Result<()> {
@@ -24,8 +24,10 @@ pub async fn version(conn: &mut Conn) -> Result<i64> {
     Ok(v)
 }
 
-/// Writes the heartbeat row: fails when the database takes no writes (disk full, read-only).
-pub async fn heartbeat(conn: &mut Conn, now: DateTime<Utc>) -> Result<()> {
+/// Writes the heartbeat row (in the write turn): fails when the database takes no writes (disk
+/// full, read-only).
+pub async fn heartbeat(db: &Db, now: DateTime<Utc>) -> Result<()> {
+    let mut conn = db.write_conn().await?;
     sqlx::query("UPDATE heartbeat SET beat_at = $1 WHERE id = 1")
         .bind(ms(now))
         .execute(&mut *conn)

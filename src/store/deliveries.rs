@@ -33,12 +33,52 @@ pub async fn insert(conn: &mut Conn, d: &NewDelivery<'_>) -> Result<i64> {
     Ok(id)
 }
 
+/// Queues a confirmation mail for one subscriber on the email channel `channel`: a delivery of
+/// no incident, for the `subscriber` audience, whose payload names the subscriber (never the
+/// address or a token: the channel reads the one and mints the other when it sends).
+pub async fn insert_confirmation(
+    conn: &mut Conn,
+    channel: &str,
+    payload: &str,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO deliveries (incident_id, update_id, channel, audience, payload, state, attempts, \
+         next_attempt_at, created_at) VALUES (NULL, NULL, $1, $2, $3, 'pending', 0, $4, $4) RETURNING id",
+    )
+    .bind(channel)
+    .bind(Audience::Subscriber.as_str())
+    .bind(payload)
+    .bind(ms(now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// True when a confirmation delivery with exactly this payload is still waiting or being sent
+/// (so asking again does not queue a second mail whose link would replace the first one's).
+pub async fn confirmation_queued(conn: &mut Conn, channel: &str, payload: &str) -> Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM deliveries WHERE incident_id IS NULL AND channel = $1 AND audience = $2 \
+         AND state IN ('pending', 'in_flight') AND payload = $3 LIMIT 1",
+    )
+    .bind(channel)
+    .bind(Audience::Subscriber.as_str())
+    .bind(payload)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// A delivery a worker has claimed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: i64,
-    pub incident_id: i64,
+    /// `None` for a delivery of no incident (a subscriber's confirmation mail).
+    pub incident_id: Option<i64>,
     pub update_id: Option<i64>,
+    /// Whom it is for (`public`, `ops`, `subscriber`): says what the payload holds.
+    pub audience: String,
     pub payload: String,
     /// Attempts including this one.
     pub attempts: i64,
@@ -48,7 +88,8 @@ pub struct Claimed {
 
 // A delivery waits while an earlier one of the same incident on the same channel is unfinished,
 // so each channel publishes an incident's updates in order (and replies can thread under the
-// first). The predicates match the partial indexes in the migrations word for word.
+// first); a delivery of no incident (NULL never equals NULL) waits for nothing. The predicates
+// match the partial indexes in the migrations word for word.
 macro_rules! claim_pending_sql {
     ($lock:literal) => {
         concat!(
@@ -59,7 +100,7 @@ macro_rules! claim_pending_sql {
                AND e.channel = d.channel AND e.id < d.id AND e.state IN ('pending', 'in_flight')) \
              ORDER BY d.next_attempt_at, d.id LIMIT $5",
             $lock,
-            ") RETURNING id, incident_id, update_id, payload, attempts, \
+            ") RETURNING id, incident_id, update_id, audience, payload, attempts, \
              COALESCE(retry_since, created_at) AS retry_since"
         )
     };
@@ -73,7 +114,7 @@ macro_rules! claim_expired_sql {
              WHERE id IN (SELECT d.id FROM deliveries d WHERE d.channel = $3 AND d.state = 'in_flight' \
              AND d.lease_expires_at <= $4 ORDER BY d.lease_expires_at LIMIT $5",
             $lock,
-            ") RETURNING id, incident_id, update_id, payload, attempts, \
+            ") RETURNING id, incident_id, update_id, audience, payload, attempts, \
              COALESCE(retry_since, created_at) AS retry_since"
         )
     };
@@ -356,14 +397,14 @@ pub async fn unfinished(conn: &mut Conn) -> Result<i64> {
 
 #[derive(sqlx::FromRow)]
 struct TroubledRow {
-    incident_id: i64,
+    incident_id: Option<i64>,
     #[sqlx(flatten)]
     row: DeliveryRow,
 }
 
 /// The newest deliveries that are dead or have failed at least once and wait to be retried,
-/// with their incident's id (for the console's dashboard).
-pub async fn troubled(conn: &mut Conn, limit: i64) -> Result<Vec<(i64, Delivery)>> {
+/// with their incident's id (for the console's dashboard; `None` for a confirmation mail).
+pub async fn troubled(conn: &mut Conn, limit: i64) -> Result<Vec<(Option<i64>, Delivery)>> {
     let rows: Vec<TroubledRow> = sqlx::query_as(
         "SELECT incident_id, id, update_id, channel, audience, state, attempts, next_attempt_at, remote_id, \
          remote_url, last_error, created_at, delivered_at FROM deliveries \
@@ -379,13 +420,14 @@ pub async fn troubled(conn: &mut Conn, limit: i64) -> Result<Vec<(i64, Delivery)
 }
 
 /// Puts a dead delivery back in its lane, due now, with a fresh count of attempts ("retry now"
-/// in the console). Returns its incident's id and channel, or `None` if it is not dead.
+/// in the console). Returns its incident's id (if it has one) and channel, or `None` if it is
+/// not dead.
 pub async fn retry_dead(
     conn: &mut Conn,
     id: i64,
     now: DateTime<Utc>,
-) -> Result<Option<(i64, String)>> {
-    let row: Option<(i64, String)> = sqlx::query_as(
+) -> Result<Option<(Option<i64>, String)>> {
+    let row: Option<(Option<i64>, String)> = sqlx::query_as(
         "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2, retry_since = $2, \
          lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND state = 'dead' \
          RETURNING incident_id, channel",

@@ -160,6 +160,15 @@ pub async fn insert(conn: &mut Conn, n: &NewIncident<'_>) -> Result<i64> {
     Ok(id)
 }
 
+/// The id the next incident will likely get (the console's preview links to it; a concurrent
+/// declare may take it first).
+pub async fn next_id(conn: &mut Conn) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) + 1 FROM incidents")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
 pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<Incident>> {
     let row: Option<IncidentRow> = sqlx::query_as(select_incidents!("WHERE id = $1"))
         .bind(id)

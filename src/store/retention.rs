@@ -21,10 +21,12 @@ pub struct Swept {
     pub login_failures: u64,
 }
 
-// Finished deliveries of resolved incidents (an open incident's first post is its thread root).
+// Finished deliveries of resolved incidents (an open incident's first post is its thread root),
+// and finished deliveries of no incident (confirmation mails).
 const OLD_DELIVERIES: &str =
-    "SELECT d.id FROM deliveries d JOIN incidents i ON i.id = d.incident_id \
-     WHERE d.state IN ('delivered', 'dead') AND d.created_at < $1 AND i.resolved_at IS NOT NULL \
+    "SELECT d.id FROM deliveries d LEFT JOIN incidents i ON i.id = d.incident_id \
+     WHERE d.state IN ('delivered', 'dead') AND d.created_at < $1 \
+     AND (d.incident_id IS NULL OR i.resolved_at IS NOT NULL) \
      ORDER BY d.id LIMIT $2";
 
 /// Deletes everything past its cut-off, `batch` rows per statement, each batch in its own short

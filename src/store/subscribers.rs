@@ -102,81 +102,111 @@ pub fn token_id(token: &str) -> Option<i64> {
     token.split_once('.')?.0.parse().ok().filter(|i| *i > 0)
 }
 
-/// What a subscription request led to. The caller answers the same whatever it is, so the
-/// answer says nothing about whether the address was known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subscribed {
-    /// Send this confirmation token (a new or renewed pending subscription).
-    SendConfirmation { id: i64, token: String },
-    /// Already confirmed, or a confirmation went out moments ago: send nothing.
-    Nothing,
-}
-
-/// Records a request to subscribe `email` to `components` (`None`: all). A new or pending or
-/// unsubscribed address gets a fresh confirmation token valid until `expires`, unless one was
-/// sent after `resend_after` (so the form cannot be used to flood an inbox). A confirmed
-/// subscription is left as it is: changing it would need the owner's confirmation.
+/// Records a request to subscribe `email` to `components` (`None`: all) and returns the
+/// subscriber's id when a confirmation mail is now due: for a new, pending or unsubscribed
+/// address, unless one was asked for after `resend_after` (so the form cannot be used to flood
+/// an inbox). A confirmed subscription is left as it is (changing it would need the owner's
+/// confirmation), and `None` is returned. The caller answers the same either way, so the answer
+/// says nothing about whether the address was known.
+///
+/// No token is issued here: the email channel mints one when it sends the mail (see
+/// [`set_confirmation`]), so a pending address's earlier link keeps working until a new mail
+/// has actually gone out.
 pub async fn subscribe(
     conn: &mut Conn,
     email: &SubscriberEmail,
     components: Option<&[String]>,
     now: DateTime<Utc>,
-    expires: DateTime<Utc>,
     resend_after: DateTime<Utc>,
-) -> Result<Subscribed> {
-    let token = random_token();
-    let hash = crate::store::tokens::hash(&token);
+) -> Result<Option<i64>> {
     let chosen = encode_components(components);
-    // Insert, or renew a subscription that is not confirmed and has not had a mail lately.
+    // Insert, or renew a subscription that is not confirmed and has not been asked for lately.
+    // `confirm_sent_at` is when a confirmation was last asked for.
     let row: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO subscribers (email, components, confirm_hash, confirm_expires_at, confirm_sent_at, \
-         unsubscribe_salt, created_at) VALUES ($1, $2, $3, $4, $5, $6, $5) \
+        "INSERT INTO subscribers (email, components, confirm_sent_at, unsubscribe_salt, created_at) \
+         VALUES ($1, $2, $3, $4, $3) \
          ON CONFLICT (email) DO UPDATE SET components = excluded.components, \
-         confirm_hash = excluded.confirm_hash, confirm_expires_at = excluded.confirm_expires_at, \
          confirm_sent_at = excluded.confirm_sent_at, unsubscribed_at = NULL, \
          confirmed_at = CASE WHEN subscribers.unsubscribed_at IS NULL THEN subscribers.confirmed_at ELSE NULL END \
          WHERE (subscribers.confirmed_at IS NULL OR subscribers.unsubscribed_at IS NOT NULL) \
-         AND (subscribers.confirm_sent_at IS NULL OR subscribers.confirm_sent_at <= $7) \
+         AND (subscribers.confirm_sent_at IS NULL OR subscribers.confirm_sent_at <= $5) \
          RETURNING id",
     )
     .bind(email.as_str())
     .bind(&chosen)
-    .bind(&hash)
-    .bind(ms(expires))
     .bind(ms(now))
     .bind(random_token())
     .bind(ms(resend_after))
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(match row {
-        Some((id,)) => Subscribed::SendConfirmation { id, token },
-        None => Subscribed::Nothing,
-    })
+    Ok(row.map(|(id,)| id))
 }
 
-/// Issues a new confirmation token for a subscriber who has not confirmed (operators' "send the
-/// confirmation again"). `None` when there is no such pending subscriber.
-pub async fn renew_confirmation(
-    conn: &mut Conn,
-    id: i64,
-    now: DateTime<Utc>,
-    expires: DateTime<Utc>,
-) -> Result<Option<(SubscriberEmail, String)>> {
-    let token = random_token();
-    let row: Option<(String,)> = sqlx::query_as(
-        "UPDATE subscribers SET confirm_hash = $2, confirm_expires_at = $3, confirm_sent_at = $4 \
-         WHERE id = $1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL RETURNING email",
+/// Notes that a confirmation was asked for again for subscriber `id` (operators' "send the
+/// confirmation again"). False when there is no such subscriber waiting for confirmation.
+pub async fn ask_again(conn: &mut Conn, id: i64, now: DateTime<Utc>) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE subscribers SET confirm_sent_at = $2 \
+         WHERE id = $1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
     )
     .bind(id)
-    .bind(crate::store::tokens::hash(&token))
-    .bind(ms(expires))
     .bind(ms(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// A subscriber waiting for confirmation, as the confirmation mail needs them.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub email: SubscriberEmail,
+    /// `None` for every component.
+    pub components: Option<Vec<String>>,
+}
+
+/// Subscriber `id` if they are still waiting for confirmation (not confirmed, unsubscribed or
+/// removed since the mail was asked for).
+pub async fn pending(conn: &mut Conn, id: i64) -> Result<Option<Pending>> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT email, components FROM subscribers \
+         WHERE id = $1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
+    )
+    .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    match row {
-        Some((email,)) => Ok(Some((parse_stored(&email)?, token))),
-        None => Ok(None),
-    }
+    row.map(|(email, c)| {
+        Ok(Pending {
+            email: parse_stored(&email)?,
+            components: decode_components(&c),
+        })
+    })
+    .transpose()
+}
+
+/// A new confirmation token: 256 random bits, URL-safe. Only its hash is ever stored.
+pub fn confirmation_token() -> String {
+    random_token()
+}
+
+/// Makes `token` the one confirmation link of pending subscriber `id`, valid until `expires`
+/// (the one before stops working). Called once the mail carrying it was handed over. False
+/// when the subscriber is no longer waiting for confirmation.
+pub async fn set_confirmation(
+    conn: &mut Conn,
+    id: i64,
+    token: &str,
+    expires: DateTime<Utc>,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE subscribers SET confirm_hash = $2, confirm_expires_at = $3 \
+         WHERE id = $1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
+    )
+    .bind(id)
+    .bind(crate::store::tokens::hash(token))
+    .bind(ms(expires))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 fn parse_stored(email: &str) -> Result<SubscriberEmail> {
@@ -185,17 +215,18 @@ fn parse_stored(email: &str) -> Result<SubscriberEmail> {
 }
 
 /// Confirms the subscription a confirmation token belongs to, if it has not expired. Returns
-/// whether it did (an unknown, used or expired token does nothing).
-pub async fn confirm(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> Result<bool> {
-    let r = sqlx::query(
+/// the subscriber's id if it did (an unknown, used or expired token does nothing).
+pub async fn confirm(conn: &mut Conn, token: &str, now: DateTime<Utc>) -> Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as(
         "UPDATE subscribers SET confirmed_at = $2, confirm_hash = NULL, confirm_expires_at = NULL \
-         WHERE confirm_hash = $1 AND confirm_expires_at > $2 AND unsubscribed_at IS NULL",
+         WHERE confirm_hash = $1 AND confirm_expires_at > $2 AND unsubscribed_at IS NULL \
+         RETURNING id",
     )
     .bind(crate::store::tokens::hash(token))
     .bind(ms(now))
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(row.map(|(id,)| id))
 }
 
 /// The unsubscribe salt of subscriber `id`, if there is one.
@@ -208,24 +239,32 @@ pub async fn salt(conn: &mut Conn, id: i64) -> Result<Option<String>> {
     Ok(row.map(|(s,)| s))
 }
 
-/// Unsubscribes whoever `token` belongs to. Returns whether the token was valid (unsubscribing
-/// twice is still valid: the link in an old mail keeps working).
+/// A valid unsubscribe link's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsubscribed {
+    pub id: i64,
+    /// False when they had unsubscribed already (the link in an old mail keeps working).
+    pub changed: bool,
+}
+
+/// Unsubscribes whoever `token` belongs to. `None` when the token is not valid; unsubscribing
+/// twice is still valid.
 pub async fn unsubscribe(
     conn: &mut Conn,
     key: &UnsubscribeKey,
     token: &str,
     now: DateTime<Utc>,
-) -> Result<bool> {
+) -> Result<Option<Unsubscribed>> {
     let Some(id) = token_id(token) else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some(salt) = salt(conn, id).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     if !key.check(token, &salt) {
-        return Ok(false);
+        return Ok(None);
     }
-    sqlx::query(
+    let r = sqlx::query(
         "UPDATE subscribers SET unsubscribed_at = $2, confirm_hash = NULL WHERE id = $1 \
          AND unsubscribed_at IS NULL",
     )
@@ -233,7 +272,10 @@ pub async fn unsubscribe(
     .bind(ms(now))
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    Ok(Some(Unsubscribed {
+        id,
+        changed: r.rows_affected() == 1,
+    }))
 }
 
 /// Removes a subscriber for good (an operator's "remove"). Their send records stay, anonymous.

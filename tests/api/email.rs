@@ -18,6 +18,8 @@ pub(crate) struct Sink {
     child: Child,
     pub(crate) port: u16,
     dir: tempfile::TempDir,
+    /// The app mailing it: [`Sink::wait_for`] runs its outbox, as the workers would.
+    app: std::sync::OnceLock<candor::App>,
 }
 
 impl Drop for Sink {
@@ -87,7 +89,12 @@ pub(crate) fn start_sink_with(pipelining: bool) -> Option<Sink> {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
-    Some(Sink { child, port, dir })
+    Some(Sink {
+        child,
+        port,
+        dir,
+        app: std::sync::OnceLock::new(),
+    })
 }
 
 /// One received message.
@@ -140,9 +147,13 @@ impl Sink {
             .collect()
     }
 
-    /// Waits until `n` mails have arrived (confirmation mails are sent after the answer).
+    /// Delivers what is due at the clock's time (confirmation mails go through the outbox, as
+    /// every message does) and waits until `n` mails have arrived.
     pub(crate) async fn wait_for(&self, n: usize) -> Vec<Mail> {
         for _ in 0..500 {
+            if let Some(app) = self.app.get() {
+                app.outbox().drain().await.expect("drain");
+            }
             let m = self.mails();
             if m.len() >= n {
                 return m;
@@ -162,7 +173,7 @@ impl Sink {
         (read("mail_commands"), read("pipelined"))
     }
 
-    fn fail_after(&self, n: Option<usize>) {
+    pub(crate) fn fail_after(&self, n: Option<usize>) {
         self.set("fail_after", n)
     }
 
@@ -182,7 +193,7 @@ impl Sink {
 const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 
 pub(crate) async fn app_with_email(sink: &Sink, extra: &str) -> TestApp {
-    spawn_app_with(Options {
+    let t = spawn_app_with(Options {
         extra: Some(format!(
             "  email: {{ type: email, smtp_url: \"smtp://127.0.0.1:{}\", from: \"Acme Status <status@acme.test>\", \
              token_secret: \"{SECRET}\", connections: 3, page_size: 7, {extra} limits: {{ timeout: 5s }} }}\n",
@@ -190,7 +201,9 @@ pub(crate) async fn app_with_email(sink: &Sink, extra: &str) -> TestApp {
         )),
         ..Default::default()
     })
-    .await
+    .await;
+    let _ = sink.app.set(t.app.clone());
+    t
 }
 
 fn incident(components: Value) -> Value {
@@ -242,6 +255,9 @@ pub(crate) async fn subscribe_and_confirm(
     email: &str,
     components: Value,
 ) {
+    // The confirmation mail goes out through `t`'s outbox (an app built without
+    // `app_with_email` is made known to the sink here).
+    let _ = sink.app.set(t.app.clone());
     let before = sink.mails().len();
     let r = t
         .http
@@ -774,19 +790,21 @@ async fn seed_addresses(t: &TestApp, addresses: &[String]) {
     let now = t.clock_now();
     for a in addresses {
         let email = SubscriberEmail::parse(a).unwrap();
-        let subscribers::Subscribed::SendConfirmation { token, .. } = subscribers::subscribe(
-            &mut conn,
-            &email,
-            None,
-            now,
-            now + chrono::Duration::hours(1),
-            now,
-        )
-        .await
-        .unwrap() else {
-            panic!("a new address needs confirming")
-        };
-        assert!(subscribers::confirm(&mut conn, &token, now).await.unwrap());
+        let id = subscribers::subscribe(&mut conn, &email, None, now, now)
+            .await
+            .unwrap()
+            .expect("a new address needs confirming");
+        let token = subscribers::confirmation_token();
+        let expires = now + chrono::Duration::hours(1);
+        assert!(
+            subscribers::set_confirmation(&mut conn, id, &token, expires)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            subscribers::confirm(&mut conn, &token, now).await.unwrap(),
+            Some(id)
+        );
     }
 }
 

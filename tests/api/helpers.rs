@@ -157,6 +157,19 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let yaml = yaml + opts.extra.as_deref().unwrap_or("");
     let clock = Arc::new(ManualClock::new(t0()));
     let app = build(&yaml, clock.clone(), opts.channels).await;
+    serve_app(app, clock, dir, database_url, mock, yaml).await
+}
+
+/// Serves a built app on port 0 with a `ci-script` token: the `TestApp` a test talks to.
+pub async fn serve_app(
+    app: App,
+    clock: Arc<ManualClock>,
+    dir: Arc<TempDir>,
+    database_url: String,
+    mock: Option<MockServer>,
+    config_yaml: String,
+) -> TestApp {
+    init_test_log();
     let token = {
         let mut conn = app.db.pool().acquire().await.unwrap();
         tokens::create(&mut conn, "ci-script", clock.now())
@@ -187,7 +200,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         dir,
         database_url,
         mock,
-        config_yaml: yaml,
+        config_yaml,
     }
 }
 

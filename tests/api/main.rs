@@ -3,8 +3,10 @@
 mod alertmanager;
 mod cli;
 mod console;
+mod console_errors;
 mod edge;
 mod email;
+mod estimates;
 mod facts;
 mod feeds;
 mod guard;
@@ -22,4 +24,5 @@ mod social;
 mod spans;
 mod status_page;
 mod status_v2;
+mod subscribers;
 mod words;

@@ -9,7 +9,7 @@ use crate::helpers::*;
 /// Prometheus' own Accept header (it prefers OpenMetrics).
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
-async fn scrape(t: &TestApp) -> String {
+pub(crate) async fn scrape(t: &TestApp) -> String {
     let r = t
         .http
         .get(t.url("/metrics"))
@@ -28,7 +28,7 @@ async fn scrape(t: &TestApp) -> String {
     text
 }
 
-fn sample<'a>(text: &'a str, starts: &str) -> Option<&'a str> {
+pub(crate) fn sample<'a>(text: &'a str, starts: &str) -> Option<&'a str> {
     text.lines()
         .find(|l| l.starts_with(starts))
         .and_then(|l| l.rsplit(' ').next())

@@ -875,7 +875,7 @@ class DbView:
         for r in pg.query("SELECT id, incident_id, update_id, channel, audience, state, attempts, "
                           "created_at, delivered_at, last_error FROM deliveries ORDER BY id"):
             self.deliveries.append({
-                "id": int(r["id"]), "incident": int(r["incident_id"]), "update_id": as_int(r["update_id"]),
+                "id": int(r["id"]), "incident": as_int(r["incident_id"]), "update_id": as_int(r["update_id"]),
                 "channel": r["channel"], "audience": r["audience"], "state": r["state"],
                 "attempts": int(r["attempts"]), "created_at": int(r["created_at"]),
                 "delivered_at": as_int(r["delivered_at"]), "last_error": r["last_error"]})

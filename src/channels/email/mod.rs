@@ -4,7 +4,8 @@
 //! Subscribers are read in pages by id (keyset pagination), so memory does not grow with their
 //! number. `connections` senders (tasks of their own) each keep one SMTP session open for the
 //! whole fan-out, pipelined when the server offers it (`smtp.rs`); each recipient's copy is a
-//! template filled in (`compose.rs`). Single mails (confirmations) go through lettre's pooled
+//! template filled in (`compose.rs`). Confirmation mails are deliveries of their own (one per
+//! request, through the outbox like every message) and go through lettre's pooled
 //! `AsyncSmtpTransport`. Every recipient's outcome is recorded against the delivery (one row
 //! per delivery and subscriber), so a retry or a restart resumes where the last attempt
 //! stopped: nobody gets the same update twice and nobody is skipped. The window left open is the messages the server had
@@ -32,9 +33,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use minijinja::Value;
 use serde_json::json;
 
-use super::{Channel, DeliveryContext, Message, SendError, Sent};
-use crate::config::EmailConfig;
-use crate::domain::subscriber::{mask, SubscriberEmail};
+use super::{Channel, Confirmation, DeliveryContext, Message, SendError, Sent};
+use crate::config::{ComponentConfig, EmailConfig};
+use crate::domain::subscriber::mask;
 use crate::domain::Audience;
 use crate::render::Renderer;
 use crate::store::subscribers::{self, Recipient, SendRecord, UnsubscribeKey};
@@ -55,6 +56,8 @@ pub struct EmailChannel {
     domain: String,
     site_name: String,
     public_url: String,
+    /// Component names by id, for the confirmation mail's "you chose ...".
+    component_names: std::collections::BTreeMap<String, String>,
     key: UnsubscribeKey,
     connections: usize,
     page_size: i64,
@@ -71,6 +74,7 @@ impl EmailChannel {
         cfg: &EmailConfig,
         site_name: &str,
         public_url: &url::Url,
+        components: &[ComponentConfig],
         db: Db,
         renderer: Arc<Renderer>,
     ) -> anyhow::Result<Self> {
@@ -154,6 +158,10 @@ impl EmailChannel {
             domain,
             site_name: site_name.to_string(),
             public_url: public_url.as_str().trim_end_matches('/').to_string(),
+            component_names: components
+                .iter()
+                .map(|c| (c.id.clone(), c.name.clone()))
+                .collect(),
             key: UnsubscribeKey::new(cfg.token_secret.expose()),
             connections: cfg.connections as usize,
             page_size: i64::from(cfg.page_size),
@@ -221,19 +229,77 @@ impl EmailChannel {
         })
     }
 
-    /// Sends the double opt-in mail: the only mail an unconfirmed address ever gets.
-    pub async fn send_confirmation(
+    /// Sends subscriber `c`'s double opt-in mail (the only mail an unconfirmed address ever
+    /// gets) with a link minted for this attempt, and once the server has taken it, makes that
+    /// link the one that works (its hash and expiry, `confirm_within` from now). Until then the
+    /// link of any earlier mail keeps working: a server that is down never leaves the subscriber
+    /// with a dead link and no new one. A subscriber who confirmed, unsubscribed or was removed
+    /// meanwhile is sent nothing.
+    async fn send_confirmation(
         &self,
-        to: &SubscriberEmail,
+        c: &Confirmation,
+        ctx: &DeliveryContext,
+    ) -> Result<Sent, SendError> {
+        let id = c.subscriber_id;
+        let db_err = |e: crate::store::StoreError| SendError::retryable(format!("database: {e}"));
+        let pending = {
+            let mut conn = self
+                .db
+                .pool()
+                .acquire()
+                .await
+                .map_err(|e| db_err(e.into()))?;
+            subscribers::pending(&mut conn, id).await.map_err(db_err)?
+        };
+        let Some(pending) = pending else {
+            tracing::info!(
+                subscriber.id = id,
+                "no longer waiting for confirmation; nothing to send"
+            );
+            return Ok(Sent::default());
+        };
+        let token = subscribers::confirmation_token();
+        let mail = self
+            .confirmation_mail(&pending, &token, ctx.now)
+            .map_err(SendError::permanent)?;
+        self.transport.send(mail).await.map_err(|e| {
+            // The refusal may quote the address: it is masked before it is logged or stored.
+            let why = scrub(&e.to_string(), Some(pending.email.as_str()));
+            if e.is_permanent() {
+                SendError::permanent(format!("the mail server refused the confirmation: {why}"))
+            } else {
+                SendError::retryable(format!("the confirmation was not sent: {why}"))
+            }
+        })?;
+        let expires = ctx.now + crate::domain::to_chrono(self.confirm_within);
+        let stored = async {
+            let mut conn = self.db.write_conn().await?;
+            subscribers::set_confirmation(&mut conn, id, &token, expires).await
+        }
+        .await;
+        if let Err(e) = stored {
+            return Err(SendError::retryable(format!(
+                "the confirmation was sent but its link could not be recorded ({e}); another \
+                 will be sent"
+            )));
+        }
+        tracing::info!(subscriber.id = id, to = %pending.email.masked(), "confirmation mail sent");
+        Ok(Sent::default())
+    }
+
+    /// The confirmation mail to `pending` carrying `token`'s link.
+    fn confirmation_mail(
+        &self,
+        pending: &subscribers::Pending,
         token: &str,
-        components: Option<&[String]>,
-        config: &crate::config::Config,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), String> {
-        let names: Vec<String> = components
+    ) -> Result<lettre::Message, String> {
+        let names: Vec<&str> = pending
+            .components
+            .as_deref()
             .unwrap_or(&[])
             .iter()
-            .filter_map(|id| config.component(id).map(|c| c.name.clone()))
+            .filter_map(|id| self.component_names.get(id).map(String::as_str))
             .collect();
         let context = Value::from_serialize(json!({
             "site_name": self.site_name,
@@ -248,7 +314,7 @@ impl EmailChannel {
         };
         let mut mail = lettre::Message::builder()
             .from(self.from.clone())
-            .to(Mailbox::new(None, to.address().clone()))
+            .to(Mailbox::new(None, pending.email.address().clone()))
             .subject(render("email/confirm/subject.txt.j2")?)
             .date(SystemTime::from(now))
             .multipart(MultiPart::alternative_plain_html(
@@ -259,11 +325,7 @@ impl EmailChannel {
         if let Some(dkim) = &self.dkim {
             mail.sign(dkim);
         }
-        self.transport
-            .send(mail)
-            .await
-            .map(|_| ())
-            .map_err(|e| scrub(&e.to_string(), Some(to.as_str())))
+        Ok(mail)
     }
 }
 
@@ -486,6 +548,10 @@ impl Channel for EmailChannel {
             text,
             limit: None,
         })
+    }
+
+    async fn confirm(&self, c: &Confirmation, ctx: &DeliveryContext) -> Result<Sent, SendError> {
+        self.send_confirmation(c, ctx).await
     }
 
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {

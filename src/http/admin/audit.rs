@@ -5,8 +5,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+use super::error::ConsoleError;
 use super::session::Signed;
-use super::{base, problem, render};
+use super::{base, render};
 use crate::app::App;
 use crate::render::pages;
 use crate::store::audit;
@@ -14,26 +15,13 @@ use crate::store::audit;
 /// How many entries the page shows.
 const SHOWN: i64 = 300;
 
-pub async fn page(State(app): State<App>, signed: Signed) -> Response {
+pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, ConsoleError> {
     let entries = async {
         let mut conn = app.db.pool().acquire().await?;
         audit::recent(&mut conn, SHOWN).await
     }
     .await;
-    let entries = match entries {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the audit log");
-            return problem(
-                &app,
-                Some(&signed.operator),
-                &signed.csrf,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Database unavailable",
-                "The audit log cannot be read right now.",
-            );
-        }
-    };
+    let entries = entries?;
     let now = app.clock.now();
     let rows: Vec<_> = entries
         .into_iter()
@@ -48,5 +36,5 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Response {
     let mut ctx = base(&app, Some(&signed.operator), &signed.csrf);
     ctx.insert("entries".into(), json!(rows));
     ctx.insert("shown".into(), json!(SHOWN));
-    render(&app, StatusCode::OK, "admin/audit.html", ctx)
+    Ok(render(&app, StatusCode::OK, "admin/audit.html", ctx))
 }

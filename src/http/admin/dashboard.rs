@@ -1,19 +1,20 @@
 //! `/admin`: open incidents with countdowns to the next promised update and to the ETA, their
 //! owners, and the deliveries that failed or died.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+use super::error::{ConsoleError, IncidentId};
 use super::session::Signed;
-use super::{base, problem, render, see_other};
+use super::{base, render, see_other};
 use crate::app::App;
 use crate::commands::{self, CommandError};
 use crate::render::pages;
 use crate::store::{deliveries, incidents};
 
-pub async fn page(State(app): State<App>, signed: Signed) -> Response {
+pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, ConsoleError> {
     let now = app.clock.now();
     let loaded = async {
         let mut conn = app.db.pool().acquire().await?;
@@ -39,20 +40,7 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Response {
         Ok::<_, crate::store::StoreError>((rows, troubled))
     }
     .await;
-    let (rows, troubled) = match loaded {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load the console dashboard");
-            return problem(
-                &app,
-                Some(&signed.operator),
-                &signed.csrf,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Database unavailable",
-                "The dashboard cannot be loaded right now.",
-            );
-        }
-    };
+    let (rows, troubled) = loaded?;
     let troubled: Vec<_> = troubled
         .into_iter()
         .map(|(incident_id, d)| {
@@ -68,53 +56,27 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Response {
     let mut ctx = base(&app, Some(&signed.operator), &signed.csrf);
     ctx.insert("incidents".into(), json!(rows));
     ctx.insert("troubled".into(), json!(troubled));
-    render(&app, StatusCode::OK, "admin/dashboard.html", ctx)
+    Ok(render(&app, StatusCode::OK, "admin/dashboard.html", ctx))
 }
 
 /// `POST /admin/incidents/{id}/own`
 pub async fn take_ownership(
     State(app): State<App>,
     signed: Signed,
-    Path(raw): Path<String>,
-) -> Response {
-    let Some(id) = raw.parse::<i64>().ok().filter(|i| *i > 0) else {
-        return problem(
-            &app,
-            Some(&signed.operator),
-            &signed.csrf,
-            StatusCode::NOT_FOUND,
-            "No such incident",
-            "There is no incident with that number.",
-        );
-    };
+    IncidentId(id): IncidentId,
+) -> Result<Response, ConsoleError> {
     let now = app.clock.now();
-    let done = async {
-        let mut tx = app.db.begin_write().await?;
-        commands::take_ownership(&mut tx, &signed.actor(), &signed.operator.email, id, now).await?;
-        tx.commit().await?;
-        Ok::<_, CommandError>(())
-    }
-    .await;
-    match done {
-        Ok(()) => see_other(&format!("/admin/incidents/{id}")),
-        Err(CommandError::Resolved(_)) => problem(
-            &app,
-            Some(&signed.operator),
-            &signed.csrf,
-            StatusCode::CONFLICT,
-            "Not open",
-            "That incident is not open (or does not exist), so it cannot be owned.",
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot take ownership");
-            problem(
-                &app,
-                Some(&signed.operator),
-                &signed.csrf,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Not saved",
-                "Ownership could not be saved right now. Try again in a moment.",
-            )
+    let mut unit = app.begin().await?;
+    let owner = &signed.operator.email;
+    match commands::take_ownership(unit.tx(), &signed.actor(), owner, id, now).await {
+        Err(CommandError::Resolved(_)) => {
+            return Err(ConsoleError::conflict(
+                "Not open",
+                "That incident is not open (or does not exist), so it cannot be owned.",
+            ))
         }
+        done => done?,
     }
+    unit.commit().await?;
+    Ok(see_other(&format!("/admin/incidents/{id}")))
 }

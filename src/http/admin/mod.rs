@@ -1,7 +1,12 @@
 //! The operator console under `/admin`: server-rendered forms that work without scripts, a
 //! little script for countdowns and previews. Every page needs a signed-in operator; every
 //! POST needs the session's CSRF token; every write goes through [`crate::commands`] with the
-//! operator as the actor.
+//! operator as the actor, in a [`crate::commands::Unit`].
+//!
+//! Layout: one file per page family. Incidents and maintenance windows are folders, each split
+//! into `forms.rs` (the form as posted, parsed into a command), `views.rs` (what the templates
+//! get) and the handlers (`mod.rs`, `pages.rs`). Every error a handler returns is a
+//! [`error::ConsoleError`], turned into the problem page in one place.
 //!
 //! Sessions live in Candor's database ([`crate::store::sessions::DbSessionStore`], a
 //! tower-sessions store over the same `Any` pool), so they survive restarts and are shared by
@@ -9,6 +14,7 @@
 
 pub mod audit;
 pub mod dashboard;
+pub mod error;
 pub mod incidents;
 pub mod maintenance;
 pub mod session;
@@ -23,9 +29,10 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::app::App;
-use crate::render::pages;
+use crate::render::{pages, RenderError};
 use crate::store::operators::Operator;
 use crate::store::sessions::DbSessionStore;
+use error::ConsoleError;
 
 /// Every route that needs a signed-in operator, as (method, path with sample ids). The tests
 /// walk this list; the router puts the sign-in check on every route it builds except
@@ -99,7 +106,12 @@ pub fn router(app: &App) -> Router<App> {
         .route("/admin/subscribers/{id}/remove", post(subscribers::remove))
         .route("/admin/subscribers/{id}/resend", post(subscribers::resend))
         .route("/admin/logout", post(session::logout))
-        // The last route_layer runs first: sign-in, then CSRF.
+        // The last route_layer runs first: sign-in, then CSRF, then errors become problem pages
+        // (innermost, so it knows the signed-in operator).
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            error::problem_pages,
+        ))
         .route_layer(axum::middleware::from_fn(session::csrf))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -110,6 +122,10 @@ pub fn router(app: &App) -> Router<App> {
             "/admin/login",
             get(session::login_form).post(session::login),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            error::problem_pages,
+        ))
         .route_layer(axum::middleware::from_fn(session::csrf));
     let secure = app.config.site.public_url.scheme() == "https";
     let sessions = SessionManagerLayer::new(store(app))
@@ -152,34 +168,33 @@ pub fn base(app: &App, operator: Option<&Operator>, csrf: &str) -> serde_json::M
     m
 }
 
-/// A console page: never cached, never framed.
+/// A console page: never cached, never framed. A template that fails is the problem page.
 pub fn render(
     app: &App,
     status: StatusCode,
     name: &str,
     ctx: serde_json::Map<String, Value>,
 ) -> Response {
-    match app.renderer.render_page(name, Value::Object(ctx)) {
-        Ok(body) => {
-            let mut resp = (status, Html(body)).into_response();
-            let h = resp.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-            h.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("same-origin"),
-            );
-            resp
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render a console page");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the console page could not be rendered",
-            )
-                .into_response()
-        }
-    }
+    render_page(app, status, name, ctx).unwrap_or_else(|e| ConsoleError::from(e).into_response())
+}
+
+/// [`render`], with the template's error returned.
+pub fn render_page(
+    app: &App,
+    status: StatusCode,
+    name: &str,
+    ctx: serde_json::Map<String, Value>,
+) -> Result<Response, RenderError> {
+    let body = app.renderer.render_page(name, Value::Object(ctx))?;
+    let mut resp = (status, Html(body)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    Ok(resp)
 }
 
 /// A short error page with a way back.

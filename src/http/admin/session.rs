@@ -14,9 +14,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 
-use super::{base, problem, render, see_other};
+use super::error::ConsoleError;
+use super::{base, render, see_other};
 use crate::app::App;
-use crate::store::audit;
+use crate::commands::{console, Actor, CommandError};
 use crate::store::operators::{self, Operator};
 
 const OPERATOR_KEY: &str = "operator_id";
@@ -57,16 +58,14 @@ impl Signed {
 }
 
 impl axum::extract::FromRequestParts<App> for Signed {
-    type Rejection = StatusCode;
+    type Rejection = ConsoleError;
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         _app: &App,
-    ) -> Result<Self, StatusCode> {
-        parts
-            .extensions
-            .get::<Signed>()
-            .cloned()
-            .ok_or(StatusCode::INTERNAL_SERVER_ERROR)
+    ) -> Result<Self, ConsoleError> {
+        parts.extensions.get::<Signed>().cloned().ok_or_else(|| {
+            ConsoleError::Internal("a console route without the sign-in check".into())
+        })
     }
 }
 
@@ -92,17 +91,7 @@ pub async fn require_operator(State(app): State<App>, mut req: Request, next: Ne
                     })
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the console operator");
-                    return problem(
-                        &app,
-                        None,
-                        "",
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "Database unavailable",
-                        "The console cannot reach its database right now. Try again in a moment.",
-                    );
-                }
+                Err(e) => return super::error::render(&app, None, "", e.into()),
             }
         }
     }
@@ -258,7 +247,7 @@ pub async fn login(
     session: Session,
     crate::http::client_addr::ClientAddr(client): crate::http::client_addr::ClientAddr,
     Form(f): Form<LoginForm>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let csrf = csrf_token(&session).await;
     let email = f.email.trim().to_lowercase();
     let now = app.clock.now();
@@ -266,10 +255,6 @@ pub async fn login(
     if let Some(ip) = client {
         keys.push(format!("address:{ip}"));
     }
-    let unavailable = |e: crate::store::StoreError| {
-        tracing::error!(error = %e, "console sign-in cannot reach the database");
-        problem(&app, None, &csrf, StatusCode::SERVICE_UNAVAILABLE, "Database unavailable", "Signing in needs the database, which cannot be reached right now. Try again in a moment.")
-    };
     let locked = async {
         let mut conn = app.db.pool().acquire().await?;
         let mut until = None;
@@ -280,13 +265,9 @@ pub async fn login(
         }
         Ok::<_, crate::store::StoreError>(until)
     }
-    .await;
-    let locked = match locked {
-        Ok(l) => l,
-        Err(e) => return unavailable(e),
-    };
+    .await?;
     if let Some(until) = locked {
-        return login_page(
+        return Ok(login_page(
             &app,
             &csrf,
             StatusCode::TOO_MANY_REQUESTS,
@@ -296,17 +277,13 @@ pub async fn login(
                 "Too many failed sign-ins. Signing in is locked until {}; ask an admin if you are locked out.",
                 crate::render::pages::time(until, now, app.config.site.time_zone).text
             )),
-        );
+        ));
     }
     let creds = async {
         let mut conn = app.db.pool().acquire().await?;
         operators::credentials(&mut conn, &email).await
     }
-    .await;
-    let creds = match creds {
-        Ok(c) => c,
-        Err(e) => return unavailable(e),
-    };
+    .await?;
     let password = f.password;
     let (operator, hash) = match creds {
         Some((o, h)) => (Some(o), h),
@@ -315,48 +292,17 @@ pub async fn login(
     let ok = tokio::task::spawn_blocking(move || operators::verify_password(&password, &hash))
         .await
         .unwrap_or(false);
-    let result = async {
-        let mut tx = app.db.begin_write().await?;
-        let outcome = match (&operator, ok) {
-            (Some(o), true) => {
-                for k in &keys {
-                    operators::clear_failures(&mut tx, k).await?;
-                }
-                audit::record(
-                    &mut tx,
-                    &crate::commands::Actor::operator(&o.email).to_string(),
-                    "console.sign_in",
-                    None,
-                    &json!({}),
-                    now,
-                )
-                .await?;
-                Ok(o.clone())
-            }
-            _ => {
-                let mut until = None;
-                for k in &keys {
-                    until = until.max(operators::record_failure(&mut tx, k, now).await?);
-                }
-                audit::record(
-                    &mut tx,
-                    "anonymous",
-                    "console.sign_in_failed",
-                    None,
-                    &json!({ "email": crate::http::api::clip(&email, 200), "locked_until": until }),
-                    now,
-                )
-                .await?;
-                Err(until)
-            }
-        };
-        tx.commit().await?;
-        Ok::<_, crate::store::StoreError>(outcome)
-    }
-    .await;
-    match result {
-        Err(e) => unavailable(e),
-        Ok(Err(until)) => {
+    let mut unit = app.begin().await?;
+    let outcome = match operator {
+        Some(o) if ok => {
+            console::sign_in(unit.tx(), &Actor::operator(&o.email), &keys, now).await?;
+            Ok(o)
+        }
+        _ => Err(console::sign_in_failed(unit.tx(), &email, &keys, now).await?),
+    };
+    unit.commit().await?;
+    Ok(match outcome {
+        Err(until) => {
             let (status, message) = match until {
                 Some(u) => (
                     StatusCode::TOO_MANY_REQUESTS,
@@ -379,7 +325,7 @@ pub async fn login(
                 Some(message),
             )
         }
-        Ok(Ok(operator)) => {
+        Ok(operator) => {
             // A new session id on sign-in, so one planted before it is worth nothing.
             let signed_in = async {
                 session.cycle_id().await?;
@@ -390,14 +336,11 @@ pub async fn login(
             .await;
             if let Err(e) = signed_in {
                 tracing::error!(error = %e, "cannot start a console session");
-                return problem(
-                    &app,
-                    None,
-                    &csrf,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Cannot sign in",
-                    "The session could not be stored. Try again in a moment.",
-                );
+                return Err(ConsoleError::Refused {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    title: "Cannot sign in",
+                    message: "The session could not be stored. Try again in a moment.".into(),
+                });
             }
             let store = super::store(&app);
             if let Err(e) = store.delete_expired().await {
@@ -405,24 +348,17 @@ pub async fn login(
             }
             see_other(&safe_next(f.next.as_deref()))
         }
-    }
+    })
 }
 
 /// `POST /admin/logout`: ends the session everywhere (it is deleted from the database).
 pub async fn logout(State(app): State<App>, signed: Signed) -> Response {
     let now = app.clock.now();
     let recorded = async {
-        let mut tx = app.db.begin_write().await?;
-        audit::record(
-            &mut tx,
-            &signed.actor().to_string(),
-            "console.sign_out",
-            None,
-            &json!({}),
-            now,
-        )
-        .await?;
-        tx.commit().await
+        let mut unit = app.begin().await?;
+        console::sign_out(unit.tx(), &signed.actor(), now).await?;
+        unit.commit().await?;
+        Ok::<_, CommandError>(())
     }
     .await;
     if let Err(e) = recorded {

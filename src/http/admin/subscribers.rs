@@ -1,6 +1,7 @@
 //! `/admin/subscribers`: how many email subscribers there are (confirmed by component), a page
-//! of them at a time, remove one, send a pending one the confirmation again. Addresses are
-//! shown in full here, to signed-in operators only, and never logged.
+//! of them at a time, remove one, send a pending one the confirmation again (both commands of
+//! `commands::subscribers`). Addresses are shown in full here, to signed-in operators only,
+//! and never logged.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,9 +12,9 @@ use serde_json::json;
 use super::session::Signed;
 use super::{base, problem, render, see_other};
 use crate::app::App;
-use crate::domain::to_chrono;
+use crate::commands::subscribers::{self as command, SubscriberError};
 use crate::render::pages;
-use crate::store::{audit, subscribers, StoreError};
+use crate::store::{subscribers, StoreError};
 
 /// Subscribers per page.
 const PAGE: i64 = 50;
@@ -105,7 +106,8 @@ pub async fn page(
         "done".into(),
         json!(match q.done.as_deref() {
             Some("removed") => Some("The subscriber was removed."),
-            Some("sent") => Some("The confirmation was sent again."),
+            Some("sent") =>
+                Some("The confirmation is on its way again (see the dashboard if it fails)."),
             _ => None,
         }),
     );
@@ -151,28 +153,16 @@ pub async fn remove(State(app): State<App>, signed: Signed, Path(raw): Path<Stri
             "There is no subscriber with that number.",
         );
     };
-    let now = app.clock.now();
     let done = async {
-        let mut tx = app.db.begin_write().await?;
-        if !subscribers::remove(&mut tx, id).await? {
-            return Ok(false);
-        }
-        audit::record(
-            &mut tx,
-            &signed.actor().to_string(),
-            "subscriber.remove",
-            None,
-            &json!({ "subscriber_id": id }),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(true)
+        let mut unit = app.begin().await?;
+        command::remove(&app.env(), unit.tx(), &signed.actor(), id, app.clock.now()).await?;
+        unit.commit().await?;
+        Ok::<_, SubscriberError>(())
     }
     .await;
     match done {
-        Ok(true) => see_other("/admin/subscribers?done=removed"),
-        Ok(false) => no_subscriber(
+        Ok(()) => see_other("/admin/subscribers?done=removed"),
+        Err(SubscriberError::NotFound(_)) => no_subscriber(
             &app,
             &signed,
             StatusCode::NOT_FOUND,
@@ -182,12 +172,13 @@ pub async fn remove(State(app): State<App>, signed: Signed, Path(raw): Path<Stri
     }
 }
 
-/// `POST /admin/subscribers/{id}/resend`: a pending subscriber gets a new confirmation link
-/// (the old one stops working); audited.
+/// `POST /admin/subscribers/{id}/resend`: a pending subscriber is sent a new confirmation mail
+/// (queued in the outbox, retried until the mail server takes it; its link replaces the old
+/// one once sent); audited.
 pub async fn resend(State(app): State<App>, signed: Signed, Path(raw): Path<String>) -> Response {
-    let Some(channel) = app.email.clone() else {
+    if app.email.is_none() {
         return no_channel(&app, &signed);
-    };
+    }
     let Some(id) = parse_id(&raw) else {
         return no_subscriber(
             &app,
@@ -196,68 +187,22 @@ pub async fn resend(State(app): State<App>, signed: Signed, Path(raw): Path<Stri
             "There is no subscriber with that number.",
         );
     };
-    let now = app.clock.now();
-    let renewed = async {
-        let mut tx = app.db.begin_write().await?;
-        let Some(renewed) = subscribers::renew_confirmation(
-            &mut tx,
-            id,
-            now,
-            now + to_chrono(channel.confirm_within()),
-        )
-        .await?
-        else {
-            return Ok(None);
-        };
-        let components = subscribers::list(&mut tx, id - 1, 1)
-            .await?
-            .into_iter()
-            .next()
-            .and_then(|s| s.components);
-        audit::record(
-            &mut tx,
-            &signed.actor().to_string(),
-            "subscriber.resend_confirmation",
-            None,
-            &json!({ "subscriber_id": id }),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(Some((renewed, components)))
+    let done = async {
+        let mut unit = app.begin().await?;
+        command::resend_confirmation(&app.env(), unit.tx(), &signed.actor(), id, app.clock.now())
+            .await?;
+        unit.commit().await?;
+        Ok::<_, SubscriberError>(())
     }
     .await;
-    let ((email, token), components) = match renewed {
-        Ok(Some(x)) => x,
-        Ok(None) => {
-            return no_subscriber(
-                &app,
-                &signed,
-                StatusCode::CONFLICT,
-                "That subscriber does not exist or is not waiting for confirmation, so no confirmation was sent.",
-            )
-        }
-        Err(e) => return unavailable(&app, &signed, e),
-    };
-    match channel
-        .send_confirmation(&email, &token, components.as_deref(), &app.config, now)
-        .await
-    {
+    match done {
         Ok(()) => see_other("/admin/subscribers?done=sent"),
-        Err(e) => {
-            // The refusal may quote the address: it goes to the operator, not to the logs.
-            tracing::warn!(
-                subscriber_id = id,
-                "the mail server did not take a confirmation"
-            );
-            problem(
-                &app,
-                Some(&signed.operator),
-                &signed.csrf,
-                StatusCode::BAD_GATEWAY,
-                "Not sent",
-                &format!("The mail server did not take the confirmation: {e}. Try again later."),
-            )
-        }
+        Err(SubscriberError::NotPending(_)) => no_subscriber(
+            &app,
+            &signed,
+            StatusCode::CONFLICT,
+            "That subscriber does not exist or is not waiting for confirmation, so no confirmation was sent.",
+        ),
+        Err(e) => unavailable(&app, &signed, e),
     }
 }

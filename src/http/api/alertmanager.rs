@@ -6,8 +6,8 @@ use axum::response::Response;
 
 use super::doc::WriteErrors;
 use super::json_response;
-use crate::alerts::{self, Outcome};
 use crate::app::App;
+use crate::commands::alerts::{self, Outcome};
 use crate::commands::Actor;
 use crate::domain::alerts::Notification;
 use crate::http::auth::ApiCaller;
@@ -43,18 +43,16 @@ pub async fn receive(
     // committed, the second pass sees its incident.
     for _ in 0..2 {
         let now = app.clock.now();
-        let mut tx = app.db.begin_write().await?;
-        if let Some(outcome) = alerts::receive(&env, &mut tx, &actor, &body.value, now).await? {
-            tx.commit().await?;
-            app.changed();
+        let mut unit = app.begin().await?;
+        if let Some(outcome) = alerts::receive(&env, unit.tx(), &actor, &body.value, now).await? {
+            unit.commit().await?;
             tracing::info!(
                 group_key = %body.value.group_key,
                 action = ?outcome.action,
                 incident.id = outcome.incident_id,
                 "alertmanager notification"
             );
-            let json =
-                serde_json::to_value(&outcome).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let json = serde_json::to_value(&outcome).map_err(ApiError::from)?;
             return Ok(json_response(StatusCode::OK, &json));
         }
     }

@@ -54,7 +54,6 @@ pub async fn list(State(app): State<App>) -> Result<Response, ApiError> {
             status: c.status,
         })
         .collect();
-    let body = serde_json::to_value(ComponentList { components })
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = serde_json::to_value(ComponentList { components }).map_err(ApiError::from)?;
     Ok(json_response(StatusCode::OK, &body))
 }

@@ -59,7 +59,6 @@ pub async fn get(
     )
     .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     let figures = calibration(&app, impact, &components, entered).await?;
-    let body = serde_json::to_value(figures)
-        .map_err(|e| ApiError::Internal(format!("cannot encode the estimates: {e}")))?;
+    let body = serde_json::to_value(figures).map_err(ApiError::from)?;
     Ok(json_response(StatusCode::OK, &body))
 }

@@ -101,14 +101,10 @@ pub struct ResolveBody {
     version: Option<i64>,
 }
 
-fn invalid(e: crate::domain::Invalid) -> ApiError {
-    ApiError::unprocessable("invalid_field", e.to_string())
-}
-
 fn next_update_in(raw: Option<&str>) -> Result<Option<std::time::Duration>, ApiError> {
     raw.map(|s| parse_duration("next_update_in", s))
         .transpose()
-        .map_err(invalid)
+        .map_err(ApiError::from)
 }
 
 /// The incident with the warnings of the check before publishing.
@@ -121,8 +117,7 @@ async fn written_body(
     let incident = views::incident(conn, &app.config, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))?;
-    serde_json::to_value(Written { incident, warnings })
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_value(Written { incident, warnings }).map_err(ApiError::from)
 }
 
 async fn incident_body(
@@ -133,7 +128,7 @@ async fn incident_body(
     let detail = views::incident(conn, &app.config, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))?;
-    serde_json::to_value(detail).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_value(detail).map_err(ApiError::from)
 }
 
 /// Declare an incident
@@ -160,7 +155,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let b = body.value;
     let declare = Declare {
-        eta: EtaInput::parse(b.eta.as_deref(), b.eta_in.as_deref()).map_err(invalid)?,
+        eta: EtaInput::parse(b.eta.as_deref(), b.eta_in.as_deref())?,
         next_update_in: next_update_in(b.next_update_in.as_deref())?,
         title: b.title,
         impact: b.impact,
@@ -227,7 +222,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let b = body.value;
     let post = PostUpdate {
-        eta: EtaInput::parse(b.eta.as_deref(), b.eta_in.as_deref()).map_err(invalid)?,
+        eta: EtaInput::parse(b.eta.as_deref(), b.eta_in.as_deref())?,
         next_update_in: next_update_in(b.next_update_in.as_deref())?,
         expected_version: expected_version(&headers, b.version)?,
         message: b.message,
@@ -359,7 +354,7 @@ pub async fn list(
         incidents: views::listing(&mut conn, &app.config, &found).await?,
         next_before,
     };
-    let body = serde_json::to_value(list).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = serde_json::to_value(list).map_err(ApiError::from)?;
     Ok(json_response(StatusCode::OK, &body))
 }
 

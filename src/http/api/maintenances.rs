@@ -115,15 +115,11 @@ fn default_status() -> IncidentStatus {
     IncidentStatus::Investigating
 }
 
-fn invalid(e: Invalid) -> ApiError {
-    ApiError::unprocessable("invalid_field", e.to_string())
-}
-
 fn time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(raw.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
-            invalid(Invalid::new(
+            ApiError::from(Invalid::new(
                 field,
                 format!(
                     "`{}` is not an RFC 3339 time; write it like `2026-11-29T02:00:00Z`",
@@ -208,7 +204,7 @@ pub async fn window_body(
         window: WindowFields::of(&w),
         warnings,
     };
-    serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_value(body).map_err(ApiError::from)
 }
 
 fn created(mut resp: Response, id: i64) -> Response {
@@ -243,15 +239,15 @@ pub async fn create(
     let starts_at = time("starts_at", &b.starts_at)?;
     let ends_at = match (b.ends_at.as_deref(), b.duration.as_deref()) {
         (Some(_), Some(_)) => {
-            return Err(invalid(Invalid::new(
+            return Err(ApiError::from(Invalid::new(
                 "ends_at",
                 "give either `ends_at` (a time) or `duration`, not both",
             )))
         }
         (Some(e), None) => time("ends_at", e)?,
-        (None, Some(d)) => starts_at + to_chrono(parse_duration("duration", d).map_err(invalid)?),
+        (None, Some(d)) => starts_at + to_chrono(parse_duration("duration", d)?),
         (None, None) => {
-            return Err(invalid(Invalid::new(
+            return Err(ApiError::from(Invalid::new(
                 "ends_at",
                 "say when the window ends: `ends_at` (a time) or `duration` (like `2h`)",
             )))
@@ -407,14 +403,14 @@ pub async fn extend(
     let b = body.value;
     let ends_at = match (b.ends_at.as_deref(), b.extend_by.as_deref()) {
         (Some(_), Some(_)) => {
-            return Err(invalid(Invalid::new(
+            return Err(ApiError::from(Invalid::new(
                 "ends_at",
                 "give either `ends_at` or `extend_by`, not both",
             )))
         }
         (Some(e), None) => time("ends_at", e)?,
         (None, Some(d)) => {
-            let by = parse_duration("extend_by", d).map_err(invalid)?;
+            let by = parse_duration("extend_by", d)?;
             let mut conn = app.db.pool().acquire().await?;
             let w = incidents::get(&mut conn, id)
                 .await?
@@ -424,7 +420,7 @@ pub async fn extend(
             end + to_chrono(by)
         }
         (None, None) => {
-            return Err(invalid(Invalid::new(
+            return Err(ApiError::from(Invalid::new(
                 "ends_at",
                 "say the new end: `ends_at` (a time) or `extend_by` (like `30m`)",
             )))
@@ -625,7 +621,7 @@ pub async fn list(
             })
             .collect(),
     };
-    let body = serde_json::to_value(list).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = serde_json::to_value(list).map_err(ApiError::from)?;
     Ok(json_response(StatusCode::OK, &body))
 }
 

@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
+pub use super::extract::PathId;
 use super::subscribe;
 use crate::app::App;
 use crate::store::tokens::TokenOwner;
@@ -105,36 +106,6 @@ pub fn page_limit(raw: Option<i64>) -> Result<i64, ApiError> {
     Ok(limit)
 }
 
-/// Parses a numeric id from the path, answering 404 for anything else.
-pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::NotFound(format!("no incident with id `{}`", clip(raw, 40))))
-}
-
-/// The `{id}` of a path, parsed once: a positive integer, else 404 naming what was given.
-///
-/// A type of its own rather than `Path<String>` or `Path<i64>`: utoipa infers a parameter from a
-/// `Path` argument, and the operations also declare `id` through `IncidentId`, so the document
-/// listed `id` twice (once as a string), which OpenAPI forbids.
-pub struct PathId(pub i64);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|_| ApiError::NotFound("no incident at this path".into()))?;
-        parse_id(&raw).map(PathId)
-    }
-}
-
 /// A JSON response; a body with a `version` gets a matching `ETag`.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     let mut resp = (status, Json(body)).into_response();
@@ -198,9 +169,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
-/// Runs a write in one transaction with its `Idempotency-Key` bookkeeping: a retry with the same
-/// key and body gets the saved response and changes nothing; the same key with another body is
-/// refused with 422.
+/// Runs a write in one [`crate::commands::Unit`] with its `Idempotency-Key` bookkeeping and the
+/// token's last use: a retry with the same key and body gets the saved response and changes
+/// nothing; the same key with another body is refused with 422.
 pub async fn write<F>(
     app: &App,
     caller: &TokenOwner,
@@ -218,25 +189,25 @@ where
 {
     let key = idempotency_key(headers)?;
     let fingerprint = hex::encode(Sha256::digest(request.as_bytes()));
-    let mut tx = app.db.begin_write().await?;
+    let mut unit = app.begin().await?;
     if let Some(key) = &key {
-        if let Some(saved) = idempotency::lookup(&mut tx, caller.id, key).await? {
+        if let Some(saved) = idempotency::lookup(unit.tx(), caller.id, key).await? {
             return replay(saved, &fingerprint);
         }
     }
-    let (status, body) = op(&mut tx).await?;
+    let (status, body) = op(unit.tx()).await?;
     let now = app.clock.now();
-    tokens::touch(&mut tx, caller.id, now).await?;
+    tokens::touch(unit.tx(), caller.id, now).await?;
     if let Some(key) = &key {
         let saved = idempotency::Saved {
             request_hash: fingerprint.clone(),
             status: status.as_u16(),
             body: body.to_string(),
         };
-        if let Err(e) = idempotency::save(&mut tx, caller.id, key, &saved, now).await {
+        if let Err(e) = idempotency::save(unit.tx(), caller.id, key, &saved, now).await {
             if e.is_unique_violation("idempotency_keys") {
                 // A concurrent request with this key won; answer as it did.
-                drop(tx);
+                drop(unit);
                 let mut conn = app.db.pool().acquire().await?;
                 if let Some(saved) = idempotency::lookup(&mut conn, caller.id, key).await? {
                     return replay(saved, &fingerprint);
@@ -245,8 +216,7 @@ where
             return Err(e.into());
         }
     }
-    tx.commit().await?;
-    app.changed();
+    unit.commit().await?;
     Ok(json_response(status, &body))
 }
 
