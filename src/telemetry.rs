@@ -23,3 +23,30 @@ pub fn init(format: LogFormat) {
             .try_init(),
     };
 }
+
+/// An actor as log lines and spans name it: its audit name, with an operator's address masked
+/// (`operator:a***@acme.test`), since logs carry no full email addresses.
+pub fn actor(actor: &crate::commands::Actor) -> String {
+    match actor {
+        crate::commands::Actor::Operator(email) => {
+            format!("operator:{}", crate::domain::subscriber::mask(email))
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::Actor;
+
+    #[test]
+    fn spans_name_the_actor_by_its_audit_name_with_an_operators_address_masked() {
+        assert_eq!(
+            super::actor(&Actor::operator("ann@acme.test")),
+            "operator:a***@acme.test"
+        );
+        assert_eq!(super::actor(&Actor::token("ci")), "token:ci");
+        assert_eq!(super::actor(&Actor::Scheduler), "candor");
+        assert_eq!(super::actor(&Actor::Cli("root".into())), "cli:root");
+    }
+}

@@ -48,6 +48,7 @@ pub struct Outcome {
 /// Handles one notification on the caller's write transaction. `Ok(None)` means another
 /// request holds this group key right now (only on PostgreSQL, when two replicas race): the
 /// caller rolls back and asks again, and then sees the winner's incident.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn receive(
     env: &Env,
     conn: &mut Conn,

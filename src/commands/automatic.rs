@@ -177,6 +177,7 @@ fn count_words(n: usize) -> String {
 
 /// Carries out a scheduled action if it is still due under the row lock, exactly once. Returns
 /// false when it was no longer due or another scheduler already did it.
+#[tracing::instrument(skip_all, fields(actor = "candor", incident.id = id, action = action.key().0))]
 pub async fn scheduled(
     env: &Env,
     conn: &mut Conn,

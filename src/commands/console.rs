@@ -9,6 +9,7 @@ use super::{Actor, CommandError};
 use crate::store::{audit, operators, Conn};
 
 /// A sign-in succeeded: the failures counted against `keys` are forgotten.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn sign_in(
     conn: &mut Conn,
     actor: &Actor,
@@ -55,6 +56,7 @@ pub async fn sign_in_failed(
 }
 
 /// An operator signed out.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn sign_out(
     conn: &mut Conn,
     actor: &Actor,

@@ -92,6 +92,7 @@ pub(super) fn check_status(status: IncidentStatus) -> Result<IncidentStatus, Inv
 }
 
 /// Declares an incident. Returns its id.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn declare(
     env: &Env,
     conn: &mut Conn,
@@ -201,6 +202,7 @@ pub(super) async fn load_open(
 }
 
 /// Posts a public update: new words, and optionally a new status, impact, estimate, components.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn post_update(
     env: &Env,
     conn: &mut Conn,
@@ -319,6 +321,7 @@ pub(super) fn promise_outcome(before: &Incident, now: DateTime<Utc>) -> crate::m
 }
 
 /// Resolves an incident: every affected component returns to operational.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn resolve(
     env: &Env,
     conn: &mut Conn,
@@ -379,6 +382,7 @@ pub(super) async fn revise(conn: &mut Conn, r: &Revision<'_>) -> Result<Incident
 }
 
 /// Makes the actor the owner of an open incident (the console's "take ownership").
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn take_ownership(
     conn: &mut Conn,
     actor: &Actor,
@@ -404,6 +408,7 @@ pub async fn take_ownership(
 
 /// Puts a dead delivery back in its lane to be tried again now ("retry now"). Returns false if
 /// it is not dead (delivered meanwhile, or retried by someone else).
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), delivery.id = delivery_id))]
 pub async fn retry_delivery(
     conn: &mut Conn,
     actor: &Actor,

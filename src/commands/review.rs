@@ -28,6 +28,7 @@ fn affected(c: &BTreeMap<String, ComponentStatus>) -> BTreeMap<&String, &Compone
 }
 
 /// The warnings for `d`, read against the incident as it stands.
+#[tracing::instrument(skip_all, fields(incident.id = d.incident_id))]
 pub async fn review(
     env: &Env,
     conn: &mut Conn,

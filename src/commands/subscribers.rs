@@ -90,6 +90,7 @@ fn per_address_per_day(env: &Env) -> u32 {
 /// unsubscribed address not asked for in the last minute), queues the confirmation mail.
 /// Every request counts against the address's daily cap, whatever the address's state, so the
 /// outcome says nothing about whether it is known; over the cap nothing is written.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn request(
     env: &Env,
     conn: &mut Conn,
@@ -122,6 +123,7 @@ pub async fn request(
 
 /// Sends a pending subscriber the confirmation again (operators): a new mail with a new link,
 /// queued in the outbox. The old link works until the new mail has gone out.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), subscriber.id = id))]
 pub async fn resend_confirmation(
     env: &Env,
     conn: &mut Conn,
@@ -166,6 +168,7 @@ async fn queue_confirmation(
 
 /// Confirms the subscription whose confirmation link carries `token`. Returns the
 /// subscriber's id.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn confirm(
     env: &Env,
     conn: &mut Conn,
@@ -191,6 +194,7 @@ pub async fn confirm(
 
 /// Unsubscribes whoever the unsubscribe link's `token` (checked with `key`) belongs to.
 /// Following the link again is still fine (and audited once). Returns the subscriber's id.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn unsubscribe(
     env: &Env,
     conn: &mut Conn,
@@ -218,6 +222,7 @@ pub async fn unsubscribe(
 }
 
 /// Removes a subscriber for good (operators and API tokens).
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), subscriber.id = id))]
 pub async fn remove(
     env: &Env,
     conn: &mut Conn,

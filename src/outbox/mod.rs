@@ -26,7 +26,6 @@ use rand::RngCore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::channels::{Channel, Confirmation, DeliveryContext, Message, SendError};
 use crate::clock::Clock;
@@ -229,23 +228,28 @@ impl Outbox {
         Ok(report)
     }
 
-    /// Sends one claimed delivery and records the outcome, inside a span naming it. (The span
-    /// is attached with `Instrument`, not entered: an entered guard held across `.await` would
-    /// label other deliveries' log lines with this one.)
+    /// Sends one claimed delivery and records the outcome, inside a span naming it (its kind is
+    /// recorded once the payload is read). `instrument` on an async fn enters the span only
+    /// while the future is polled: a guard held across `.await` would label other deliveries'
+    /// log lines with this one.
+    #[tracing::instrument(
+        name = "deliver",
+        skip_all,
+        fields(
+            delivery.id = c.id,
+            incident.id = c.incident_id,
+            channel = lane.channel.id(),
+            attempt = c.attempts,
+            kind = tracing::field::Empty,
+        )
+    )]
     async fn deliver_one(
         &self,
         lane: &Lane,
         c: deliveries::Claimed,
         owner: &str,
     ) -> Result<Outcome, StoreError> {
-        let span = tracing::info_span!(
-            "deliver",
-            delivery.id = c.id,
-            incident.id = c.incident_id,
-            channel = lane.channel.id(),
-            attempt = c.attempts
-        );
-        self.attempt(lane, c, owner).instrument(span).await
+        self.attempt(lane, c, owner).await
     }
 
     async fn attempt(
@@ -261,7 +265,14 @@ impl Outbox {
             serde_json::from_str(&c.payload).map(|m| Payload::Message(Box::new(m)))
         };
         let payload = match payload {
-            Ok(p) => p,
+            Ok(p) => {
+                let kind = match &p {
+                    Payload::Message(m) => format!("{:?}", m.kind),
+                    Payload::Confirmation(_) => "Confirmation".to_string(),
+                };
+                tracing::Span::current().record("kind", tracing::field::display(kind));
+                p
+            }
             Err(e) => {
                 tracing::error!(error = %e, "delivery payload unreadable; parking it as dead");
                 let mut conn = self.db.write_conn().await?;

@@ -77,7 +77,7 @@ async fn a_firing_group_opens_one_incident_with_mapped_facts_and_a_promise() {
 
     t.dispatch_all().await;
     assert_eq!(t.public_log().len(), 1);
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -126,7 +126,7 @@ async fn repeats_and_a_second_replica_do_not_open_another_incident() {
     assert_eq!(a["incident_id"], b["incident_id"]);
     assert_eq!(incidents(&t, "all").await.len(), 2);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -172,7 +172,7 @@ async fn resolved_asks_the_team_to_confirm_by_default_and_the_incident_stays_ope
     assert_eq!(again["action"], "opened");
     assert_ne!(again["incident_id"].as_i64().unwrap(), id);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -203,7 +203,7 @@ async fn resolved_resolves_the_incident_when_configured() {
     // A late repeat of the resolved notification changes nothing.
     assert_eq!(notify(&t, &resolved()).await["action"], "ignored");
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -237,7 +237,7 @@ async fn a_group_for_a_component_already_in_an_incident_joins_it() {
     let i = t.incident(declared["id"].as_i64().unwrap()).await;
     assert_eq!(i["status"], "investigating");
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -264,6 +264,7 @@ async fn bad_notifications_are_refused_clearly() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert!(incidents(&t, "all").await.is_empty());
+    t.finish().await;
 }
 
 #[tokio::test]

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use candor::store::operators;
-use candor::{App, Clock, ManualClock};
+use candor::{App, ManualClock};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{config_yaml, fresh_database_url, parse_config, t0, TestApp};
+use crate::helpers::{config_yaml, fresh_database_url, parse_config, serve_app, t0, TestApp};
 
 const PASSWORD: &str = "correct horse battery staple";
 const OPERATOR: &str = "ana@acme.test";
@@ -33,36 +33,7 @@ async fn spawn_with_templates(templates: &[(&str, &str)]) -> TestApp {
         .build()
         .await
         .expect("app builds");
-    let token = {
-        let mut conn = app.db.pool().acquire().await.unwrap();
-        candor::store::tokens::create(&mut conn, "ci-script", clock.now())
-            .await
-            .unwrap()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router();
-    let limits = app.config.server.clone();
-    tokio::spawn(async move {
-        candor::http::server::serve(
-            listener,
-            router,
-            &limits,
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .await
-    });
-    TestApp {
-        app,
-        clock,
-        addr,
-        token,
-        http: reqwest::Client::new(),
-        dir,
-        database_url,
-        mock: None,
-        config_yaml: yaml,
-    }
+    serve_app(app, clock, dir, database_url, None, yaml).await
 }
 
 /// A signed-in browser: keeps cookies, follows no redirects.
@@ -179,6 +150,7 @@ async fn a_broken_message_template_is_our_error_not_the_databases() {
     let windows: Value = t.get("/api/v1/maintenances").await.json().await.unwrap();
     assert_eq!(windows["maintenances"], json!([]));
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -194,6 +166,7 @@ async fn a_broken_console_page_is_the_problem_page() {
     // The other pages still work.
     assert_eq!(c.get("/admin").await.0, StatusCode::OK);
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -221,6 +194,7 @@ async fn a_failing_write_is_the_problem_page_and_changes_nothing() {
     assert_eq!(t.incident(id).await["owner"], Value::Null);
     t.dispatch_all().await;
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -242,6 +216,7 @@ async fn ids_that_name_nothing_get_the_page_for_what_the_route_names() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_problem_page(&html, "No such delivery");
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 /// `take_ownership` committed without waking this instance's workers; the unit wakes them.
@@ -261,4 +236,5 @@ async fn taking_ownership_wakes_the_workers() {
     assert_ne!(*t.app.changes.borrow(), before, "the workers were woken");
     t.dispatch_all().await;
     t.assert_outbox_empty().await;
+    t.finish().await;
 }

@@ -127,6 +127,7 @@ async fn a_connection_that_sends_no_headers_is_closed_after_the_header_timeout()
 
     // A well-behaved client is unaffected.
     assert_eq!(t.page("/").await.status(), 200);
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -143,6 +144,7 @@ async fn at_the_connection_cap_idle_connections_make_room_for_a_real_request() {
     }
     // The oldest idle connection was closed to make room.
     read_until_closed(&mut idle[0], Duration::from_secs(3)).await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -155,6 +157,7 @@ async fn when_every_connection_is_busy_a_newcomer_is_told_503_at_once() {
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "1");
     assert!(started.elapsed() < Duration::from_secs(2));
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -166,6 +169,7 @@ async fn a_slow_body_on_a_public_route_is_cut_off_by_the_request_timeout() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(started.elapsed() >= Duration::from_millis(250));
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -211,6 +215,7 @@ async fn every_page_carries_security_headers_and_no_inline_script() {
     assert_eq!(t.page("/assets/countdown.js").await.status(), 200);
     assert_eq!(t.page("/assets/preview.js").await.status(), 200);
     assert_eq!(t.page("/assets/nope.js").await.status(), 404);
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -237,6 +242,7 @@ async fn hsts_is_sent_only_when_the_public_url_is_https() {
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("strict-transport-security").is_none());
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -257,6 +263,7 @@ async fn history_months_are_bounded_and_cached() {
     assert_eq!(t.page("/history?month=1999-01").await.status(), 404);
     t.declare(json!({ "title": "Slow logins", "impact": "minor", "message": "Looking.", "components": { "web": "degraded_performance" } }))
         .await;
+    t.dispatch_all().await;
     t.advance(Duration::from_secs(45 * 86_400));
     let r = t.page("/history?month=2026-11").await;
     assert_eq!(r.status(), 200);
@@ -279,6 +286,7 @@ async fn history_months_are_bounded_and_cached() {
     // An incident number above the newest is not looked up at all.
     let r = t.http.get(t.url("/incidents/999999")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -286,6 +294,7 @@ async fn components_are_answered_from_memory_while_the_database_is_down() {
     let t = app_with("", None).await;
     t.declare(json!({ "title": "API errors", "impact": "major", "message": "Looking.", "components": { "api": "major_outage" } }))
         .await;
+    t.dispatch_all().await;
     t.app.rebuild_pages().await.unwrap();
     t.app.db.pool().close().await;
     let r = t.get("/api/v1/components").await;
@@ -294,6 +303,7 @@ async fn components_are_answered_from_memory_while_the_database_is_down() {
     assert_eq!(body["components"][0]["id"], "api");
     assert_eq!(body["components"][0]["status"], "major_outage");
     assert_eq!(body["components"][1]["status"], "operational");
+    t.finish().await;
 }
 
 async fn subscribe(t: &TestApp, email: &str, forwarded_for: Option<&str>) -> reqwest::Response {
@@ -315,6 +325,8 @@ async fn an_untrusted_peer_cannot_dodge_the_per_client_limit_with_forwarded_head
     let r = subscribe(&t, "b@example.com", Some("203.0.113.2")).await;
     assert_eq!(r.status(), 429, "the spoofed header was believed");
     assert!(r.text().await.unwrap().contains("your network"));
+    t.expect_leftover("the confirmation mails wait for an SMTP server this test does not run");
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -341,6 +353,8 @@ async fn a_trusted_proxy_names_the_client_and_each_client_has_its_own_allowance(
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
+    t.expect_leftover("the confirmation mails wait for an SMTP server this test does not run");
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -386,6 +400,8 @@ async fn one_address_gets_at_most_three_confirmations_a_day_across_instances() {
     // A new day, a new allowance.
     t.clock.set(t0() + chrono::Duration::days(1));
     assert_eq!(subscribe(&t, "ann@example.com", None).await.status(), 202);
+    t.expect_leftover("the confirmation mails wait for an SMTP server this test does not run");
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -468,4 +484,5 @@ async fn the_console_links_only_http_urls_from_remote_services() {
     set_remote_url("javascript:alert(document.cookie)").await;
     let html = page().await;
     assert!(!html.to_lowercase().contains("javascript:"), "{html}");
+    t.finish().await;
 }

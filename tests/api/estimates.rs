@@ -41,6 +41,7 @@ async fn cancelled_maintenance_windows_are_not_past_incidents() {
     assert_eq!(e["scope"], "none");
     t.dispatch_all().await;
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -94,4 +95,5 @@ async fn the_api_and_the_metrics_measure_a_late_first_estimate_the_same_way() {
     t.advance(Duration::from_secs(1));
     t.dispatch_all().await;
     t.assert_outbox_empty().await;
+    t.finish().await;
 }

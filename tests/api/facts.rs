@@ -327,4 +327,5 @@ async fn one_update_tells_the_same_facts_on_every_channel() {
         "{page}"
     );
     assert!(facts.next_update.contains("12:30 UTC"), "{page}");
+    t.finish().await;
 }

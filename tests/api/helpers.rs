@@ -4,6 +4,14 @@
 //! The database is a new SQLite file per test, or, when `CANDOR_TEST_DATABASE_URL` names a
 //! PostgreSQL server (an admin URL such as `postgres://candor:candor@127.0.0.1/postgres`), a new
 //! database created on it per test. `.ci/run` runs the whole suite both ways.
+//!
+//! Every test ends with `t.finish().await`, which fails if the outbox still holds a delivery the
+//! worker would send (pending, or failed and waiting for its retry) unless the test said why with
+//! `t.expect_leftover("...")`. A `TestApp` dropped without `finish()` fails its test, so the check
+//! cannot be forgotten (see `impl Drop for TestApp`).
+//!
+//! `TEST_LOG=debug cargo test --test api NAME` shows the app's logs (any `RUST_LOG`-style filter,
+//! e.g. `TEST_LOG=candor=debug,info`), captured per test like `println!`.
 
 #![allow(dead_code)]
 
@@ -73,6 +81,10 @@ pub struct Options {
 
 pub struct TestApp {
     pub app: App,
+    /// Set by `finish()`; checked when the value is dropped.
+    finished: bool,
+    /// Why this test may end with deliveries left in the outbox (`expect_leftover`).
+    leftover: std::sync::Mutex<Option<String>>,
     pub clock: Arc<ManualClock>,
     pub addr: SocketAddr,
     pub token: String,
@@ -124,6 +136,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
+    init_test_log();
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let database_url = fresh_database_url(&dir).await;
     let mock = if opts.webhook {
@@ -144,6 +157,19 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let yaml = yaml + opts.extra.as_deref().unwrap_or("");
     let clock = Arc::new(ManualClock::new(t0()));
     let app = build(&yaml, clock.clone(), opts.channels).await;
+    serve_app(app, clock, dir, database_url, mock, yaml).await
+}
+
+/// Serves a built app on port 0 with a `ci-script` token: the `TestApp` a test talks to.
+pub async fn serve_app(
+    app: App,
+    clock: Arc<ManualClock>,
+    dir: Arc<TempDir>,
+    database_url: String,
+    mock: Option<MockServer>,
+    config_yaml: String,
+) -> TestApp {
+    init_test_log();
     let token = {
         let mut conn = app.db.pool().acquire().await.unwrap();
         tokens::create(&mut conn, "ci-script", clock.now())
@@ -165,6 +191,8 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     });
     TestApp {
         app,
+        finished: false,
+        leftover: std::sync::Mutex::new(None),
         clock,
         addr,
         token,
@@ -172,7 +200,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         dir,
         database_url,
         mock,
-        config_yaml: yaml,
+        config_yaml,
     }
 }
 
@@ -265,10 +293,46 @@ impl TestApp {
         deliveries::unfinished(&mut conn).await.unwrap()
     }
 
-    /// Every test ends with nothing left in the outbox, or says why.
+    /// Asserts, mid-test, that nothing is left for the workers to send.
     pub async fn assert_outbox_empty(&self) {
-        let left = self.unfinished_deliveries().await;
-        assert_eq!(left, 0, "{left} deliveries were left unprocessed");
+        let left = self.leftover_deliveries().await;
+        assert!(
+            left.is_empty(),
+            "{} deliveries were left unprocessed:\n{}",
+            left.len(),
+            left.join("\n")
+        );
+    }
+
+    /// Says why this test ends with deliveries the worker would still send (a retry scheduled
+    /// for later, a remote kept down, ...). `finish()` then requires at least one to be left,
+    /// so a reason that no longer holds fails too.
+    pub fn expect_leftover(&self, reason: &str) {
+        *self.leftover.lock().unwrap() = Some(reason.to_string());
+    }
+
+    /// The last line of every test: fails if the outbox still holds a delivery the worker would
+    /// send (pending, or failed and waiting for a retry), unless `expect_leftover` said why.
+    pub async fn finish(mut self) {
+        self.finished = true;
+        let left = self.leftover_deliveries().await;
+        match self.leftover.lock().unwrap().take() {
+            None => assert!(
+                left.is_empty(),
+                "the test ended with {} deliveries the worker would still send:\n{}\n\
+                 deliver them (`t.dispatch_all().await`) or say why with `t.expect_leftover(\"...\")`",
+                left.len(),
+                left.join("\n")
+            ),
+            Some(reason) => assert!(
+                !left.is_empty(),
+                "`expect_leftover({reason:?})` but the outbox is empty: remove the reason"
+            ),
+        }
+    }
+
+    async fn leftover_deliveries(&self) -> Vec<String> {
+        leftover_deliveries(&self.database_url, self.clock.now()).await
     }
 
     /// Updates of an incident of one kind.
@@ -281,6 +345,174 @@ impl TestApp {
             .cloned()
             .collect()
     }
+}
+
+/// One line per delivery in the database at `database_url` that a worker would still send
+/// (pending, or failed and waiting for a retry), for failure messages. It reads through a
+/// connection of its own, so it works after a test closed the app's pool, and on the database of
+/// a `candor serve` the test started.
+pub async fn leftover_deliveries(database_url: &str, now: DateTime<Utc>) -> Vec<String> {
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(database_url)
+        .await
+        .expect("connect to the test database to check its outbox");
+    #[derive(sqlx::FromRow)]
+    struct Left {
+        id: i64,
+        channel: String,
+        audience: String,
+        state: String,
+        attempts: i64,
+        next_attempt_at: i64,
+        last_error: Option<String>,
+    }
+    let rows: Vec<Left> = sqlx::query_as(
+        "SELECT id, channel, audience, state, attempts, next_attempt_at, last_error \
+         FROM deliveries WHERE state IN ('pending', 'in_flight') ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|d| {
+            let due = DateTime::<Utc>::from_timestamp_millis(d.next_attempt_at).unwrap_or(now);
+            format!(
+                "  delivery {} to {} ({}): {}, {} attempts, due {due} ({}s from the clock's now), \
+                 last error: {}",
+                d.id,
+                d.channel,
+                d.audience,
+                d.state,
+                d.attempts,
+                (due - now).num_seconds(),
+                d.last_error.as_deref().unwrap_or("none")
+            )
+        })
+        .collect()
+}
+
+/// A test that ends without `finish()` fails: the outbox check cannot be forgotten.
+///
+/// Why a flag checked here rather than the outbox check itself: `Drop` runs on the test's tokio
+/// runtime thread, where nothing async can be awaited (a nested `block_on` panics, and the pool's
+/// connections belong to the runtime this very call is blocking). The check itself is async, so
+/// it runs in `finish()`; `Drop` only makes forgetting it fail loudly. A test that is already
+/// failing (panicking) is not made to panic twice.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !self.finished && !std::thread::panicking() {
+            panic!(
+                "this test never called `t.finish().await`: every test ends by checking that the \
+                 outbox is empty, or says why not with `t.expect_leftover(\"...\")`"
+            );
+        }
+    }
+}
+
+/// Installs, once per test binary, the global log subscriber: with `TEST_LOG` set (`debug`, or
+/// any `RUST_LOG`-style filter; `1` means `debug`) it writes through the test harness, which
+/// shows a test's logs when it fails; and it feeds `capture_logs()`. Called by `spawn_app`.
+///
+/// One global subscriber rather than a per-test (thread-scoped) one: tracing caches, per call
+/// site, whether anyone listens, and a scoped subscriber set while other test threads meet a
+/// call site for the first time can miss it. This one says "ask me every time" for the
+/// capture, so a test's capture never depends on what other tests did first.
+pub fn init_test_log() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = match std::env::var("TEST_LOG") {
+            Ok(v) if matches!(v.trim(), "1" | "true" | "yes") => Some("debug".to_string()),
+            Ok(v) if !v.trim().is_empty() && v.trim() != "0" => Some(v),
+            _ => None,
+        };
+        let test_log = filter.map(|filter| {
+            let env = tracing_subscriber::EnvFilter::try_new(&filter)
+                .unwrap_or_else(|e| panic!("TEST_LOG={filter:?} is not a log filter: {e}"));
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                .with_filter(env)
+        });
+        let capture = tracing_subscriber::fmt::layer()
+            .with_writer(|| CaptureWriter)
+            .with_ansi(false)
+            // A line as each span opens: written on the thread that opens it (the test's), where
+            // a span's close can happen on whatever thread drops it last (a blocking pool's).
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
+            .with_filter(
+                // Asked at every event (the callsite answer is "sometimes", never cached as
+                // "always" or "never"): only a thread with a capture records anything.
+                tracing_subscriber::filter::DynFilterFn::new(|meta, _| {
+                    CAPTURE.with(|c| c.borrow().is_some())
+                        && meta.target().starts_with("candor")
+                        && *meta.level() <= tracing::Level::INFO
+                })
+                .with_callsite_filter(|meta| {
+                    if meta.target().starts_with("candor") && *meta.level() <= tracing::Level::INFO
+                    {
+                        tracing::subscriber::Interest::sometimes()
+                    } else {
+                        tracing::subscriber::Interest::never()
+                    }
+                }),
+            );
+        let _ = tracing_subscriber::registry()
+            .with(test_log)
+            .with(capture)
+            .try_init();
+    });
+}
+
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Arc<std::sync::Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Writes into the capture of the thread the event happens on, if it has one.
+struct CaptureWriter;
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|c| {
+            if let Some(b) = c.borrow().as_ref() {
+                b.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The app's log lines at info and above, with a line as each span opens, from this test's
+/// thread (a `#[tokio::test]` polls every task, the app's server and workers too, on it).
+pub struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for CapturedLogs {
+    fn drop(&mut self) {
+        CAPTURE.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// Starts capturing this thread's log lines (see `CapturedLogs`).
+pub fn capture_logs() -> CapturedLogs {
+    init_test_log();
+    let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+    CAPTURE.with(|c| *c.borrow_mut() = Some(buf.clone()));
+    // A call site met before the subscriber was installed is cached as "nobody listens"; ask
+    // every call site again.
+    tracing::callsite::rebuild_interest_cache();
+    CapturedLogs(buf)
 }
 
 fn read_lines(path: PathBuf) -> Vec<Value> {

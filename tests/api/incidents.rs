@@ -173,7 +173,7 @@ async fn declare_update_and_resolve_over_http_with_a_token() {
     for u in inc["updates"].as_array().unwrap() {
         assert_eq!(u["deliveries"][0]["state"], "delivered", "{u}");
     }
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -241,7 +241,7 @@ async fn an_idempotent_retry_returns_the_first_response_and_does_nothing_again()
     assert_eq!(t.incident(id).await["updates"].as_array().unwrap().len(), 2);
 
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -273,7 +273,7 @@ async fn concurrent_retries_with_one_idempotency_key_declare_once() {
     assert_eq!(list["incidents"].as_array().unwrap().len(), 1);
     t.dispatch_all().await;
     assert_eq!(t.public_log().len(), 1, "and one message went out");
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -343,7 +343,7 @@ async fn a_stale_write_gets_409_and_changes_nothing() {
         .unwrap();
     assert_eq!(r.status(), 200);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -552,7 +552,7 @@ async fn bad_input_gets_a_clear_error_naming_what_was_wrong_and_never_a_500() {
     // None of that changed anything.
     assert_eq!(t.incident(id).await["version"], 1);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -613,7 +613,7 @@ async fn components_show_the_worst_status_across_open_incidents() {
         .clone();
     assert_eq!(api["status"], "degraded_performance");
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 /// A later estimate needs a reason, which every channel publishes with it; an earlier one
@@ -710,5 +710,5 @@ async fn a_later_estimate_says_why_and_an_earlier_one_may_not() {
         page.contains("the rollback takes longer than a restart"),
         "the status page gives the reason"
     );
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }

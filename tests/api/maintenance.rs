@@ -230,7 +230,7 @@ async fn a_window_is_announced_reminded_started_overrun_extended_and_completed_o
     );
     // The unrelated incident is untouched.
     assert_eq!(t.incident(inc).await["status"], "investigating");
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -276,7 +276,7 @@ async fn a_cancelled_window_is_announced_and_never_starts() {
     t.dispatch_all().await;
     let kinds: Vec<String> = public_for(&t, id).into_iter().map(|(k, _)| k).collect();
     assert_eq!(kinds, ["maintenance_scheduled", "maintenance_cancelled"]);
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -312,7 +312,7 @@ async fn a_window_can_become_an_incident() {
         .await;
     assert_eq!(r.status(), 200);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -387,7 +387,7 @@ async fn bad_maintenance_input_gets_a_clear_4xx() {
     .await;
     assert_eq!(w["warnings"], json!([]));
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -450,7 +450,7 @@ async fn a_recurring_window_follows_its_zone_across_a_dst_change() {
         Some(Utc.with_ymd_and_hms(2026, 11, 8, 2, 0, 0).unwrap())
     );
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -592,7 +592,7 @@ async fn the_calendar_feed_v2_json_and_status_page_show_windows() {
     let upcoming = page_json(&t, "/api/v2/scheduled-maintenances/upcoming.json").await;
     assert_eq!(upcoming["scheduled_maintenances"], json!([]));
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 async fn cli(t: &TestApp, args: &[&str]) -> (i32, String, String) {
@@ -747,7 +747,7 @@ async fn maintenance_scripts_use_the_cli_and_branch_on_exit_codes() {
     assert!(out.contains("Reboots are slow today."), "{out}");
     assert!(out.contains("checking that everything works"), "{out}");
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 /// A retried change carries the same Idempotency-Key (PATCH too), so the server does it once.

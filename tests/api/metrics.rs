@@ -120,7 +120,7 @@ async fn metrics_count_deliveries_promises_apologies_and_estimate_accuracy() {
         "{text}"
     );
     assert!(!text.contains(&format!("/api/v1/incidents/{id}/updates")));
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -148,6 +148,7 @@ async fn metrics_can_require_a_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -191,4 +192,5 @@ async fn a_scraper_that_asks_for_text_gets_the_prometheus_text_format() {
             Some("NaN")
         );
     }
+    t.finish().await;
 }

@@ -98,7 +98,7 @@ async fn the_page_shows_the_banner_components_the_estimate_and_the_next_update()
         .unwrap();
     assert!(page.contains("Rollback takes longer.") && page.contains("rolling back a deploy"));
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -155,6 +155,7 @@ async fn an_unchanged_page_answers_304_and_a_change_is_fresh() {
         assert_eq!(r.status(), 304, "{path}");
     }
     t.dispatch_all().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -193,6 +194,7 @@ async fn responses_are_precompressed_for_clients_that_accept_it() {
         .unwrap();
     assert_eq!(decoded, plain);
     t.dispatch_all().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -211,6 +213,7 @@ async fn another_instance_sees_a_change_at_its_next_refresh() {
     t.advance(Duration::from_secs(61));
     assert!(other.refresh_pages().await.unwrap());
     t.dispatch_all().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -314,6 +317,7 @@ async fn old_incidents_and_history_are_rendered_on_demand() {
         );
     }
     t.dispatch_all().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -351,6 +355,7 @@ async fn the_snapshot_does_not_grow_with_old_history() {
         .all(|c| c.days.iter().all(|d| d.incidents.is_empty())));
     assert!(snap.components.iter().all(|c| c.uptime == 100.0));
     t.dispatch_all().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -412,6 +417,7 @@ async fn when_the_database_is_unreachable_the_page_keeps_its_last_state_and_says
         .unwrap();
     assert!(!body.contains("We can't reach") && body.contains("Checkout errors"));
     t.dispatch_all().await;
+    t.finish().await;
 }
 
 /// The Public API's row of the status page: from its name to the end of its list item.
@@ -459,7 +465,7 @@ async fn an_open_major_outage_counts_today_as_it_happens() {
     let api = snap.components.iter().find(|c| c.id == "api").unwrap();
     assert!(api.uptime < 100.0 && api.days.last().unwrap().uptime < 100.0);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -516,7 +522,7 @@ async fn a_future_maintenance_window_reads_as_planned_work() {
     assert_eq!(w["impact"], "maintenance");
     assert_eq!(w["next_update_at"], serde_json::Value::Null);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -571,5 +577,5 @@ async fn an_incident_across_midnight_dates_every_time() {
     // The page's script knows the site's zone, to date a time whose day differs for the reader.
     assert!(history.contains("<html lang=\"en\" data-zone=\"UTC\">"));
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }

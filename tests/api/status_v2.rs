@@ -507,7 +507,7 @@ async fn v2_json_has_statuspages_shape_with_the_estimate_added() {
     assert_eq!(ia["eta"], "2026-11-23T13:40:00.000+01:00");
 
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -530,5 +530,5 @@ async fn a_quiet_page_says_all_systems_operational_with_empty_lists() {
     let comps = check_components(&docs["/api/v2/components.json"]["components"], &page["id"]);
     assert_eq!(comps.len(), 4);
     assert!(comps.values().all(|c| c["status"] == "operational"));
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }

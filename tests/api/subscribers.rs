@@ -139,6 +139,7 @@ async fn the_api_removing_a_subscriber_is_audited_under_the_tokens_audit_name() 
         .unwrap()
         .contains(&format!("no subscriber with id {id}")));
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -169,6 +170,7 @@ async fn the_api_sending_a_confirmation_again_is_audited() {
     t.dispatch_all().await;
     assert_eq!(sink.mails().len(), 2, "the second confirmation went out");
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -220,6 +222,7 @@ async fn with_the_mail_server_down_a_resend_keeps_the_old_link_working_until_the
     assert_eq!(follow(&t, &old).await, 404);
     assert_eq!(follow(&t, &new).await, 200);
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -278,6 +281,7 @@ async fn with_the_mail_server_down_a_subscriptions_confirmation_is_retried_until
     );
     assert_eq!(follow(&t, &token).await, 200);
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -300,6 +304,7 @@ async fn a_confirmation_for_someone_who_confirmed_meanwhile_sends_nothing() {
     assert_eq!(report.delivered, 1);
     assert_eq!(sink.mails().len(), 1, "no mail for a confirmed subscriber");
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -352,6 +357,7 @@ async fn the_public_site_s_changes_are_audited_as_public_by_subscriber_id_only()
     assert_eq!(follow(&t, "not-a-real-token").await, 404);
     assert_eq!(audit_log(&t).await.len(), 3);
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 #[tokio::test]
@@ -367,6 +373,7 @@ async fn delivered_confirmations_are_swept_with_other_old_deliveries() {
     t.tick().await;
     assert!(confirmation_deliveries(&t).await.is_empty());
     t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 /// Migration 0012 lets a delivery have no incident. On SQLite it rebuilds `deliveries`: every

@@ -170,7 +170,7 @@ async fn a_day_of_automatic_messages_never_repeats_itself() {
         words.contains("because the replica needs a full resync"),
         "{words}"
     );
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 /// The console asks for a reason only when the estimate moves later, and its error names the
@@ -217,7 +217,7 @@ async fn the_console_names_the_reason_field_by_its_label() {
     let r = ana.submit(&page, &update, &earlier).await;
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 /// Declare and update answer with `warnings` when the words play a major incident down, say
@@ -287,7 +287,7 @@ async fn the_api_warns_before_it_is_too_late_but_never_refuses() {
     assert_eq!(w[0]["code"], "repeats_earlier");
     assert_eq!(t.incident(id).await["updates"].as_array().unwrap().len(), 5);
     t.dispatch_all().await;
-    t.assert_outbox_empty().await;
+    t.finish().await;
 }
 
 /// The console's preview shows the same warnings before anything is posted; the word list
@@ -331,6 +331,7 @@ async fn the_console_preview_flags_minimising_words_from_config() {
         .await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["warnings"][0]["code"], "minimising", "{v}");
+    t.finish().await;
 }
 
 /// The holding template's promise: with the same facts, its first 2310 messages in an incident
@@ -403,4 +404,5 @@ async fn the_cli_asks_for_a_reason_when_the_estimate_moves_later() {
         "the restore is slower than planned"
     );
     t.dispatch_all().await;
+    t.finish().await;
 }

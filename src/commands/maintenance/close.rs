@@ -15,6 +15,7 @@ use serde_json::json;
 use super::*;
 
 /// Ends a window that has started: its components return to what the open incidents say.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn complete_window(
     env: &Env,
     conn: &mut Conn,
@@ -91,6 +92,7 @@ pub async fn complete_window(
 }
 
 /// Calls off a window that has not started, and says so.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn cancel_window(
     env: &Env,
     conn: &mut Conn,
@@ -158,6 +160,7 @@ pub async fn cancel_window(
 }
 
 /// Turns a started window into an incident: same row, same thread, now an outage.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn to_incident(
     env: &Env,
     conn: &mut Conn,

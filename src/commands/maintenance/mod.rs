@@ -217,6 +217,7 @@ fn notice(
 
 /// Schedules a window and announces it. Returns its id, or None when `recurrence_key` already
 /// has a window at this start (another scheduler materialised it first).
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn schedule_window(
     env: &Env,
     conn: &mut Conn,
@@ -308,6 +309,7 @@ async fn load_window(
 
 /// Edits a window; on a window that has started only the title, description and end may move,
 /// and moving the end later (an extension) needs a reason.
+#[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor), incident.id = id))]
 pub async fn edit_window(
     env: &Env,
     conn: &mut Conn,

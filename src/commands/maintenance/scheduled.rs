@@ -15,6 +15,7 @@ use super::*;
 
 /// The scheduler's side: an advance notice or the start, exactly once per (window, action, due
 /// time). Returns false when it was no longer due or another scheduler already did it.
+#[tracing::instrument(skip_all, fields(actor = "candor", incident.id = id, action = action.key().0))]
 pub async fn scheduled_notice(
     env: &Env,
     conn: &mut Conn,
