@@ -2,210 +2,27 @@
 //! window into an incident. Scheduling a window that overlaps configured peak hours succeeds
 //! with a `warnings` entry saying so.
 
-use std::collections::BTreeMap;
-
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::doc::{ReadErrors, WriteErrors};
-use super::views::{IncidentDetail, IncidentSummary};
 use super::{expected_version, json_response, views, write, PathId};
 use crate::app::App;
 use crate::commands::maintenance::{self as cmd, Close, EditWindow, ScheduleWindow, ToIncident};
 use crate::commands::Actor;
-use crate::domain::{
-    parse_duration, to_chrono, ComponentStatus, Impact, IncidentKind, IncidentStatus, Invalid,
-};
+use crate::domain::{parse_duration, to_chrono, Invalid};
 use crate::http::auth::ApiCaller;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::store::incidents::{self, Incident, WindowFilter};
-use crate::store::Conn;
 
 /// A new window. Give its end as `ends_at` or as a `duration`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleBody {
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
-    title: String,
-    description: Option<String>,
-    /// Component ids from config.
-    #[serde(default)]
-    components: Vec<String>,
-    /// RFC 3339.
-    #[schema(format = DateTime)]
-    starts_at: String,
-    /// RFC 3339.
-    #[schema(format = DateTime)]
-    ends_at: Option<String>,
-    /// Instead of `ends_at`: how long it lasts (`2h`).
-    #[schema(example = "2h", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
-    duration: Option<String>,
-    /// The announcement's words; a standard announcement is written when absent.
-    message: Option<String>,
-    owner: Option<String>,
-}
-
-/// A change to a window. Before it starts anything may change; after, the title,
-/// description, end (with a `reason`) and status (`in_progress` or `verifying`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EditBody {
-    title: Option<String>,
-    description: Option<String>,
-    components: Option<Vec<String>>,
-    #[schema(format = DateTime)]
-    starts_at: Option<String>,
-    #[schema(format = DateTime)]
-    ends_at: Option<String>,
-    message: Option<String>,
-    /// Why the end moves (needed once the window has started).
-    reason: Option<String>,
-    status: Option<IncidentStatus>,
-    version: Option<i64>,
-}
-
-/// A later end, with the reason customers are told.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExtendBody {
-    #[schema(format = DateTime)]
-    ends_at: Option<String>,
-    /// Instead of `ends_at`: how much longer from the current planned end (`30m`).
-    #[schema(example = "30m", pattern = "^ *[0-9]+ *[a-z]+( *[0-9]+ *[a-z]+)* *$")]
-    extend_by: Option<String>,
-    reason: String,
-    message: Option<String>,
-    version: Option<i64>,
-}
-
-/// Complete or cancel a window, optionally in your own words.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CloseBody {
-    message: Option<String>,
-    version: Option<i64>,
-}
-
-/// The window went wrong: it continues as an incident.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IncidentBody {
-    #[schema(min_length = 1, max_length = 5000, pattern = "\\S")]
-    message: String,
-    #[serde(default = "default_impact")]
-    impact: Impact,
-    #[serde(default = "default_status")]
-    status: IncidentStatus,
-    components: Option<BTreeMap<String, ComponentStatus>>,
-    version: Option<i64>,
-}
-
-fn default_impact() -> Impact {
-    Impact::Major
-}
-fn default_status() -> IncidentStatus {
-    IncidentStatus::Investigating
-}
-
-fn time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(raw.trim())
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ApiError::from(Invalid::new(
-                field,
-                format!(
-                    "`{}` is not an RFC 3339 time; write it like `2026-11-29T02:00:00Z`",
-                    super::clip(raw, 60)
-                ),
-            ))
-        })
-}
-
-fn opt_time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    raw.map(|r| time(field, r)).transpose()
-}
-
-/// What a maintenance window adds to an incident's fields.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WindowFields {
-    /// `maintenance`, or `incident` once the window was turned into one.
-    pub kind: IncidentKind,
-    pub description: Option<String>,
-    /// The planned start.
-    pub scheduled_for: Option<DateTime<Utc>>,
-    /// The planned end (the `eta` follows extensions).
-    pub scheduled_until: Option<DateTime<Utc>>,
-    /// Bumped by every change to the announced window (iCalendar SEQUENCE).
-    pub sequence: i64,
-    /// The `maintenance.recurring` entry it came from, if any.
-    pub recurrence_key: Option<String>,
-}
-
-impl WindowFields {
-    fn of(w: &Incident) -> Self {
-        WindowFields {
-            kind: w.kind,
-            description: w.description.clone(),
-            scheduled_for: w.scheduled_for,
-            scheduled_until: w.scheduled_until,
-            sequence: w.sequence,
-            recurrence_key: w.recurrence_key.clone(),
-        }
-    }
-}
-
-/// A window with its updates and their deliveries.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MaintenanceDetail {
-    #[serde(flatten)]
-    pub incident: IncidentDetail,
-    #[serde(flatten)]
-    pub window: WindowFields,
-    /// After a write: configured peak hours the window overlaps (it is scheduled anyway).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warnings: Option<Vec<String>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MaintenanceSummary {
-    #[serde(flatten)]
-    pub incident: IncidentSummary,
-    #[serde(flatten)]
-    pub window: WindowFields,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MaintenanceList {
-    pub maintenances: Vec<MaintenanceSummary>,
-}
-
-/// A window as the API shows it: the incident view plus the window's own fields.
-pub async fn window_body(
-    conn: &mut Conn,
-    app: &App,
-    id: i64,
-    warnings: Option<Vec<String>>,
-) -> Result<Value, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no maintenance window with id {id}"));
-    let w = incidents::get(conn, id).await?.ok_or_else(not_found)?;
-    let incident = views::incident(conn, &app.config, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let body = MaintenanceDetail {
-        incident,
-        window: WindowFields::of(&w),
-        warnings,
-    };
-    serde_json::to_value(body).map_err(ApiError::from)
-}
+pub use super::maintenance_types::*;
 
 fn created(mut resp: Response, id: i64) -> Response {
     if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/maintenances/{id}")) {

@@ -5,6 +5,7 @@ pub mod components;
 pub mod doc;
 pub mod estimates;
 pub mod incidents;
+mod maintenance_types;
 pub mod maintenances;
 pub mod views;
 
