@@ -176,18 +176,7 @@ pub(super) async fn load_open(
     let incident = incidents::get_for_update(conn, env.backend, id)
         .await?
         .ok_or(CommandError::NotFound(id))?;
-    if let Some(expected) = expected {
-        if expected != incident.version {
-            return Err(CommandError::Stale {
-                id,
-                expected,
-                current: incident.version,
-            });
-        }
-    }
-    if !incident.is_open() {
-        return Err(CommandError::Resolved(id));
-    }
+    check_open(&incident, expected)?;
     if incident.status == IncidentStatus::Scheduled {
         return Err(Invalid::new(
             "status",
@@ -428,4 +417,22 @@ pub async fn retry_delivery(
     )
     .await?;
     Ok(true)
+}
+
+/// An incident (or window) may change only while open, and only from the version the caller
+/// read, when it names one (`If-Match`, a form's hidden version).
+pub(super) fn check_open(incident: &Incident, expected: Option<i64>) -> Result<(), CommandError> {
+    if let Some(expected) = expected {
+        if expected != incident.version {
+            return Err(CommandError::Stale {
+                id: incident.id,
+                expected,
+                current: incident.version,
+            });
+        }
+    }
+    if !incident.is_open() {
+        return Err(CommandError::Resolved(incident.id));
+    }
+    Ok(())
 }

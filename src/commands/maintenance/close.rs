@@ -36,16 +36,7 @@ pub async fn complete_window(
     let planned_end = before.eta_at.or(before.scheduled_until);
     let components = incidents::components(conn, id).await?;
     incidents::clear_components(conn, id).await?;
-    // The announced times stay; the sequence moves so calendars pick up the change.
-    let start = before.scheduled_for.unwrap_or(before.started_at);
-    incidents::set_window(
-        conn,
-        id,
-        before.description.as_deref(),
-        start,
-        before.scheduled_until.unwrap_or(start),
-    )
-    .await?;
+    touch_window(conn, &before).await?;
     let after = revise(
         conn,
         &Revision {
@@ -111,15 +102,7 @@ pub async fn cancel_window(
         .into());
     }
     let components = incidents::components(conn, id).await?;
-    let start = before.scheduled_for.unwrap_or(before.started_at);
-    incidents::set_window(
-        conn,
-        id,
-        before.description.as_deref(),
-        start,
-        before.scheduled_until.unwrap_or(start),
-    )
-    .await?;
+    touch_window(conn, &before).await?;
     let after = revise(
         conn,
         &Revision {
@@ -215,6 +198,21 @@ pub async fn to_incident(
         Some(id),
         &json!({ "update_id": update_id, "impact": t.impact, "status": status }),
         now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Keeps the announced times of a window that is closing while moving its sequence, so
+/// calendars pick up the change.
+async fn touch_window(conn: &mut Conn, before: &Incident) -> Result<(), CommandError> {
+    let start = before.scheduled_for.unwrap_or(before.started_at);
+    incidents::set_window(
+        conn,
+        before.id,
+        before.description.as_deref(),
+        start,
+        before.scheduled_until.unwrap_or(start),
     )
     .await?;
     Ok(())

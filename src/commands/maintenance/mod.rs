@@ -292,18 +292,7 @@ async fn load_window(
         .await?
         .filter(Incident::is_maintenance)
         .ok_or(CommandError::NotFound(id))?;
-    if let Some(expected) = expected {
-        if expected != w.version {
-            return Err(CommandError::Stale {
-                id,
-                expected,
-                current: w.version,
-            });
-        }
-    }
-    if !w.is_open() {
-        return Err(CommandError::Resolved(id));
-    }
+    super::check_open(&w, expected)?;
     Ok(w)
 }
 
