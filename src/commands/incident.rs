@@ -72,25 +72,6 @@ pub(super) fn check_components(
     Ok(())
 }
 
-pub(super) fn check_status(status: IncidentStatus) -> Result<IncidentStatus, Invalid> {
-    if status.is_maintenance() {
-        return Err(Invalid::new(
-            "status",
-            format!(
-                "`{status}` is a maintenance status; use investigating, identified or monitoring \
-                 (maintenance windows live under /api/v1/maintenances)"
-            ),
-        ));
-    }
-    if status == IncidentStatus::Resolved {
-        return Err(Invalid::new(
-            "status",
-            "use the resolve action (POST /api/v1/incidents/{id}/resolve) to resolve an incident",
-        ));
-    }
-    Ok(status)
-}
-
 /// Declares an incident. Returns its id.
 #[tracing::instrument(skip_all, fields(actor = %crate::telemetry::actor(actor)))]
 pub async fn declare(
@@ -102,7 +83,7 @@ pub async fn declare(
 ) -> Result<i64, CommandError> {
     let title = check_text("title", &d.title, MAX_TITLE)?;
     let message = check_text("message", &d.message, MAX_MESSAGE)?;
-    let status = check_status(d.status)?;
+    let status = crate::domain::incident::update_status(d.status)?;
     check_components(&env.config, &d.components)?;
     let eta_at = d.eta.map(|e| e.resolve(now)).transpose()?;
     let requested = d.next_update_in.map(check_next_update_in).transpose()?;
@@ -176,17 +157,8 @@ pub(super) async fn load_open(
     let incident = incidents::get_for_update(conn, env.backend, id)
         .await?
         .ok_or(CommandError::NotFound(id))?;
-    check_open(&incident, expected)?;
-    if incident.status == IncidentStatus::Scheduled {
-        return Err(Invalid::new(
-            "status",
-            format!(
-                "incident {id} is a maintenance window that has not started; change it with \
-                 PATCH /api/v1/maintenances/{id}"
-            ),
-        )
-        .into());
-    }
+    incident.check_open(expected)?;
+    incident.may_post_update()?;
     Ok(incident)
 }
 
@@ -206,7 +178,10 @@ pub async fn post_update(
         .as_deref()
         .map(|t| check_text("title", t, MAX_TITLE))
         .transpose()?;
-    let status = u.status.map(check_status).transpose()?;
+    let status = u
+        .status
+        .map(crate::domain::incident::update_status)
+        .transpose()?;
     if let Some(c) = &u.components {
         check_components(&env.config, c)?;
     }
@@ -417,22 +392,4 @@ pub async fn retry_delivery(
     )
     .await?;
     Ok(true)
-}
-
-/// An incident (or window) may change only while open, and only from the version the caller
-/// read, when it names one (`If-Match`, a form's hidden version).
-pub(super) fn check_open(incident: &Incident, expected: Option<i64>) -> Result<(), CommandError> {
-    if let Some(expected) = expected {
-        if expected != incident.version {
-            return Err(CommandError::Stale {
-                id: incident.id,
-                expected,
-                current: incident.version,
-            });
-        }
-    }
-    if !incident.is_open() {
-        return Err(CommandError::Resolved(incident.id));
-    }
-    Ok(())
 }

@@ -50,6 +50,24 @@ pub enum CommandError {
     Render(#[from] RenderError),
 }
 
+impl From<crate::domain::incident::Refused> for CommandError {
+    fn from(r: crate::domain::incident::Refused) -> Self {
+        use crate::domain::incident::Refused;
+        match r {
+            Refused::Stale {
+                id,
+                expected,
+                current,
+            } => CommandError::Stale {
+                id,
+                expected,
+                current,
+            },
+            Refused::Closed(id) => CommandError::Resolved(id),
+        }
+    }
+}
+
 /// What commands need besides the transaction.
 #[derive(Clone)]
 pub struct Env {

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod estimates;
 pub mod honesty;
+pub mod incident;
 pub mod maintenance;
 pub mod schedule;
 pub mod status;

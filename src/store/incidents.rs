@@ -6,65 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{from_ms, ms, opt_from_ms, opt_ms, parse_enum, Backend, Conn, Result};
-use crate::domain::schedule::PromiseState;
 use crate::domain::{ComponentStatus, Impact, IncidentKind, IncidentStatus};
 
-/// An incident as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Incident {
-    pub id: i64,
-    pub title: String,
-    pub impact: Impact,
-    pub status: IncidentStatus,
-    pub eta_at: Option<DateTime<Utc>>,
-    pub next_update_at: Option<DateTime<Utc>>,
-    pub owner: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub version: i64,
-    #[serde(skip)]
-    pub apologised_eta_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
-    pub reminded_for_at: Option<DateTime<Utc>>,
-    pub kind: IncidentKind,
-    /// A maintenance window's longer description.
-    pub description: Option<String>,
-    /// A maintenance window's announced start and end.
-    pub scheduled_for: Option<DateTime<Utc>>,
-    pub scheduled_until: Option<DateTime<Utc>>,
-    #[serde(skip)]
-    pub last_notice_at: Option<DateTime<Utc>>,
-    /// Bumped on every public change of a maintenance window (the iCalendar SEQUENCE).
-    pub sequence: i64,
-    /// The config entry a recurring window came from.
-    pub recurrence_key: Option<String>,
-}
-
-impl Incident {
-    pub fn is_open(&self) -> bool {
-        self.resolved_at.is_none()
-    }
-
-    pub fn is_maintenance(&self) -> bool {
-        self.kind == IncidentKind::Maintenance
-    }
-
-    /// The scheduling view of an open incident. A maintenance window that has not started
-    /// promises nothing yet (its notices are [`crate::domain::maintenance::due`]'s business).
-    pub fn promises(&self) -> Option<PromiseState> {
-        if self.status == IncidentStatus::Scheduled {
-            return None;
-        }
-        Some(PromiseState {
-            eta_at: self.eta_at,
-            next_update_at: self.next_update_at?,
-            apologised_eta_at: self.apologised_eta_at,
-            reminded_for: self.reminded_for_at,
-        })
-    }
-}
+pub use crate::domain::incident::Incident;
 
 #[derive(sqlx::FromRow)]
 struct IncidentRow {

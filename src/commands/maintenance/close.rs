@@ -3,9 +3,7 @@
 use super::{check_components, publish_as, revise, Actor, CommandError, Env};
 use crate::channels::MessageKind;
 use crate::domain::text::human_duration;
-use crate::domain::{
-    check_text, to_chrono, IncidentKind, IncidentStatus, Invalid, UpdateKind, MAX_MESSAGE,
-};
+use crate::domain::{check_text, to_chrono, IncidentKind, IncidentStatus, UpdateKind, MAX_MESSAGE};
 use crate::store::incidents::{self, Revision};
 use crate::store::{audit, Conn};
 use chrono::{DateTime, Utc};
@@ -26,13 +24,7 @@ pub async fn complete_window(
 ) -> Result<(), CommandError> {
     let message = opt_text("message", c.message.as_deref(), MAX_MESSAGE)?;
     let before = load_window(env, conn, id, c.expected_version).await?;
-    if before.status == IncidentStatus::Scheduled {
-        return Err(Invalid::new(
-            "status",
-            "the window has not started; cancel it instead (POST /api/v1/maintenances/{id}/cancel)",
-        )
-        .into());
-    }
+    before.may_complete()?;
     let planned_end = before.eta_at.or(before.scheduled_until);
     let components = incidents::components(conn, id).await?;
     incidents::clear_components(conn, id).await?;
@@ -94,13 +86,7 @@ pub async fn cancel_window(
 ) -> Result<(), CommandError> {
     let message = opt_text("message", c.message.as_deref(), MAX_MESSAGE)?;
     let before = load_window(env, conn, id, c.expected_version).await?;
-    if before.status != IncidentStatus::Scheduled {
-        return Err(Invalid::new(
-            "status",
-            "the window has already started; complete it instead (POST /api/v1/maintenances/{id}/complete)",
-        )
-        .into());
-    }
+    before.may_cancel()?;
     let components = incidents::components(conn, id).await?;
     touch_window(conn, &before).await?;
     let after = revise(
@@ -152,19 +138,13 @@ pub async fn to_incident(
     t: ToIncident,
     now: DateTime<Utc>,
 ) -> Result<(), CommandError> {
-    let status = crate::commands::check_status(t.status)?;
+    let status = crate::domain::incident::update_status(t.status)?;
     let message = check_text("message", &t.message, MAX_MESSAGE)?;
     if let Some(c) = &t.components {
         check_components(&env.config, c)?;
     }
     let before = load_window(env, conn, id, t.expected_version).await?;
-    if before.status == IncidentStatus::Scheduled {
-        return Err(Invalid::new(
-            "status",
-            "the window has not started; declare an incident instead (POST /api/v1/incidents)",
-        )
-        .into());
-    }
+    before.may_become_incident()?;
     incidents::set_kind(conn, id, IncidentKind::Incident).await?;
     if let Some(c) = &t.components {
         incidents::set_components(conn, id, c).await?;

@@ -292,7 +292,7 @@ async fn load_window(
         .await?
         .filter(Incident::is_maintenance)
         .ok_or(CommandError::NotFound(id))?;
-    super::check_open(&w, expected)?;
+    w.check_open(expected)?;
     Ok(w)
 }
 
@@ -312,7 +312,7 @@ pub async fn edit_window(
     let message = opt_text("message", e.message.as_deref(), MAX_MESSAGE)?;
     let reason = opt_text("reason", e.reason.as_deref(), MAX_REASON)?;
     let before = load_window(env, conn, id, e.expected_version).await?;
-    let started = before.status != IncidentStatus::Scheduled;
+    let started = before.window_started();
     let old_start = before.scheduled_for.unwrap_or(before.started_at);
     let old_end = before
         .eta_at
@@ -332,20 +332,7 @@ pub async fn edit_window(
         )
         .into());
     }
-    let status = match e.status {
-        None => before.status,
-        Some(st @ (IncidentStatus::InProgress | IncidentStatus::Verifying)) if started => st,
-        Some(st) => {
-            return Err(Invalid::new(
-                "status",
-                format!(
-                    "`{st}` cannot be set here: a started window may be in_progress or verifying \
-                     (complete, cancel and incident are their own actions)"
-                ),
-            )
-            .into())
-        }
-    };
+    let status = before.window_status_after_edit(e.status)?;
     let verifying = status == IncidentStatus::Verifying && before.status != status;
     let starts = e
         .starts_at
