@@ -239,12 +239,7 @@ fn component_names(
 ) -> String {
     let names: Vec<String> = components
         .keys()
-        .map(|id| {
-            env.config
-                .component(id)
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| id.clone())
-        })
+        .map(|id| env.config.component_name(id))
         .collect();
     match names.as_slice() {
         [] => String::new(),

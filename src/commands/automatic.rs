@@ -119,12 +119,7 @@ async fn facts(
         tz: config.site.time_zone,
     };
     let mut known = wording::known(&history, &state, &moves);
-    let name = |id: &str| {
-        config
-            .component(id)
-            .map(|c| c.name.clone())
-            .unwrap_or_else(|| id.to_string())
-    };
+    let name = |id: &str| config.component_name(id);
     for c in &mut known.changes {
         if let Change::Component { name: n, .. } = c {
             *n = name(n);

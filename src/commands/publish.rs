@@ -27,12 +27,7 @@ pub(super) fn component_names(
     components
         .iter()
         .filter(|(_, s)| **s != ComponentStatus::Operational)
-        .map(|(id, _)| {
-            config
-                .component(id)
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| id.clone())
-        })
+        .map(|(id, _)| config.component_name(id))
         .collect()
 }
 
@@ -291,11 +286,7 @@ pub(super) fn component_facts(
         .iter()
         .map(|(id, status)| ComponentFacts {
             id: id.clone(),
-            name: env
-                .config
-                .component(id)
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| id.clone()),
+            name: env.config.component_name(id),
             status: *status,
         })
         .collect()

@@ -253,6 +253,14 @@ impl Config {
     pub fn component(&self, id: &str) -> Option<&ComponentConfig> {
         self.components.iter().find(|c| c.id == id)
     }
+
+    /// A component's display name; its id when no component has it (one removed from the
+    /// config since an old incident named it).
+    pub fn component_name(&self, id: &str) -> String {
+        self.component(id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    }
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a (impl AsRef<str> + ?Sized + 'a)>) -> String {

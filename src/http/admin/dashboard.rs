@@ -31,7 +31,7 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, Co
                 "next_update": i.next_update_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
                 "update_overdue": i.next_update_at.is_some_and(|t| t <= now),
                 "components": comps.iter().map(|(id, s)| json!({
-                    "name": app.config.component(id).map(|c| c.name.clone()).unwrap_or_else(|| id.clone()),
+                    "name": app.config.component_name(id),
                     "status": s, "label": pages::component_label(*s),
                 })).collect::<Vec<_>>(),
             }));

@@ -54,12 +54,7 @@ pub async fn page(
     let rows = subscribers::list(&mut conn, after, PAGE).await?;
     drop(conn);
     let now = app.clock.now();
-    let name_of = |id: &str| {
-        app.config
-            .component(id)
-            .map(|c| c.name.clone())
-            .unwrap_or_else(|| id.to_string())
-    };
+    let name_of = |id: &str| app.config.component_name(id);
     let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| r.id));
     let list: Vec<_> = rows
         .iter()

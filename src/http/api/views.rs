@@ -112,10 +112,7 @@ fn components(config: &Config, c: &BTreeMap<String, ComponentStatus>) -> Vec<Com
     c.iter()
         .map(|(id, status)| ComponentRef {
             id: id.clone(),
-            name: config
-                .component(id)
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| id.clone()),
+            name: config.component_name(id),
             status: *status,
         })
         .collect()

@@ -170,7 +170,7 @@ pub async fn incident_page(
         "update_overdue": inc.is_open() && inc.next_update_at.is_some_and(|t| t <= now),
         "components": comps.iter().map(|(id, s)| json!({
             "id": id, "status": s, "label": pages::component_label(*s),
-            "name": app.config.component(id).map(|c| c.name.clone()).unwrap_or_else(|| id.clone()),
+            "name": app.config.component_name(id),
         })).collect::<Vec<_>>(),
         "public_url": commands::incident_url(&app.config, inc.id),
     }));

@@ -135,11 +135,7 @@ pub async fn window_page(
             "components".into(),
             json!(comp_ids
                 .iter()
-                .map(|c| app
-                    .config
-                    .component(c)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_else(|| c.clone()))
+                .map(|c| app.config.component_name(c))
                 .collect::<Vec<_>>()),
         );
     }
