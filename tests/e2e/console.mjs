@@ -134,10 +134,13 @@ try {
     await check(`public: /incidents/${id} and / show the new incident`, async () => {
       const pub = await context.newPage();
       try {
-        for (let i = 0; i < 50; i++) {
+        // The page is rebuilt just after the commit, and browsers may keep `/` for its
+        // max-age (10 s, then stale-while-revalidate): poll by time, long enough for both.
+        const until = Date.now() + 25000;
+        while (Date.now() < until) {
           await pub.goto(`${BASE}/`, { waitUntil: 'load' });
           if ((await pub.locator('main').innerText()).includes(TITLE)) break;
-          await pub.waitForTimeout(100);
+          await pub.waitForTimeout(250);
         }
         await pub.getByText(TITLE).first().waitFor();
         await pub.goto(`${BASE}/incidents/${id}`, { waitUntil: 'load' });
