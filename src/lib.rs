@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod render;
 pub mod scheduler;
+pub mod status_page;
 pub mod store;
 pub mod supervise;
 pub mod telemetry;

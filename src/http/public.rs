@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::http::error::ApiError;
-use crate::render::cache::Asset;
-use crate::render::{pages, snapshot};
+use crate::status_page::cache::Asset;
+use crate::status_page::{pages, snapshot};
 use crate::store::incidents;
 
 pub fn router() -> Router<App> {

@@ -1,13 +1,8 @@
-//! Text rendering with minijinja. Templates live under `templates/` in the repository and are
+//! Text rendering with minijinja: the template environment shared by messages, the status page
+//! and the console (the status page's read model and documents live in `status_page`). Templates live under `templates/` in the repository and are
 //! built into the binary; a file of the same name under `site.templates_dir` overrides one.
 
-pub mod api_docs;
-pub mod cache;
-pub mod feeds;
-pub mod ics;
-pub mod pages;
-pub mod snapshot;
-pub mod v2;
+pub mod views;
 
 use std::path::{Component, Path, PathBuf};
 

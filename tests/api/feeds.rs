@@ -1,7 +1,7 @@
 //! The Atom and RSS feeds: one entry per public update, newest first, with ids that never
 //! change, read back with an independent parser (feed-rs).
 
-use candor::render::feeds;
+use candor::status_page::feeds;
 use chrono::{DateTime, Duration, Utc};
 use feed_rs::model::{Feed, FeedType};
 use serde_json::json;

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use candor::render::v2;
+use candor::status_page::v2;
 use serde_json::{json, Value};
 
 use crate::helpers::*;

@@ -9,7 +9,7 @@ use super::error::ConsoleError;
 use super::session::Signed;
 use super::{base, render};
 use crate::app::App;
-use crate::render::pages;
+use crate::render::views;
 use crate::store::audit;
 
 /// How many entries the page shows.
@@ -29,7 +29,7 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, Co
             json!({
                 "id": e.id, "actor": e.actor, "action": e.action, "incident_id": e.incident_id,
                 "detail": if e.detail.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { e.detail.to_string() },
-                "at": pages::time(e.created_at, now, app.config.site.time_zone),
+                "at": views::time(e.created_at, now, app.config.site.time_zone),
             })
         })
         .collect();

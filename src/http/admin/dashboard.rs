@@ -11,7 +11,7 @@ use super::session::Signed;
 use super::{base, render, see_other};
 use crate::app::App;
 use crate::commands::{self, CommandError};
-use crate::render::pages;
+use crate::render::views;
 use crate::store::{deliveries, incidents};
 
 pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, ConsoleError> {
@@ -25,14 +25,14 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, Co
             rows.push(json!({
                 "id": i.id, "title": i.title, "impact": i.impact, "status": i.status,
                 "owner": i.owner, "mine": i.owner.as_deref() == Some(signed.operator.email.as_str()),
-                "started": pages::time(i.started_at, now, app.config.site.time_zone),
-                "eta": i.eta_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
+                "started": views::time(i.started_at, now, app.config.site.time_zone),
+                "eta": i.eta_at.map(|t| views::time(t, now, app.config.site.time_zone)),
                 "eta_passed": i.eta_at.is_some_and(|t| t <= now),
-                "next_update": i.next_update_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
+                "next_update": i.next_update_at.map(|t| views::time(t, now, app.config.site.time_zone)),
                 "update_overdue": i.next_update_at.is_some_and(|t| t <= now),
                 "components": comps.iter().map(|(id, s)| json!({
                     "name": app.config.component_name(id),
-                    "status": s, "label": pages::component_label(*s),
+                    "status": s, "label": views::component_label(*s),
                 })).collect::<Vec<_>>(),
             }));
         }
@@ -47,8 +47,8 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, Co
             json!({
                 "id": d.id, "incident_id": incident_id, "channel": d.channel, "state": d.state,
                 "attempts": d.attempts, "error": d.last_error,
-                "at": pages::time(d.created_at, now, app.config.site.time_zone),
-                "next_attempt": d.next_attempt_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
+                "at": views::time(d.created_at, now, app.config.site.time_zone),
+                "next_attempt": d.next_attempt_at.map(|t| views::time(t, now, app.config.site.time_zone)),
                 "dead": d.state == crate::domain::DeliveryState::Dead,
             })
         })

@@ -29,7 +29,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::app::App;
-use crate::render::{pages, RenderError};
+use crate::render::{views, RenderError};
 use crate::store::operators::Operator;
 use crate::store::sessions::DbSessionStore;
 use error::ConsoleError;
@@ -154,7 +154,7 @@ pub fn store(app: &App) -> DbSessionStore {
 pub fn base(app: &App, operator: Option<&Operator>, csrf: &str) -> serde_json::Map<String, Value> {
     let now = app.clock.now();
     let mut m = serde_json::Map::new();
-    m.insert("site".into(), pages::site_view(&app.config));
+    m.insert("site".into(), views::site_view(&app.config));
     m.insert(
         "operator".into(),
         operator.map_or(Value::Null, |o| json!({ "email": o.email, "role": o.role })),
@@ -162,7 +162,7 @@ pub fn base(app: &App, operator: Option<&Operator>, csrf: &str) -> serde_json::M
     m.insert("csrf".into(), json!(csrf));
     m.insert(
         "now".into(),
-        json!(pages::time(now, now, app.config.site.time_zone)),
+        json!(views::time(now, now, app.config.site.time_zone)),
     );
     m.insert("zone".into(), json!(app.config.site.time_zone.name()));
     m

@@ -275,7 +275,7 @@ pub async fn login(
             &email,
             Some(format!(
                 "Too many failed sign-ins. Signing in is locked until {}; ask an admin if you are locked out.",
-                crate::render::pages::time(until, now, app.config.site.time_zone).text
+                crate::render::views::time(until, now, app.config.site.time_zone).text
             )),
         ));
     }
@@ -308,7 +308,7 @@ pub async fn login(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!(
                         "Too many failed sign-ins. Signing in is locked until {}.",
-                        crate::render::pages::time(u, now, app.config.site.time_zone).text
+                        crate::render::views::time(u, now, app.config.site.time_zone).text
                     ),
                 ),
                 None => (

@@ -14,7 +14,7 @@ use super::session::Signed;
 use super::{base, render, see_other};
 use crate::app::App;
 use crate::commands::subscribers::{self as command, SubscriberError};
-use crate::render::pages;
+use crate::render::views;
 use crate::store::{subscribers, StoreError};
 
 /// Subscribers per page.
@@ -69,7 +69,7 @@ pub async fn page(
             json!({
                 "id": s.id, "email": s.email, "state": state,
                 "components": s.components.as_ref().map(|c| c.iter().map(|id| name_of(id)).collect::<Vec<_>>()),
-                "since": pages::time(s.created_at, now, app.config.site.time_zone),
+                "since": views::time(s.created_at, now, app.config.site.time_zone),
             })
         })
         .collect();

@@ -149,6 +149,6 @@ pub async fn docs_page(
 ) -> Result<axum::response::Html<String>, super::ApiError> {
     let doc = serde_json::to_value(&*super::OPENAPI)
         .map_err(|e| super::ApiError::Internal(e.to_string()))?;
-    let page = crate::render::api_docs::api_docs_page(&app.config, &app.renderer, &doc)?;
+    let page = super::docs_page::api_docs_page(&app.config, &app.renderer, &doc)?;
     Ok(axum::response::Html(page))
 }

@@ -136,6 +136,16 @@ async fn incident_body(
 /// Writes the incident, its first update and one delivery per channel in one transaction. The
 /// answer's `warnings` name words that play down a major or critical incident; they never stop
 /// the write.
+///
+/// Rules the schema cannot express (a request that breaks one gets `422` naming the field):
+/// - give `eta` (a time) or `eta_in` (a duration), not both; the estimate must be in the future
+///   and within 30 days;
+/// - `next_update_in` is between 1m and 24h;
+/// - every key of `components` is a component id from `GET /api/v1/components`;
+/// - `status` is investigating, identified or monitoring (maintenance statuses belong to
+///   windows, and an incident is resolved with `resolveIncident`);
+/// - `title` and `message` are not blank after trimming and hold no control characters other
+///   than line breaks and tabs.
 #[utoipa::path(
     post, path = "/incidents", operation_id = "declareIncident", tag = "incidents",
     request_body = CreateBody,
@@ -203,6 +213,18 @@ pub async fn create(
 /// first one, needs no reason. The answer's `warnings` flag words that play down a major or
 /// critical incident, an update with no new fact and nearly the previous update's words, and
 /// words repeated from an earlier message; they never stop the write.
+///
+/// Rules the schema cannot express (`422` naming the field unless said otherwise):
+/// - give `eta` or `eta_in`, not both; the estimate must be in the future and within 30 days;
+/// - `eta_reason` is required when the new estimate is later than the current one;
+/// - `next_update_in` is between 1m and 24h;
+/// - every key of `components` is a component id from `GET /api/v1/components`;
+/// - `status` is never `resolved` (use `resolveIncident`); on a maintenance window that has
+///   started only `in_progress` and `verifying` may be set, and a window that has not started
+///   is changed with `editMaintenance`;
+/// - text fields are not blank and hold no control characters other than line breaks and tabs;
+/// - a resolved incident takes no updates (`409`), and `version` or `If-Match` older than the
+///   incident's is refused with `409` and the current version.
 #[utoipa::path(
     post, path = "/incidents/{id}/updates", operation_id = "postUpdate", tag = "incidents",
     request_body = UpdateBody,
@@ -263,6 +285,9 @@ pub async fn update(
 /// Resolve an incident
 ///
 /// Posts the all-clear and returns the components to operational.
+///
+/// Refused with `409` when the incident is already resolved or `version`/`If-Match` is older
+/// than the incident's, and with `422` when `message` is blank or holds control characters.
 #[utoipa::path(
     post, path = "/incidents/{id}/resolve", operation_id = "resolveIncident", tag = "incidents",
     request_body = ResolveBody,

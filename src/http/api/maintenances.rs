@@ -36,6 +36,13 @@ fn created(mut resp: Response, id: i64) -> Response {
 /// Announced at once on every channel, then reminded before its start (`maintenance.notices`),
 /// started (its components go under maintenance) and, if nobody completes it by its end,
 /// apologised for as an overrun. Overlapping configured peak hours gives `warnings`.
+///
+/// Rules the schema cannot express (a request that breaks one gets `422` naming the field):
+/// - give exactly one of `ends_at` (a time) or `duration`;
+/// - `starts_at` is in the future and within a year; the end is after the start and at most 7
+///   days after it;
+/// - every entry of `components` is a component id from `GET /api/v1/components`;
+/// - text fields are not blank and hold no control characters other than line breaks and tabs.
 #[utoipa::path(
     post, path = "/maintenances", operation_id = "scheduleMaintenance", tag = "maintenance",
     request_body = ScheduleBody, params(super::incidents::IdempotencyKey),
@@ -119,6 +126,16 @@ pub async fn create(
 /// Change a maintenance window
 ///
 /// The change is announced; an announced window's `sequence` goes up.
+///
+/// Rules the schema cannot express (`422` naming the field unless said otherwise):
+/// - once the window has started, `starts_at` cannot move and `components` cannot change (post an
+///   incident update or turn it into an incident);
+/// - moving the end of a started window needs `reason` (customers are told);
+/// - the end stays after the start and at most 7 days after it; `starts_at` of a window not yet
+///   started stays in the future and within a year; a started window's end stays in the future;
+/// - `status` may be `verifying` or `in_progress` only once the window has started;
+/// - a completed or cancelled window takes no changes (`409`), nor does a stale
+///   `version`/`If-Match` (`409` with the current version).
 #[utoipa::path(
     patch, path = "/maintenances/{id}", operation_id = "editMaintenance", tag = "maintenance",
     request_body = EditBody,
@@ -200,6 +217,10 @@ async fn run_edit(
 /// Extend a maintenance window
 ///
 /// A new end (`ends_at`, or `extend_by` from the current end) with the reason customers are told.
+///
+/// Give exactly one of `ends_at` or `extend_by` (`422` naming `ends_at` otherwise); the new end
+/// stays after the start, at most 7 days after it, and in the future once the window has
+/// started. A closed window, or a stale `version`/`If-Match`, gets `409`.
 #[utoipa::path(
     post, path = "/maintenances/{id}/extend", operation_id = "extendMaintenance", tag = "maintenance",
     request_body = ExtendBody,

@@ -3,6 +3,7 @@
 pub mod alertmanager;
 pub mod components;
 pub mod doc;
+mod docs_page;
 pub mod estimates;
 pub mod incidents;
 mod maintenance_types;

@@ -28,7 +28,6 @@ use super::subscribe_limits::{SubscribeLimits, ADDRESS_LIMITED};
 use crate::app::App;
 use crate::commands::subscribers::{self as command, SubscribeRequest, SubscriberError};
 use crate::commands::Actor;
-use crate::render::pages;
 
 /// Public pages: the form's target, confirmation and unsubscribe links.
 pub fn public_router() -> Router<App> {
@@ -165,7 +164,13 @@ fn page(
     message: &str,
     action: Option<(&str, &str)>,
 ) -> Response {
-    match pages::subscribe_page(&app.config, &app.renderer, title, message, action) {
+    match crate::status_page::pages::subscribe_page(
+        &app.config,
+        &app.renderer,
+        title,
+        message,
+        action,
+    ) {
         Ok(body) => (
             status,
             [

@@ -15,7 +15,7 @@ use crate::domain::ComponentStatus;
 use crate::http::admin::error::{ConsoleError, Missing};
 use crate::http::admin::session::Signed;
 use crate::http::admin::{base, render};
-use crate::render::pages;
+use crate::render::views;
 use crate::store::{deliveries, incidents, updates, StoreError};
 
 /// One delivery as the console shows it; an email delivery says how many subscribers it
@@ -34,7 +34,7 @@ pub async fn delivery_view(
     };
     Ok(json!({
         "id": d.id, "channel": d.channel, "state": d.state, "attempts": d.attempts,
-        "delivered": d.delivered_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
+        "delivered": d.delivered_at.map(|t| views::time(t, now, app.config.site.time_zone)),
         "remote_url": crate::http::security::safe_link(d.remote_url.as_deref()), "error": d.last_error,
         "dead": d.state == crate::domain::DeliveryState::Dead,
         "reach": reach,
@@ -57,8 +57,8 @@ pub async fn updates_view(
         }
         out.push(json!({
             "id": u.id, "kind": u.kind, "status": u.status, "message": u.message,
-            "author": u.author, "at": pages::time(u.created_at, now, app.config.site.time_zone),
-            "eta": u.eta_at.map(|t| pages::time(t, now, app.config.site.time_zone)), "deliveries": mine,
+            "author": u.author, "at": views::time(u.created_at, now, app.config.site.time_zone),
+            "eta": u.eta_at.map(|t| views::time(t, now, app.config.site.time_zone)), "deliveries": mine,
         }));
     }
     Ok(out)
@@ -82,7 +82,7 @@ pub fn form_context(app: &App, draft: &Draft) -> Value {
         "statuses": STATUSES,
         "component_statuses": COMPONENT_STATUSES.iter().map(|s| json!({
             "id": s,
-            "label": s.parse::<ComponentStatus>().map(pages::component_label).unwrap_or(s),
+            "label": s.parse::<ComponentStatus>().map(views::component_label).unwrap_or(s),
         })).collect::<Vec<_>>(),
     })
 }
@@ -162,22 +162,22 @@ pub async fn incident_page(
     ctx.insert("incident".into(), json!({
         "id": inc.id, "title": inc.title, "impact": inc.impact, "status": inc.status,
         "owner": inc.owner, "open": inc.is_open(), "version": inc.version,
-        "started": pages::time(inc.started_at, now, app.config.site.time_zone),
-        "resolved": inc.resolved_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
-        "eta": inc.eta_at.map(|t| pages::time(t, now, app.config.site.time_zone)),
+        "started": views::time(inc.started_at, now, app.config.site.time_zone),
+        "resolved": inc.resolved_at.map(|t| views::time(t, now, app.config.site.time_zone)),
+        "eta": inc.eta_at.map(|t| views::time(t, now, app.config.site.time_zone)),
         "eta_passed": inc.eta_at.is_some_and(|t| t <= now) && inc.is_open(),
-        "next_update": inc.next_update_at.filter(|_| inc.is_open()).map(|t| pages::time(t, now, app.config.site.time_zone)),
+        "next_update": inc.next_update_at.filter(|_| inc.is_open()).map(|t| views::time(t, now, app.config.site.time_zone)),
         "update_overdue": inc.is_open() && inc.next_update_at.is_some_and(|t| t <= now),
         "components": comps.iter().map(|(id, s)| json!({
-            "id": id, "status": s, "label": pages::component_label(*s),
+            "id": id, "status": s, "label": views::component_label(*s),
             "name": app.config.component_name(id),
         })).collect::<Vec<_>>(),
         "public_url": commands::incident_url(&app.config, inc.id),
     }));
     ctx.insert("updates".into(), json!(updates_view));
     ctx.insert("revisions".into(), json!(revs.iter().map(|r| json!({
-        "old": r.old_eta.map(|t| pages::time(t, now, app.config.site.time_zone)), "new": r.new_eta.map(|t| pages::time(t, now, app.config.site.time_zone)),
-        "actor": r.actor, "reason": r.reason, "at": pages::time(r.created_at, now, app.config.site.time_zone),
+        "old": r.old_eta.map(|t| views::time(t, now, app.config.site.time_zone)), "new": r.new_eta.map(|t| views::time(t, now, app.config.site.time_zone)),
+        "actor": r.actor, "reason": r.reason, "at": views::time(r.created_at, now, app.config.site.time_zone),
     })).collect::<Vec<_>>()));
     ctx.insert("form".into(), form_context(app, &form_draft));
     let (error, stale) = match notice {

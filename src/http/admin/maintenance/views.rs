@@ -14,7 +14,7 @@ use crate::http::admin::error::{ConsoleError, Missing};
 use crate::http::admin::incidents::{local_input, updates_view};
 use crate::http::admin::session::Signed;
 use crate::http::admin::{base, render, see_other};
-use crate::render::pages;
+use crate::render::views;
 use crate::store::incidents::{self, Incident};
 use crate::store::{deliveries, updates, StoreError};
 
@@ -40,7 +40,7 @@ pub fn summary(app: &App, w: &Incident, now: DateTime<Utc>) -> Value {
     let end = planned_end(w);
     json!({
         "id": w.id, "title": w.title, "status": w.status, "owner": w.owner,
-        "start": pages::time(start, now, app.config.site.time_zone), "end": pages::time(end, now, app.config.site.time_zone),
+        "start": views::time(start, now, app.config.site.time_zone), "end": views::time(end, now, app.config.site.time_zone),
         "overrun": w.is_open() && w.status != IncidentStatus::Scheduled && end <= now,
         "public_url": cmd::window_url(&app.env(), w.id),
     })

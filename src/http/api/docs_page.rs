@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::pages::site_view;
-use super::{RenderError, Renderer};
 use crate::config::Config;
+use crate::render::views::site_view;
+use crate::render::{RenderError, Renderer};
 
 /// A JSON Schema as a short phrase for people: `string (date-time) or null`, `array of Delivery`.
 fn schema_phrase(s: &Value) -> String {

@@ -1,0 +1,17 @@
+//! The public status page: its read model (one bounded read of what customers may see), the
+//! documents rendered from it (the page, incident and history pages, feeds, the Statuspage v2
+//! JSON, the calendar), the in-memory cache that serves them, and the loop that keeps them fresh.
+//! Nothing here writes: every change arrives through `commands`, and this module reads it back.
+//!
+//! - `snapshot`: the read model and its queries;
+//! - `pages`, `feeds`, `v2`, `ics`: documents rendered from a snapshot (pure, no I/O);
+//! - `cache`: every document rendered and compressed once per change, served from memory;
+//! - `refresh`: when to rebuild.
+
+pub mod cache;
+pub mod feeds;
+pub mod ics;
+pub mod pages;
+mod refresh;
+pub mod snapshot;
+pub mod v2;
