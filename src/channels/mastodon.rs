@@ -2,7 +2,10 @@
 //!
 //! - The length limit is the instance's own (`GET /api/v2/instance`,
 //!   `configuration.statuses.max_characters`, links counting
-//!   `characters_reserved_per_url`), read once and kept.
+//!   `characters_reserved_per_url`), read once and kept. Servers without that endpoint (it
+//!   came with Mastodon 4.0; older ones, Pleroma and its kin answer 404) are asked `GET
+//!   /api/v1/instance` (`configuration.statuses.max_characters` since Mastodon 3.4, else
+//!   Pleroma's `max_toot_chars`); failing that, Mastodon's default of 500 is assumed.
 //! - `Idempotency-Key` is derived from the delivery (its id and the message's time): a retry
 //!   after a lost response is recognised by the server (it keeps keys about an hour) and not
 //!   posted twice.
@@ -99,13 +102,54 @@ impl MastodonChannel {
         if let Some(l) = *kept {
             return Ok(l);
         }
+        let l = match self.instance_json("/api/v2/instance", ctx).await? {
+            Some(v) => {
+                let i: Instance = serde_json::from_value(v)
+                    .map_err(|e| SendError::retryable(format!("GET /api/v2/instance: {e}")))?;
+                Limits {
+                    max_characters: i.configuration.statuses.max_characters,
+                    characters_reserved_per_url: i
+                        .configuration
+                        .statuses
+                        .characters_reserved_per_url,
+                }
+            }
+            None => match self.instance_json("/api/v1/instance", ctx).await? {
+                Some(v) => v1_limits(&v).unwrap_or_else(|| {
+                    tracing::warn!(
+                        "GET /api/v1/instance names no character limit; assuming Mastodon's 500"
+                    );
+                    DEFAULT_LIMIT
+                }),
+                None => {
+                    tracing::warn!(
+                        "the server has neither /api/v2/instance nor /api/v1/instance; \
+                         assuming Mastodon's limit of 500 characters"
+                    );
+                    DEFAULT_LIMIT
+                }
+            },
+        };
+        *kept = Some(l);
+        Ok(l)
+    }
+
+    /// `GET path` as JSON; `None` if the server does not have it (404, 410).
+    async fn instance_json(
+        &self,
+        path: &str,
+        ctx: &DeliveryContext,
+    ) -> Result<Option<serde_json::Value>, SendError> {
         let resp = self
             .http
-            .get(self.endpoint("/api/v2/instance"))
+            .get(self.endpoint(path))
             .send()
             .await
             .map_err(describe_reqwest_error)?;
         let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
+            return Ok(None);
+        }
         if !status.is_success() {
             let wait = wait_hint(&resp, "x-ratelimit-reset", Reset::Iso8601, ctx.now);
             let body = resp.text().await.unwrap_or_default();
@@ -115,16 +159,10 @@ impl MastodonChannel {
                 wait,
             ));
         }
-        let i: Instance = resp
-            .json()
+        resp.json()
             .await
-            .map_err(|e| SendError::retryable(format!("GET /api/v2/instance: {e}")))?;
-        let l = Limits {
-            max_characters: i.configuration.statuses.max_characters,
-            characters_reserved_per_url: i.configuration.statuses.characters_reserved_per_url,
-        };
-        *kept = Some(l);
-        Ok(l)
+            .map(Some)
+            .map_err(|e| SendError::retryable(format!("GET {path}: {e}")))
     }
 
     fn text(&self, msg: &Message, l: Limits) -> Result<(String, Counter), SendError> {
@@ -134,6 +172,23 @@ impl MastodonChannel {
         let text = super::fitted_post(&self.renderer, msg, l.max_characters, counter)?;
         Ok((text, counter))
     }
+}
+
+/// The limits `GET /api/v1/instance` gives: Mastodon 3.4+'s `configuration.statuses`, else
+/// Pleroma's (and Akkoma's, GoToSocial's) `max_toot_chars`.
+fn v1_limits(v: &serde_json::Value) -> Option<Limits> {
+    let statuses = &v["configuration"]["statuses"];
+    let max = statuses["max_characters"]
+        .as_u64()
+        .or_else(|| v["max_toot_chars"].as_u64())
+        .filter(|m| *m > 0)?;
+    let url = statuses["characters_reserved_per_url"]
+        .as_u64()
+        .unwrap_or(DEFAULT_LIMIT.characters_reserved_per_url as u64);
+    Some(Limits {
+        max_characters: usize::try_from(max).ok()?,
+        characters_reserved_per_url: usize::try_from(url).ok()?,
+    })
 }
 
 /// The delivery's key plus when its message was posted: the same on every retry, and unlikely
@@ -203,5 +258,33 @@ impl Channel for MastodonChannel {
             &error_text(&body, &["error"]),
             wait,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn v1_instance_limits_from_mastodon_or_pleroma() {
+        let mastodon = json!({ "configuration": { "statuses": {
+            "max_characters": 1000, "characters_reserved_per_url": 30 } } });
+        assert_eq!(
+            v1_limits(&mastodon),
+            Some(Limits {
+                max_characters: 1000,
+                characters_reserved_per_url: 30
+            })
+        );
+        assert_eq!(
+            v1_limits(&json!({ "max_toot_chars": 5000 })),
+            Some(Limits {
+                max_characters: 5000,
+                characters_reserved_per_url: 23
+            })
+        );
+        assert_eq!(v1_limits(&json!({ "uri": "old.example" })), None);
+        assert_eq!(v1_limits(&json!({ "max_toot_chars": 0 })), None);
     }
 }

@@ -199,77 +199,105 @@ pub fn build(
     for (id, ch) in &config.channels {
         let r = renderer.clone();
         let timeout = ch.limits().timeout;
-        let built: Arc<dyn Channel> =
-            match ch {
-                ChannelConfig::Log { path, .. } => Arc::new(log::LogChannel::open(id, path, r)?),
-                ChannelConfig::Webhook {
-                    url,
-                    bearer_token,
-                    signing_secret,
-                    ..
-                } => Arc::new(webhook::WebhookChannel::new(
-                    id,
-                    url.clone(),
-                    bearer_token.clone(),
-                    signing_secret.as_ref(),
-                    timeout,
-                    r,
-                )?),
-                ChannelConfig::Mastodon {
-                    instance,
-                    access_token,
-                    ..
-                } => Arc::new(mastodon::MastodonChannel::new(
-                    id,
-                    instance.clone(),
-                    access_token.clone(),
-                    timeout,
-                    r,
-                )?),
-                ChannelConfig::Bluesky {
-                    service,
-                    identifier,
-                    app_password,
-                    ..
-                } => Arc::new(bluesky::BlueskyChannel::new(
-                    id,
-                    service.clone(),
-                    identifier.clone(),
-                    app_password.clone(),
-                    timeout,
-                    r,
-                )?),
-                ChannelConfig::X {
-                    api_url,
-                    consumer_key,
-                    consumer_secret,
-                    access_token,
-                    access_token_secret,
-                    ..
-                } => Arc::new(x::XChannel::new(
-                    id,
-                    api_url.clone(),
-                    x::Keys {
-                        consumer_key: consumer_key.clone(),
-                        consumer_secret: consumer_secret.clone(),
-                        access_token: access_token.clone(),
-                        access_token_secret: access_token_secret.clone(),
+        let built: Arc<dyn Channel> = match ch {
+            ChannelConfig::Log { path, .. } => Arc::new(log::LogChannel::open(id, path, r)?),
+            ChannelConfig::Webhook {
+                url,
+                bearer_token,
+                signing_secret,
+                ..
+            } => Arc::new(webhook::WebhookChannel::new(
+                id,
+                url.clone(),
+                bearer_token.clone(),
+                signing_secret.as_ref(),
+                timeout,
+                r,
+            )?),
+            ChannelConfig::Mastodon {
+                instance,
+                access_token,
+                ..
+            } => Arc::new(mastodon::MastodonChannel::new(
+                id,
+                instance.clone(),
+                access_token.clone(),
+                timeout,
+                r,
+            )?),
+            ChannelConfig::Bluesky {
+                service,
+                identifier,
+                app_password,
+                ..
+            } => Arc::new(bluesky::BlueskyChannel::new(
+                id,
+                service.clone(),
+                identifier.clone(),
+                app_password.clone(),
+                timeout,
+                r,
+            )?),
+            ChannelConfig::X {
+                api_url,
+                consumer_key,
+                consumer_secret,
+                access_token,
+                access_token_secret,
+                ..
+            } => Arc::new(x::XChannel::new(
+                id,
+                api_url.clone(),
+                x::Keys {
+                    consumer_key: consumer_key.clone(),
+                    consumer_secret: consumer_secret.clone(),
+                    access_token: access_token.clone(),
+                    access_token_secret: access_token_secret.clone(),
+                },
+                timeout,
+                r,
+            )?),
+            ChannelConfig::Slack {
+                webhook_url,
+                bot_token,
+                channel,
+                api_url,
+                ..
+            } => {
+                let target = match (webhook_url, bot_token, channel) {
+                    (_, Some(token), Some(channel)) => slack::Target::Bot {
+                        api: api_url.clone(),
+                        token: token.clone(),
+                        channel: channel.clone(),
                     },
-                    timeout,
-                    r,
-                )?),
-                ChannelConfig::Slack { webhook_url, .. } => Arc::new(slack::SlackChannel::new(
+                    (Some(url), _, _) => slack::Target::Webhook(url.clone()),
+                    // `Config::validate` refuses this.
+                    _ => anyhow::bail!("channel `{id}`: no webhook_url, or bot_token and channel"),
+                };
+                Arc::new(slack::SlackChannel::new(id, target, timeout, r)?)
+            }
+            ChannelConfig::Discord {
+                webhook_url,
+                forum,
+                thread_id,
+                ..
+            } => {
+                let threads = match (forum, thread_id) {
+                    (_, Some(t)) => discord::Threads::Fixed(t.clone()),
+                    (true, None) => discord::Threads::Forum,
+                    (false, None) => discord::Threads::None,
+                };
+                Arc::new(discord::DiscordChannel::new(
                     id,
                     webhook_url.clone(),
+                    threads,
                     timeout,
                     r,
-                )?),
-                ChannelConfig::Discord { webhook_url, .. } => Arc::new(
-                    discord::DiscordChannel::new(id, webhook_url.clone(), timeout, r)?,
-                ),
-                // Built by the app, which has the database it reads subscribers from.
-                ChannelConfig::Email(_) => continue,
-            };
+                )?)
+            }
+            // Built by the app, which has the database it reads subscribers from.
+            ChannelConfig::Email(_) => continue,
+        };
         out.insert(id.clone(), built);
     }
     Ok(out)

@@ -24,7 +24,7 @@ pub fn router() -> Router<App> {
         .route("/feed.atom", get(cached))
         .route("/feed.rss", get(cached))
         .route("/maintenance.ics", get(cached))
-        .route("/api/v2/{*path}", get(v2))
+        .route("/api/v2/{*path}", get(v2).layer(v2_cors()))
         .route("/incidents/{id}", get(incident))
         .route("/history", get(history))
         .route("/assets/{name}", get(asset))
@@ -40,17 +40,25 @@ async fn cached(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Respons
 }
 
 /// Statuspage-compatible JSON. Widgets embedded on customers' own sites fetch it from another
-/// origin, so it is readable from any origin, as Statuspage's is.
+/// origin, so it is readable from any origin, as Statuspage's is (see [`v2_cors`]).
 async fn v2(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Response {
-    let mut resp = match app.pages.get(uri.path()) {
+    match app.pages.get(uri.path()) {
         Some(asset) => asset.respond(&headers),
         None => ApiError::NotFound(format!("nothing at {}", uri.path())).into_response(),
-    };
-    resp.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    resp
+    }
+}
+
+/// CORS for the v2 JSON (the Fetch standard's protocol, by tower-http): every answer says
+/// `Access-Control-Allow-Origin: *`, and an `OPTIONS` preflight (a widget's `fetch` with a
+/// header of its own, `If-None-Match` say) is answered for reading only: GET and HEAD, any
+/// request header, no credentials, kept by the browser for a day.
+fn v2_cors() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD])
+        .allow_headers(Any)
+        .max_age(std::time::Duration::from_secs(24 * 3600))
 }
 
 /// The pages' scripts, as files (the Content-Security-Policy allows no inline script).

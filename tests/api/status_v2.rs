@@ -532,3 +532,65 @@ async fn a_quiet_page_says_all_systems_operational_with_empty_lists() {
     assert!(comps.values().all(|c| c["status"] == "operational"));
     t.finish().await;
 }
+
+/// Widgets on customers' own sites read this JSON with `fetch()`. A request that is not
+/// "simple" (one with an `If-None-Match` or another header of its own) is preceded by an
+/// `OPTIONS` preflight (the Fetch standard's CORS protocol), which used to get 405, so the
+/// browser never sent the request. Preflights are answered for reading only: GET and HEAD,
+/// from any origin, without credentials.
+#[tokio::test]
+async fn v2_json_answers_cors_preflights_for_reading_only() {
+    let t = spawn_app().await;
+    for path in ["/api/v2/summary.json", "/api/v2/incidents/unresolved.json"] {
+        let r = t
+            .http
+            .request(reqwest::Method::OPTIONS, t.url(path))
+            .header("Origin", "https://shop.example")
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "if-none-match")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        let h = r.headers();
+        assert_eq!(h["access-control-allow-origin"], "*", "{path}");
+        let methods = h["access-control-allow-methods"].to_str().unwrap();
+        let mut methods: Vec<&str> = methods.split(',').map(str::trim).collect();
+        methods.sort_unstable();
+        assert_eq!(methods, ["GET", "HEAD"], "{path}: reading only");
+        assert_eq!(h["access-control-allow-headers"], "*", "{path}");
+        assert!(
+            !h.contains_key("access-control-allow-credentials"),
+            "{path}: no credentials"
+        );
+        assert!(h.contains_key("access-control-max-age"), "{path}");
+    }
+    // The request the preflight was for gets the same answer as before.
+    let r = t
+        .http
+        .get(t.url("/api/v2/status.json"))
+        .header("Origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        r.headers()
+            .get_all("access-control-allow-origin")
+            .iter()
+            .count(),
+        1
+    );
+    // Writing is not offered, and the console is not opened to other origins.
+    let r = t
+        .http
+        .request(reqwest::Method::OPTIONS, t.url("/api/v1/incidents"))
+        .header("Origin", "https://shop.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+    t.finish().await;
+}

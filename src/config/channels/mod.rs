@@ -140,10 +140,21 @@ pub enum ChannelConfig {
         #[serde(default)]
         only: ChannelFilter,
     },
-    /// A Slack incoming webhook.
+    /// Slack: an incoming webhook (`webhook_url`), or `chat.postMessage` with a bot token
+    /// (`bot_token` and `channel`), which threads each incident's messages.
     Slack {
-        /// The webhook URL (it is the credential: keep it in the environment).
-        webhook_url: Secret,
+        /// An incoming webhook's URL (it is the credential: keep it in the environment).
+        #[serde(default)]
+        webhook_url: Option<Secret>,
+        /// A bot token (`xoxb-...`) of an app with the `chat:write` scope, invited to `channel`.
+        #[serde(default)]
+        bot_token: Option<Secret>,
+        /// The channel's ID (`C0123456789`), for `bot_token`.
+        #[serde(default)]
+        channel: Option<String>,
+        /// The Web API base (default `https://slack.com/api`).
+        #[serde(default = "default_slack_api", deserialize_with = "de_url")]
+        api_url: url::Url,
         #[serde(default)]
         limits: ChannelLimits,
         #[serde(default)]
@@ -153,6 +164,13 @@ pub enum ChannelConfig {
     Discord {
         /// The webhook URL (it is the credential: keep it in the environment).
         webhook_url: Secret,
+        /// The webhook's channel is a forum: each incident starts a post named after it, and
+        /// its later messages go into that post.
+        #[serde(default)]
+        forum: bool,
+        /// Every message goes into this existing thread (its id, digits only).
+        #[serde(default)]
+        thread_id: Option<String>,
         #[serde(default)]
         limits: ChannelLimits,
         #[serde(default)]
@@ -172,6 +190,10 @@ fn default_bluesky_service() -> url::Url {
 
 fn default_x_api() -> url::Url {
     url::Url::parse("https://api.x.com").expect("valid URL")
+}
+
+fn default_slack_api() -> url::Url {
+    url::Url::parse("https://slack.com/api").expect("valid URL")
 }
 
 impl ChannelConfig {
@@ -281,8 +303,63 @@ impl ChannelConfig {
                 empty("access_token", access_token.expose())?;
                 empty("access_token_secret", access_token_secret.expose())
             }
-            ChannelConfig::Slack { webhook_url: u, .. }
-            | ChannelConfig::Discord { webhook_url: u, .. } => webhook_url("webhook_url", u),
+            ChannelConfig::Slack {
+                webhook_url: url,
+                bot_token,
+                channel,
+                ..
+            } => match (url, bot_token, channel) {
+                (Some(u), None, None) => webhook_url("webhook_url", u),
+                (None, Some(token), Some(channel)) => {
+                    empty("bot_token", token.expose())?;
+                    empty("channel", channel)?;
+                    if !token.expose().starts_with("xox") {
+                        // Never echo a credential.
+                        return Err(ConfigError::invalid(
+                            format!("channels.{id}.bot_token"),
+                            "is not a Slack token (a bot token starts with `xoxb-`: OAuth & Permissions in the app's settings)",
+                        ));
+                    }
+                    Ok(())
+                }
+                (Some(_), Some(_), _) => Err(ConfigError::invalid(
+                    format!("channels.{id}.bot_token"),
+                    "give either webhook_url (an incoming webhook) or bot_token and channel (chat.postMessage, which threads), not both",
+                )),
+                (Some(_), None, Some(_)) => Err(ConfigError::invalid(
+                    format!("channels.{id}.channel"),
+                    "goes with bot_token; an incoming webhook posts to the channel it was made for",
+                )),
+                (None, Some(_), None) => Err(ConfigError::invalid(
+                    format!("channels.{id}.channel"),
+                    "is needed with bot_token: the channel's ID (C0123456789, from the channel's details)",
+                )),
+                (None, None, _) => Err(ConfigError::invalid(
+                    format!("channels.{id}.webhook_url"),
+                    "give webhook_url (an incoming webhook) or bot_token and channel (chat.postMessage, which threads)",
+                )),
+            },
+            ChannelConfig::Discord {
+                webhook_url: u,
+                forum,
+                thread_id,
+                ..
+            } => {
+                webhook_url("webhook_url", u)?;
+                match thread_id {
+                    Some(_) if *forum => Err(ConfigError::invalid(
+                        format!("channels.{id}.thread_id"),
+                        "goes without forum: true (a forum channel gets a post per incident; thread_id sends everything into one thread)",
+                    )),
+                    Some(t) if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) => {
+                        Err(ConfigError::invalid(
+                            format!("channels.{id}.thread_id"),
+                            format!("`{t}` is not a thread's id (digits only: Copy Thread ID in Discord's developer mode)"),
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }
             // Checked by `EmailConfig::validate`.
             ChannelConfig::Email(_) => Ok(()),
         }

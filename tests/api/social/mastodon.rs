@@ -292,3 +292,64 @@ async fn mastodon_worker_killed_mid_send_is_taken_over_under_the_same_idempotenc
     assert_eq!(made.lock().unwrap().len(), 1, "one status");
     t.finish().await;
 }
+
+/// Servers older than Mastodon 4.0 (and Pleroma, Akkoma, GoToSocial's older releases) have no
+/// `GET /api/v2/instance`: it answers 404. That used to fail every post for good. The limit is
+/// then read from `GET /api/v1/instance` (`configuration.statuses.max_characters` on Mastodon
+/// 3.x, `max_toot_chars` on Pleroma and its kin), and failing that taken as Mastodon's 500.
+#[tokio::test]
+async fn mastodon_without_api_v2_instance_reads_v1_then_assumes_500() {
+    let v1_mastodon = json!({
+        "uri": "social.acme.test", "version": "3.5.3",
+        "configuration": { "statuses": {
+            "max_characters": 300, "max_media_attachments": 4, "characters_reserved_per_url": 23 } }
+    });
+    let v1_pleroma = json!({ "uri": "https://social.acme.test", "version": "2.7.2 (compatible; Pleroma 2.5.0)",
+                             "max_toot_chars": 300 });
+    let not_found =
+        || ResponseTemplate::new(404).set_body_json(json!({ "error": "Record not found" }));
+    let cases = [
+        (ResponseTemplate::new(200).set_body_json(v1_mastodon), 300),
+        (ResponseTemplate::new(200).set_body_json(v1_pleroma), 300),
+        (not_found(), 500),
+    ];
+    for (v1, limit) in cases {
+        let m = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/v2/instance"))
+            .respond_with(not_found())
+            .expect(1)
+            .mount(&m)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/instance"))
+            .respond_with(v1)
+            .expect(1)
+            .mount(&m)
+            .await;
+        let next = AtomicUsize::new(1);
+        Mock::given(method("POST"))
+            .and(path("/api/v1/statuses"))
+            .and(header("authorization", "Bearer masto-token"))
+            .respond_with(move |_: &Request| status_json(next.fetch_add(1, Ordering::SeqCst)))
+            .expect(2)
+            .mount(&m)
+            .await;
+        let t = app(mastodon_yaml(&m)).await;
+        let id = declare(&t, &format!("{LONG} {LONG}")).await;
+        assert_eq!(
+            t.dispatch_all().await.delivered,
+            2,
+            "limit {limit}: here and in the log"
+        );
+        update(&t, id, "Sign-ins are recovering.").await;
+        assert_eq!(t.dispatch_all().await.delivered, 2, "asked once, then kept");
+        let reqs = requests_to(&m, "/api/v1/statuses").await;
+        let status = &form_of(&reqs[0])["status"];
+        let counter = Counter::GraphemesShortLinks { url: 23 };
+        assert!(counter.count(status) <= limit, "{limit}: {status}");
+        assert!(counter.count(status) > limit - 50, "{limit}: {status}");
+        assert_eq!(form_of(&reqs[1])["in_reply_to_id"], "1");
+        t.finish().await;
+    }
+}

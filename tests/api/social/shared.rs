@@ -59,6 +59,26 @@ fn channel_config_errors_name_the_key() {
             "  c: { type: bluesky, identifier: \"a.test\" }\n",
             "app_password",
         ),
+        (
+            "  c: { type: discord, webhook_url: \"https://d.test/api/webhooks/1/t\", forum: true, thread_id: \"1\" }\n",
+            "channels.c.thread_id",
+        ),
+        (
+            "  c: { type: discord, webhook_url: \"https://d.test/api/webhooks/1/t\", thread_id: \"general\" }\n",
+            "channels.c.thread_id",
+        ),
+        (
+            "  c: { type: slack, bot_token: \"xoxb-1\" }\n",
+            "channels.c.channel",
+        ),
+        (
+            "  c: { type: slack, webhook_url: \"https://hooks.slack.test/services/X\", bot_token: \"xoxb-1\", channel: \"C1\" }\n",
+            "channels.c.bot_token",
+        ),
+        (
+            "  c: { type: slack }\n",
+            "channels.c.webhook_url",
+        ),
     ];
     for (entry, key) in cases {
         let yaml = base.replace("channels:\n  log:", &format!("channels:\n{entry}  log:"));
@@ -156,4 +176,61 @@ async fn a_platform_that_does_not_answer_in_time_is_retried() {
     );
     t.expect_leftover("the platform never answers: the retry stays pending");
     t.finish().await;
+}
+
+/// `candor channel test` through the threaded kinds: a Slack bot's `chat.postMessage` (no
+/// `thread_ts`: a test is no incident's reply) and a Discord forum, where the test starts a
+/// post of its own.
+#[tokio::test]
+async fn channel_test_command_works_for_a_slack_bot_and_a_discord_forum() {
+    let m = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let entries = format!(
+        "  sbot: {{ type: slack, bot_token: \"xoxb-9\", channel: \"C0123456789\", api_url: \"{u}/api\" }}\n  \
+         forum: {{ type: discord, forum: true, webhook_url: \"{u}/api/webhooks/1/t\" }}\n",
+        u = m.uri()
+    );
+    let yaml = config_yaml(&dir, "sqlite://unused.db", None, None)
+        .replace("channels:\n  log:", &format!("channels:\n{entries}  log:"));
+    let cfg = dir.path().join("candor.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .and(header("authorization", "Bearer xoxb-9"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({ "ok": true, "channel": "C0123456789", "ts": "1700000000.000100" }),
+        ))
+        .expect(1)
+        .mount(&m)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/webhooks/1/t"))
+        .and(query_param("wait", "true"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "id": "555", "channel_id": "555", "type": 0 })),
+        )
+        .expect(1)
+        .mount(&m)
+        .await;
+    for (id, remote) in [("sbot", "1700000000.000100"), ("forum", "555")] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_candor"))
+            .args(["--config", cfg.to_str().unwrap(), "channel", "test", id])
+            .env_remove("DATABASE_URL")
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(&format!("remote id: {remote}")), "{stdout}");
+    }
+    let slack = json_of(&requests_to(&m, "/api/chat.postMessage").await[0]);
+    assert_eq!(slack["channel"], "C0123456789");
+    assert!(slack.get("thread_ts").is_none());
+    let discord = json_of(&requests_to(&m, "/api/webhooks/1/t").await[0]);
+    assert_eq!(discord["thread_name"], "Test of the forum channel");
 }

@@ -63,6 +63,8 @@ fn assert_oauth_signed(r: &Request) {
         .iter()
         .filter(|(k, _)| *k != "oauth_signature")
         .map(|(k, v)| (pct(k), pct(v)))
+        // A query's parameters are signed too (a JSON body's are not).
+        .chain(r.url.query_pairs().map(|(k, v)| (pct(&k), pct(&v))))
         .collect();
     signed.sort();
     let param_string = signed
@@ -77,7 +79,7 @@ fn assert_oauth_signed(r: &Request) {
         r.headers["host"].to_str().unwrap(),
         r.url.path()
     );
-    let base = format!("POST&{}&{}", pct(&base_url), pct(&param_string));
+    let base = format!("{}&{}&{}", r.method, pct(&base_url), pct(&param_string));
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(b"cs-456&ats-000").unwrap();
     mac.update(base.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
@@ -217,9 +219,34 @@ async fn x_403_on_a_first_attempt_is_dead_with_xs_words() {
     t.finish().await;
 }
 
+/// `GET /2/users/me` for the account the keys act for.
+async fn mount_me(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/2/users/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": { "id": "2244994945", "name": "Acme Status", "username": "acmestatus" }
+        })))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// The duplicate's post cannot be looked up (X's lower access levels may not read
+/// timelines): the delivery still counts as delivered, without an id.
 #[tokio::test]
 async fn x_duplicate_refusal_on_a_retry_counts_as_already_posted() {
     let m = MockServer::start().await;
+    mount_me(&m).await;
+    Mock::given(method("GET"))
+        .and(path("/2/users/2244994945/tweets"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "title": "Client Forbidden", "reason": "client-not-enrolled",
+            "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter developer App that is attached to a Project.",
+            "type": "https://api.twitter.com/2/problems/client-forbidden"
+        })))
+        .expect(1)
+        .mount(&m)
+        .await;
     // The first attempt posted, but its answer was lost.
     Mock::given(method("POST"))
         .and(path("/2/tweets"))
@@ -244,10 +271,105 @@ async fn x_duplicate_refusal_on_a_retry_counts_as_already_posted() {
     let d = &deliveries_of(&t, "xcom").await[0];
     assert_eq!((d.state.as_str(), d.attempts), ("delivered", 2));
     assert_eq!(
+        (d.remote_id.as_deref(), d.remote_url.as_deref()),
+        (None, None)
+    );
+    assert_eq!(
         requests_to(&m, "/2/tweets").await.len(),
         2,
         "posted once, asked twice"
     );
+    t.finish().await;
+}
+
+/// The same, when the post can be found: the update's first attempt posted but its answer was
+/// lost, and the retry is refused as a duplicate. The post's id is looked up among the
+/// account's latest posts (`GET /2/users/me`, then `GET /2/users/:id/tweets`): the one with
+/// exactly this text (X shortens links to t.co; `entities.urls` gives them back) that answers
+/// the same post. The next update then replies to it, and the thread does not branch.
+#[tokio::test]
+async fn x_duplicate_refusal_recovers_the_post_id_so_the_thread_goes_on_from_it() {
+    let m = MockServer::start().await;
+    mount_me(&m).await;
+    let posted: Arc<Mutex<Option<String>>> = Arc::default();
+    let kept = posted.clone();
+    let calls = AtomicUsize::new(0);
+    Mock::given(method("POST"))
+        .and(path("/2/tweets"))
+        .respond_with(
+            move |r: &Request| match calls.fetch_add(1, Ordering::SeqCst) {
+                0 => tweet("100"),
+                1 => {
+                    // Posted as 101, but the answer never came back.
+                    *kept.lock().unwrap() = Some(json_of(r)["text"].as_str().unwrap().to_string());
+                    ResponseTemplate::new(503).set_body_string("Service Unavailable")
+                }
+                2 => x_forbidden("You are not allowed to create a Tweet with duplicate content."),
+                _ => tweet("102"),
+            },
+        )
+        .expect(4)
+        .mount(&m)
+        .await;
+    let t = app(x_yaml(&m)).await;
+    let id = declare(&t, "Some users cannot log in.").await;
+    let url = incident_url(id);
+    let tco = "https://t.co/AbCdEf1234";
+    Mock::given(method("GET"))
+        .and(path("/2/users/2244994945/tweets"))
+        .and(query_param("max_results", "10"))
+        .and(query_param("tweet.fields", "entities,referenced_tweets"))
+        .respond_with(move |_: &Request| {
+            let text = posted.lock().unwrap().clone().expect("posted first");
+            // As X gives a post back: links as t.co, `&`, `<`, `>` as HTML entities.
+            let shown = text.replace(&url, tco).replace('&', "&amp;");
+            let start = shown.chars().count() - tco.len();
+            let urls = json!([{ "start": start, "end": start + tco.len(), "url": tco,
+                                "expanded_url": url, "display_url": "status.acme.test/incidents/…" }]);
+            ResponseTemplate::new(200).set_body_json(json!({
+                "data": [
+                    // The same words answering another post: not ours.
+                    { "id": "103", "text": shown, "edit_history_tweet_ids": ["103"],
+                      "entities": { "urls": urls },
+                      "referenced_tweets": [{ "type": "replied_to", "id": "99" }] },
+                    { "id": "101", "text": shown, "edit_history_tweet_ids": ["101"],
+                      "entities": { "urls": urls },
+                      "referenced_tweets": [{ "type": "replied_to", "id": "100" }] },
+                    { "id": "100", "text": "Investigating: Login failures", "edit_history_tweet_ids": ["100"] }
+                ],
+                "meta": { "result_count": 3, "newest_id": "103", "oldest_id": "100" }
+            }))
+        })
+        .expect(1)
+        .mount(&m)
+        .await;
+    assert_eq!(t.dispatch_all().await.delivered, 2, "here and in the log");
+    update(&t, id, "Sign-ins are recovering & we are watching.").await;
+    assert_eq!(t.dispatch_all().await.retrying, 1);
+    t.advance(std::time::Duration::from_secs(600));
+    assert_eq!(t.dispatch_all().await.delivered, 1);
+    let ds = deliveries_of(&t, "xcom").await;
+    assert_eq!(
+        (
+            ds[1].attempts,
+            ds[1].remote_id.as_deref(),
+            ds[1].remote_url.as_deref()
+        ),
+        (2, Some("101"), Some("https://x.com/i/web/status/101"))
+    );
+    update(&t, id, "Fixed.").await;
+    assert_eq!(t.dispatch_all().await.delivered, 2);
+    let reqs = requests_to(&m, "/2/tweets").await;
+    assert_eq!(
+        json_of(&reqs[3])["reply"],
+        json!({ "in_reply_to_tweet_id": "101" }),
+        "the thread goes on from the recovered post"
+    );
+    for p in ["/2/users/me", "/2/users/2244994945/tweets"] {
+        let r = &requests_to(&m, p).await[0];
+        assert_eq!(r.method.as_str(), "GET");
+        assert_oauth_signed(r);
+    }
     t.finish().await;
 }
 
