@@ -139,7 +139,7 @@ pub async fn receive(
                     now,
                 )
                 .await?;
-                tell_unmapped(env, conn, n, &mapped.unknown, open, now).await?;
+                tell_unmapped(env, conn, actor, n, &mapped.unknown, open, now).await?;
                 return Ok(Some(outcome(Action::Joined, Some(open))));
             }
             let names = component_names(env, &mapped.components);
@@ -166,7 +166,7 @@ pub async fn receive(
                 now,
             )
             .await?;
-            tell_unmapped(env, conn, n, &mapped.unknown, id, now).await?;
+            tell_unmapped(env, conn, actor, n, &mapped.unknown, id, now).await?;
             Ok(Some(outcome(Action::Opened, Some(id))))
         }
         (GroupStatus::Resolved, None) => Ok(Some(outcome(Action::Ignored, None))),
@@ -230,6 +230,7 @@ fn state(g: &AlertGroup) -> GroupState {
 async fn tell_unmapped(
     env: &Env,
     conn: &mut Conn,
+    actor: &Actor,
     n: &Notification,
     unknown: &[String],
     incident_id: i64,
@@ -263,6 +264,22 @@ async fn tell_unmapped(
             &incident,
             MessageKind::OpsAlertResolved,
             &body,
+            now,
+        )
+        .await?;
+        audit::record(
+            conn,
+            &actor.to_string(),
+            "alertmanager.unmapped_components",
+            Some(incident_id),
+            &json!({
+                "group_key": n.group_key,
+                "label": env.config.alertmanager.component_label,
+                "values": unknown
+                    .iter()
+                    .map(|v| crate::channels::truncate(v, 100))
+                    .collect::<Vec<_>>(),
+            }),
             now,
         )
         .await?;

@@ -444,6 +444,18 @@ async fn a_label_naming_no_component_is_logged_and_told_to_the_team() {
     assert!(words.contains(&format!("#{id}")), "{words}");
     assert!(words.contains("alertmanager.components"), "{words}");
     assert_eq!(t.public_log().len(), 1, "the public post went out as usual");
+    let mut conn = t.app.db.pool().acquire().await.unwrap();
+    let audited: Vec<_> = candor::store::audit::recent(&mut conn, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "alertmanager.unmapped_components")
+        .collect();
+    drop(conn);
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].incident_id, Some(id));
+    assert_eq!(audited[0].detail["label"], "component");
+    assert_eq!(audited[0].detail["values"], json!(["mainframe"]));
 
     // A group with one known and one unknown value: the known component is affected, the
     // team hears about the other.
