@@ -486,3 +486,53 @@ async fn a_label_naming_no_component_is_logged_and_told_to_the_team() {
         .any(|l| l["text"].as_str().unwrap_or("").contains("db-cluster-3")));
     t.finish().await;
 }
+
+/// The last two groups of an incident resolving at the same moment, each at another instance:
+/// the incident's row is locked before its groups are read, so the second sees the first's
+/// word and the team is asked exactly once (without the lock, on PostgreSQL, each saw the other
+/// still firing and nobody was asked).
+#[tokio::test]
+async fn two_groups_resolving_at_once_on_two_instances_ask_the_team_once() {
+    let t = app_with(MAPPING).await;
+    let id = notify(&t, &firing()).await["incident_id"].as_i64().unwrap();
+    assert_eq!(notify(&t, &second_firing()).await["action"], "joined");
+    t.advance_to(40);
+    let second = t.another_instance(vec![]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = second.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let send = |url: String, body: Value| {
+        let http = t.http.clone();
+        let token = t.token.clone();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(
+        send(t.url("/api/v1/integrations/alertmanager"), resolved()),
+        send(
+            format!("http://{addr}/api/v1/integrations/alertmanager"),
+            second_resolved()
+        )
+    );
+    let mut actions = [a["action"].clone(), b["action"].clone()];
+    actions.sort_by_key(|v| v.to_string());
+    assert_eq!(
+        actions,
+        [json!("awaiting_confirmation"), json!("still_firing")],
+        "{a} {b}"
+    );
+    t.dispatch_all().await;
+    assert_eq!(asks(&t).len(), 1, "{:?}", t.ops_log());
+    assert_eq!(t.incident(id).await["status"], "investigating");
+    t.finish().await;
+}
