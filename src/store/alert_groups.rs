@@ -24,8 +24,8 @@ pub struct AlertGroup {
     pub receiver: String,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
-    /// When Alertmanager said it resolved; while the incident is open this awaits a person's
-    /// confirmation.
+    /// When Alertmanager said it resolved. The incident is quiet once every group of it has
+    /// one; while it stays open after that, it awaits a person's confirmation.
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
