@@ -1,8 +1,11 @@
 //! Alertmanager's alert groups become incidents, through the same commands as every other
 //! write. A firing group opens one incident, or joins an open one affecting the same
 //! components; repeats of the group (and the same notification from several Alertmanager
-//! replicas) change nothing. A resolved group resolves the incident it opened, or asks the team
-//! to confirm, as `alertmanager.on_resolved` says.
+//! replicas) change nothing. Once no group attached to an incident fires any more, whichever
+//! order they resolved in, the incident is resolved (if Alertmanager opened it) or the team is
+//! asked to confirm, as `alertmanager.on_resolved` says; the rules are the pure functions of
+//! `crate::domain::alerts::decide`. A label value naming no component is logged and told to the
+//! team; the incident still opens with the components that matched.
 
 use chrono::{DateTime, Utc};
 use minijinja::{context, Value};
@@ -11,7 +14,7 @@ use serde_json::json;
 
 use crate::channels::MessageKind;
 use crate::commands::{self, Actor, CommandError, Declare, Env, Resolve};
-use crate::config::OnResolved;
+use crate::domain::alerts::decide::{self, GroupState, Quiet, Unmapped};
 use crate::domain::alerts::{map, GroupStatus, Notification};
 use crate::domain::IncidentStatus;
 use crate::render::RenderError;
@@ -30,7 +33,11 @@ pub enum Action {
     Unchanged,
     /// The group resolved and so did the incident it opened.
     Resolved,
-    /// The group resolved; the team has been asked to confirm before the incident is resolved.
+    /// The group resolved, but other groups attached to its incident still fire: nothing
+    /// changes until they resolve too.
+    StillFiring,
+    /// No group of the incident fires any more; the team has been asked (once) to confirm
+    /// before the incident is resolved.
     AwaitingConfirmation,
     /// A resolved group Candor has no open incident for.
     Ignored,
@@ -41,7 +48,8 @@ pub enum Action {
 pub struct Outcome {
     pub action: Action,
     pub incident_id: Option<i64>,
-    /// Component label values that named no configured component.
+    /// Component label values that named no configured component. The incident opens
+    /// anyway (with the components that matched); the log warns and the team is told.
     pub unknown_components: Vec<String>,
 }
 
@@ -59,6 +67,19 @@ pub async fn receive(
     n.check()?;
     let cfg = &env.config.alertmanager;
     let mapped = map(n, cfg, |id| env.config.component(id).is_some());
+    if !mapped.unknown.is_empty() {
+        let values: Vec<String> = mapped
+            .unknown
+            .iter()
+            .map(|v| crate::channels::truncate(v, 100))
+            .collect();
+        tracing::warn!(
+            label = %cfg.component_label,
+            values = ?values,
+            receiver = %crate::channels::truncate(&n.receiver, 100),
+            "alert label value names no configured component; map it under alertmanager.components"
+        );
+    }
     let alerts = n.alerts.len() as i64 + n.truncated_alerts.max(0);
     let outcome = |action, incident_id| Outcome {
         action,
@@ -67,11 +88,16 @@ pub async fn receive(
     };
 
     // The group's current row, unless its incident has been resolved meanwhile (by a person):
-    // then the group starts afresh.
+    // then the group starts afresh. The incident's row is locked (PostgreSQL; SQLite's write
+    // transaction holds the database) before its groups are read, so two groups of one
+    // incident resolving at once (or two replicas sending the same word) are decided one
+    // after the other, each seeing the other's word.
     let mut current = alert_groups::active(conn, &n.group_key).await?;
     if let Some(g) = &current {
         let open = match g.incident_id {
-            Some(id) => incidents::get(conn, id).await?.is_some_and(|i| i.is_open()),
+            Some(id) => incidents::get_for_update(conn, env.backend, id)
+                .await?
+                .is_some_and(|i| i.is_open()),
             None => false,
         };
         if !open {
@@ -83,7 +109,7 @@ pub async fn receive(
     match (n.status, current) {
         (GroupStatus::Firing, Some(g)) => {
             alert_groups::seen(conn, g.id, "firing", alerts, None, now).await?;
-            if g.resolved_at.is_some() {
+            if decide::refiring(&state(&g)) {
                 audit::record(
                     conn,
                     &actor.to_string(),
@@ -113,6 +139,7 @@ pub async fn receive(
                     now,
                 )
                 .await?;
+                tell_unmapped(env, conn, actor, n, &mapped.unknown, open, now).await?;
                 return Ok(Some(outcome(Action::Joined, Some(open))));
             }
             let names = component_names(env, &mapped.components);
@@ -139,6 +166,7 @@ pub async fn receive(
                 now,
             )
             .await?;
+            tell_unmapped(env, conn, actor, n, &mapped.unknown, id, now).await?;
             Ok(Some(outcome(Action::Opened, Some(id))))
         }
         (GroupStatus::Resolved, None) => Ok(Some(outcome(Action::Ignored, None))),
@@ -146,35 +174,117 @@ pub async fn receive(
             let incident_id = g
                 .incident_id
                 .expect("an active group with an open incident");
-            let first_word = g.resolved_at.is_none();
-            let resolved_at = g.resolved_at.unwrap_or(now);
-            alert_groups::seen(conn, g.id, "resolved", alerts, Some(resolved_at), now).await?;
-            let all_quiet = alert_groups::firing_for_incident(conn, incident_id).await? == 0;
-            if cfg.on_resolved == OnResolved::Resolve && g.opened && all_quiet {
-                let names = component_names(env, &incidents::components(conn, incident_id).await?);
-                let message = render(
-                    &cfg.resolved_message,
-                    "alertmanager.resolved_message",
-                    n,
-                    &names,
-                )?;
-                let r = Resolve {
-                    message,
-                    expected_version: None,
-                };
-                commands::resolve(env, conn, actor, incident_id, r, now).await?;
-                alert_groups::deactivate_incident(conn, incident_id).await?;
-                return Ok(Some(outcome(Action::Resolved, Some(incident_id))));
-            }
-            if first_word {
-                ask_to_confirm(env, conn, actor, incident_id, &g, now).await?;
-            }
-            Ok(Some(outcome(
-                Action::AwaitingConfirmation,
-                Some(incident_id),
-            )))
+            // Read after the incident's row was locked above: every group's latest word.
+            let groups = alert_groups::active_for_incident(conn, incident_id).await?;
+            let states: Vec<GroupState> = groups.iter().map(state).collect();
+            let d = decide::on_resolved(&states, &n.group_key, cfg.on_resolved, now);
+            alert_groups::seen(conn, g.id, "resolved", alerts, Some(d.resolved_at), now).await?;
+            let action = match d.then {
+                Quiet::StillFiring(firing) => {
+                    tracing::debug!(
+                        incident.id = incident_id,
+                        still_firing = firing.len(),
+                        "alert group resolved; others of its incident still fire"
+                    );
+                    Action::StillFiring
+                }
+                Quiet::Resolve => {
+                    let names =
+                        component_names(env, &incidents::components(conn, incident_id).await?);
+                    let message = render(
+                        &cfg.resolved_message,
+                        "alertmanager.resolved_message",
+                        n,
+                        &names,
+                    )?;
+                    let r = Resolve {
+                        message,
+                        expected_version: None,
+                    };
+                    commands::resolve(env, conn, actor, incident_id, r, now).await?;
+                    alert_groups::deactivate_incident(conn, incident_id).await?;
+                    Action::Resolved
+                }
+                Quiet::AskToConfirm => {
+                    ask_to_confirm(env, conn, actor, incident_id, &g, now).await?;
+                    Action::AwaitingConfirmation
+                }
+                Quiet::AlreadyAsked => Action::AwaitingConfirmation,
+            };
+            Ok(Some(outcome(action, Some(incident_id))))
         }
     }
+}
+
+/// A stored group as the decisions see it.
+fn state(g: &AlertGroup) -> GroupState {
+    GroupState {
+        group_key: g.group_key.clone(),
+        opened: g.opened,
+        resolved_at: g.resolved_at,
+    }
+}
+
+/// Tells the ops channels, once (when the group first opens or joins its incident), which
+/// label values named no component.
+async fn tell_unmapped(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    n: &Notification,
+    unknown: &[String],
+    incident_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let incident = incidents::get(conn, incident_id)
+        .await?
+        .ok_or(CommandError::NotFound(incident_id))?;
+    let components = component_names(env, &incidents::components(conn, incident_id).await?);
+    let url = commands::incident_url(&env.config, incident_id);
+    let notice = Unmapped {
+        site_name: &env.config.site.name,
+        incident_id,
+        title: &incident.title,
+        receiver: &n.receiver,
+        label: &env.config.alertmanager.component_label,
+        values: unknown,
+        components: &components,
+        incident_url: &url,
+    }
+    .notice();
+    if let Some(body) = notice {
+        // Channels have no kind of their own for this notice yet (`src/channels` is not
+        // changed here): it travels as the other Alertmanager notice to the team does.
+        commands::notify_ops(
+            env,
+            conn,
+            &incident,
+            MessageKind::OpsAlertResolved,
+            &body,
+            now,
+        )
+        .await?;
+        audit::record(
+            conn,
+            &actor.to_string(),
+            "alertmanager.unmapped_components",
+            Some(incident_id),
+            &json!({
+                "group_key": n.group_key,
+                "label": env.config.alertmanager.component_label,
+                "values": unknown
+                    .iter()
+                    .map(|v| crate::channels::truncate(v, 100))
+                    .collect::<Vec<_>>(),
+            }),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// An open incident that already affects one of these components, oldest first.

@@ -11,9 +11,10 @@ use crate::domain::Impact;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
-    /// When Alertmanager says a group is resolved: `confirm` (the default) tells the ops
-    /// channels and leaves the incident open for a person to resolve; `resolve` resolves an
-    /// incident that Alertmanager opened once all its groups are resolved.
+    /// When no group attached to an incident fires any more (in whatever order they
+    /// resolved): `confirm` (the default) tells the ops channels once and leaves the incident
+    /// open for a person to resolve; `resolve` resolves it if Alertmanager opened it (a
+    /// person's incident is never resolved by Alertmanager: the team is asked instead).
     #[serde(default)]
     pub on_resolved: OnResolved,
     /// The impact of an incident Alertmanager opens, unless `impacts` maps the alert's
@@ -26,7 +27,9 @@ pub struct AlertmanagerConfig {
     /// Label value to impact, e.g. `{critical: major, warning: minor}`.
     #[serde(default = "default_alert_impacts")]
     pub impacts: BTreeMap<String, Impact>,
-    /// The label naming the affected component (a component id, or a key of `components`).
+    /// The label naming the affected component (a component id, or a key of `components`). A
+    /// value naming neither does not stop the incident (it opens with the components that
+    /// matched); Candor logs a warning and tells the ops channels which value matched nothing.
     #[serde(default = "default_component_label")]
     pub component_label: String,
     /// Label value to component id, for labels that do not use Candor's ids.

@@ -24,8 +24,8 @@ pub struct AlertGroup {
     pub receiver: String,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
-    /// When Alertmanager said it resolved; while the incident is open this awaits a person's
-    /// confirmation.
+    /// When Alertmanager said it resolved. The incident is quiet once every group of it has
+    /// one; while it stays open after that, it awaits a person's confirmation.
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
@@ -161,14 +161,13 @@ pub async fn for_incident(conn: &mut Conn, incident_id: i64) -> Result<Vec<Alert
     Ok(rows.into_iter().map(AlertGroup::from).collect())
 }
 
-/// How many of an incident's active groups are still firing.
-pub async fn firing_for_incident(conn: &mut Conn, incident_id: i64) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM alert_groups WHERE incident_id = $1 AND active = 1 \
-         AND status = 'firing'",
-    )
+/// The active groups of an incident (those whose word still counts), oldest first.
+pub async fn active_for_incident(conn: &mut Conn, incident_id: i64) -> Result<Vec<AlertGroup>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM alert_groups WHERE incident_id = $1 AND active = 1 ORDER BY id"
+    ))
     .bind(incident_id)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(n)
+    Ok(rows.into_iter().map(AlertGroup::from).collect())
 }

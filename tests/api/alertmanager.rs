@@ -291,3 +291,248 @@ async fn a_mapping_to_an_unknown_component_is_a_config_error_naming_the_key() {
     .to_string();
     assert!(err.contains("alertmanager.title"), "{err}");
 }
+
+/// A second group about the same component (another alert name): it joins the first's incident.
+fn second_firing() -> Value {
+    let mut v = firing();
+    v["groupKey"] = json!(
+        "{}/{severity=\"critical\"}:{alertname=\"CheckoutLatency\", component=\"payments-gw\"}"
+    );
+    v["groupLabels"]["alertname"] = json!("CheckoutLatency");
+    v["commonLabels"]["alertname"] = json!("CheckoutLatency");
+    v["alerts"][0]["labels"]["alertname"] = json!("CheckoutLatency");
+    v["alerts"][0]["fingerprint"] = json!("0a1b2c3d4e5f6071");
+    v
+}
+
+fn second_resolved() -> Value {
+    let mut v = second_firing();
+    v["status"] = json!("resolved");
+    v["alerts"][0]["status"] = json!("resolved");
+    v["alerts"][0]["endsAt"] = json!("2026-11-23T12:45:00Z");
+    v
+}
+
+fn asks(t: &TestApp) -> Vec<Value> {
+    t.ops_log()
+        .into_iter()
+        .filter(|l| l["kind"] == "ops_alert_resolved")
+        .filter(|l| l["text"].as_str().unwrap_or("").contains("have resolved"))
+        .collect()
+}
+
+/// Reviewers' finding with the real Alertmanager: in `resolve` mode the incident stayed open
+/// forever when the group that opened it resolved before a group that joined it. Both orders.
+#[tokio::test]
+async fn resolve_mode_resolves_once_no_attached_group_fires_whichever_resolves_first() {
+    for opener_first in [true, false] {
+        let t =
+            app_with("alertmanager: { on_resolved: resolve, components: { payments-gw: api } }\n")
+                .await;
+        let id = notify(&t, &firing()).await["incident_id"].as_i64().unwrap();
+        let joined = notify(&t, &second_firing()).await;
+        assert_eq!(joined["action"], "joined");
+        assert_eq!(joined["incident_id"], id);
+        t.advance_to(40);
+        let (first, last) = if opener_first {
+            (resolved(), second_resolved())
+        } else {
+            (second_resolved(), resolved())
+        };
+        let out = notify(&t, &first).await;
+        assert_eq!(
+            out["action"], "still_firing",
+            "opener first: {opener_first}"
+        );
+        // Alertmanager repeats it: still nothing.
+        assert_eq!(notify(&t, &first).await["action"], "still_firing");
+        assert_eq!(t.incident(id).await["status"], "investigating");
+
+        t.advance_to(45);
+        let out = notify(&t, &last).await;
+        assert_eq!(out["action"], "resolved", "opener first: {opener_first}");
+        assert_eq!(out["incident_id"], id);
+        let i = t.incident(id).await;
+        assert_eq!(i["status"], "resolved", "opener first: {opener_first}");
+        assert_eq!(i["resolved_at"], "2026-11-23T12:45:00Z");
+        t.dispatch_all().await;
+        assert!(
+            asks(&t).is_empty(),
+            "resolve mode asks nobody to confirm: {:?}",
+            t.ops_log()
+        );
+        t.finish().await;
+    }
+}
+
+/// Reviewers' finding: in `confirm` mode the team was told "its alerts have resolved" while
+/// another group of the incident was still firing. They are told once, when the last resolves.
+#[tokio::test]
+async fn confirm_mode_asks_the_team_only_once_every_attached_group_has_resolved() {
+    let t = app_with(MAPPING).await;
+    let id = notify(&t, &firing()).await["incident_id"].as_i64().unwrap();
+    assert_eq!(notify(&t, &second_firing()).await["action"], "joined");
+    t.advance_to(40);
+    assert_eq!(notify(&t, &resolved()).await["action"], "still_firing");
+    t.dispatch_all().await;
+    assert!(
+        asks(&t).is_empty(),
+        "the second group still fires: {:?}",
+        t.ops_log()
+    );
+
+    // The first group fires again, and resolves again, while the second still fires.
+    assert_eq!(notify(&t, &firing()).await["action"], "unchanged");
+    assert_eq!(notify(&t, &resolved()).await["action"], "still_firing");
+
+    t.advance_to(45);
+    let out = notify(&t, &second_resolved()).await;
+    assert_eq!(out["action"], "awaiting_confirmation");
+    assert_eq!(
+        notify(&t, &second_resolved()).await["action"],
+        "awaiting_confirmation"
+    );
+    assert_eq!(
+        notify(&t, &resolved()).await["action"],
+        "awaiting_confirmation"
+    );
+    t.dispatch_all().await;
+    assert_eq!(asks(&t).len(), 1, "{:?}", t.ops_log());
+    assert_eq!(t.incident(id).await["status"], "investigating");
+    t.finish().await;
+}
+
+/// Reviewers' finding: a label value naming no component opened a public incident with no
+/// components, said only in the response body (which Alertmanager discards). The incident still
+/// opens (something customers feel is broken), and the team is told which label matched
+/// nothing, once per group; the log warns at every notification.
+#[tokio::test]
+async fn a_label_naming_no_component_is_logged_and_told_to_the_team() {
+    let logs = capture_logs();
+    let t = app_with(MAPPING).await;
+    let mut body = firing();
+    body["commonLabels"]["component"] = json!("mainframe");
+    body["groupLabels"]["component"] = json!("mainframe");
+    body["alerts"][0]["labels"]["component"] = json!("mainframe");
+    let out = notify(&t, &body).await;
+    assert_eq!(out["action"], "opened");
+    assert_eq!(out["unknown_components"], json!(["mainframe"]));
+    let id = out["incident_id"].as_i64().unwrap();
+    let i = t.incident(id).await;
+    assert_eq!(i["status"], "investigating", "the incident still opens");
+    assert_eq!(i["components"], json!([]));
+
+    let text = logs.text();
+    let warn = text
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("mainframe"))
+        .unwrap_or_else(|| panic!("no warning naming the value: {text}"));
+    assert!(warn.contains("component"), "{warn}");
+    assert!(!warn.contains(&t.token), "{warn}");
+
+    // A repeat warns again in the log but does not tell the team twice.
+    assert_eq!(notify(&t, &body).await["action"], "unchanged");
+    t.dispatch_all().await;
+    let notices: Vec<Value> = t
+        .ops_log()
+        .into_iter()
+        .filter(|l| l["text"].as_str().unwrap_or("").contains("mainframe"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{:?}", t.ops_log());
+    let words = notices[0]["text"].as_str().unwrap();
+    assert!(words.contains("`component`"), "{words}");
+    assert!(words.contains(&format!("#{id}")), "{words}");
+    assert!(words.contains("alertmanager.components"), "{words}");
+    assert_eq!(t.public_log().len(), 1, "the public post went out as usual");
+    let mut conn = t.app.db.pool().acquire().await.unwrap();
+    let audited: Vec<_> = candor::store::audit::recent(&mut conn, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "alertmanager.unmapped_components")
+        .collect();
+    drop(conn);
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].incident_id, Some(id));
+    assert_eq!(audited[0].detail["label"], "component");
+    assert_eq!(audited[0].detail["values"], json!(["mainframe"]));
+
+    // A group with one known and one unknown value: the known component is affected, the
+    // team hears about the other.
+    let mut mixed = second_firing();
+    mixed["groupKey"] = json!("{}:{alertname=\"Mixed\"}");
+    mixed["commonLabels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("component");
+    mixed["groupLabels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("component");
+    mixed["alerts"][0]["labels"]["component"] = json!("web");
+    let mut other = mixed["alerts"][0].clone();
+    other["labels"]["component"] = json!("db-cluster-3");
+    mixed["alerts"].as_array_mut().unwrap().push(other);
+    let out = notify(&t, &mixed).await;
+    assert_eq!(out["action"], "opened");
+    assert_eq!(out["unknown_components"], json!(["db-cluster-3"]));
+    let i = t.incident(out["incident_id"].as_i64().unwrap()).await;
+    assert_eq!(i["components"][0]["id"], "web");
+    assert_eq!(i["components"].as_array().unwrap().len(), 1);
+    t.dispatch_all().await;
+    assert!(t
+        .ops_log()
+        .iter()
+        .any(|l| l["text"].as_str().unwrap_or("").contains("db-cluster-3")));
+    t.finish().await;
+}
+
+/// The last two groups of an incident resolving at the same moment, each at another instance:
+/// the incident's row is locked before its groups are read, so the second sees the first's
+/// word and the team is asked exactly once (without the lock, on PostgreSQL, each saw the other
+/// still firing and nobody was asked).
+#[tokio::test]
+async fn two_groups_resolving_at_once_on_two_instances_ask_the_team_once() {
+    let t = app_with(MAPPING).await;
+    let id = notify(&t, &firing()).await["incident_id"].as_i64().unwrap();
+    assert_eq!(notify(&t, &second_firing()).await["action"], "joined");
+    t.advance_to(40);
+    let second = t.another_instance(vec![]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = second.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let send = |url: String, body: Value| {
+        let http = t.http.clone();
+        let token = t.token.clone();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(
+        send(t.url("/api/v1/integrations/alertmanager"), resolved()),
+        send(
+            format!("http://{addr}/api/v1/integrations/alertmanager"),
+            second_resolved()
+        )
+    );
+    let mut actions = [a["action"].clone(), b["action"].clone()];
+    actions.sort_by_key(|v| v.to_string());
+    assert_eq!(
+        actions,
+        [json!("awaiting_confirmation"), json!("still_firing")],
+        "{a} {b}"
+    );
+    t.dispatch_all().await;
+    assert_eq!(asks(&t).len(), 1, "{:?}", t.ops_log());
+    assert_eq!(t.incident(id).await["status"], "investigating");
+    t.finish().await;
+}

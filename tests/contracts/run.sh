@@ -5,8 +5,11 @@
 #     client's parser on its OpenMetrics answer;
 #   - the Python `icalendar` parser and a strict RFC 5545 line check on /maintenance.ics;
 #   - feedparser on /feed.atom and /feed.rss (no `bozo`: the feed parsed cleanly);
-#   - openapi-spec-validator on /api/v1/openapi.json.
-# Installs what it needs (Debian's prometheus package for promtool; PyPI for the rest).
+#   - openapi-spec-validator on /api/v1/openapi.json;
+#   - Debian's prometheus-alertmanager notifying Candor through a webhook receiver
+#     (tests/contracts/alertmanager.sh, run last with its own server and bound: 3 minutes).
+# Installs what it needs (Debian's prometheus and prometheus-alertmanager packages; PyPI for
+# the rest).
 #
 #   bash tests/contracts/run.sh                  # builds the release binary first
 #   SKIP_BUILD=1 bash tests/contracts/run.sh
@@ -131,6 +134,13 @@ if python3 -m openapi_spec_validator "$work/openapi.json"; then
   pass "/api/v1/openapi.json: openapi-spec-validator"
 else
   fail "/api/v1/openapi.json: openapi-spec-validator"
+fi
+
+# Alertmanager: its own Candor servers (one per `on_resolved` mode) and its own report.
+if SKIP_BUILD=1 CANDOR_BIN="$bin" timeout 180 bash tests/contracts/alertmanager.sh; then
+  pass "prometheus-alertmanager's webhook: fires, repeats, joins, resolves (confirm and resolve)"
+else
+  fail "prometheus-alertmanager's webhook (tests/contracts/alertmanager.sh)"
 fi
 
 if grep -q '"level":"ERROR"\|panicked' "$work/server.log"; then

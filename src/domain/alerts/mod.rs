@@ -1,5 +1,8 @@
 //! Alertmanager's webhook payload (version 4) and what Candor makes of it: which components an
-//! alert group affects and how bad it is. Pure: the writing is done by `crate::commands::alerts`.
+//! alert group affects and how bad it is; `decide` holds what a group's notification does to
+//! its incident. Pure: the writing is done by `crate::commands::alerts`.
+
+pub mod decide;
 
 use std::collections::BTreeMap;
 
@@ -111,7 +114,8 @@ impl Notification {
 pub struct Mapped {
     pub impact: Impact,
     pub components: BTreeMap<String, ComponentStatus>,
-    /// Label values that named no component (reported back, so the mapping can be fixed).
+    /// Label values that named no component (reported back, logged and told to the team, so
+    /// the mapping can be fixed; the incident opens anyway: see `decide`).
     pub unknown: Vec<String>,
 }
 
