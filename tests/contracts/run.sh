@@ -6,6 +6,8 @@
 #   - the Python `icalendar` parser and a strict RFC 5545 line check on /maintenance.ics;
 #   - feedparser on /feed.atom and /feed.rss (no `bozo`: the feed parsed cleanly);
 #   - openapi-spec-validator on /api/v1/openapi.json;
+#   - clients generated from that document by openapi-python-client and openapi-typescript
+#     (+ openapi-fetch, tsc --strict) run declare/update/409/resolve (tests/contracts/clients.sh);
 #   - Debian's prometheus-alertmanager notifying Candor through a webhook receiver
 #     (tests/contracts/alertmanager.sh, run last with its own server and bound: 3 minutes).
 # Installs what it needs (Debian's prometheus and prometheus-alertmanager packages; PyPI for
@@ -134,6 +136,13 @@ if python3 -m openapi_spec_validator "$work/openapi.json"; then
   pass "/api/v1/openapi.json: openapi-spec-validator"
 else
   fail "/api/v1/openapi.json: openapi-spec-validator"
+fi
+
+# Generated clients (Python and TypeScript) run the incident script's flow against this server.
+if timeout 600 bash tests/contracts/clients.sh "$base" "$token"; then
+  pass "generated clients (openapi-python-client; openapi-typescript + openapi-fetch, tsc --strict): declare, update with If-Match, 409, resolve"
+else
+  fail "generated clients (tests/contracts/clients.sh)"
 fi
 
 # Alertmanager: its own Candor servers (one per `on_resolved` mode) and its own report.
