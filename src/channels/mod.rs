@@ -42,6 +42,8 @@ pub enum MessageKind {
     OpsEtaPassed,
     /// To the team: Alertmanager says the alerts behind an incident resolved; confirm it.
     OpsAlertResolved,
+    /// To the team: an alert named a component (by label value) that the config does not map.
+    OpsAlertUnmapped,
     /// A maintenance window is announced.
     MaintenanceScheduled,
     /// An announced window changed (times, title, components) or was extended.

@@ -256,13 +256,11 @@ async fn tell_unmapped(
     }
     .notice();
     if let Some(body) = notice {
-        // Channels have no kind of their own for this notice yet (`src/channels` is not
-        // changed here): it travels as the other Alertmanager notice to the team does.
         commands::notify_ops(
             env,
             conn,
             &incident,
-            MessageKind::OpsAlertResolved,
+            MessageKind::OpsAlertUnmapped,
             &body,
             now,
         )

@@ -83,8 +83,9 @@ pub struct IncidentDetail {
     pub updates: Vec<UpdateView>,
     pub eta_revisions: Vec<EtaRevision>,
     pub ops_notices: Vec<Delivery>,
-    /// Alertmanager groups that opened or joined this incident; one with `resolved_at` set
-    /// while the incident is open awaits a person's confirmation.
+    /// Alertmanager groups that opened or joined this incident. Once every one has
+    /// `resolved_at` set while the incident is open, it awaits a person's confirmation (or, in
+    /// `resolve` mode, an incident Alertmanager opened is resolved).
     pub alert_groups: Vec<AlertGroup>,
 }
 
