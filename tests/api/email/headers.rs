@@ -8,8 +8,14 @@
 use super::*;
 
 /// The headers RFC 5322 requires (Date, From; Message-ID as it should) and the ones every
-/// subscriber's mail carries, checked on `m`. Returns the Message-ID's installation part.
-fn assert_well_formed(m: &Mail, what: &str) -> String {
+/// subscriber's mail carries, checked on `m`: what is wrong goes to `problems` (so one run
+/// names every fault of every mail). Returns the Message-ID's installation part.
+fn check_headers(m: &Mail, what: &str, problems: &mut Vec<String>) -> Option<String> {
+    let mut expect = |ok: bool, why: String| {
+        if !ok {
+            problems.push(format!("{what}: {why}"));
+        }
+    };
     for name in [
         "Date",
         "From",
@@ -18,62 +24,70 @@ fn assert_well_formed(m: &Mail, what: &str) -> String {
         "Subject",
         "MIME-Version",
     ] {
-        let all = m.headers(name);
-        assert_eq!(all.len(), 1, "{what}: {name} appears {} times", all.len());
+        let n = m.headers(name).len();
+        expect(n == 1, format!("{name} appears {n} times"));
     }
-    let date = m.header("Date").unwrap();
-    assert!(
+    let date = m.header("Date").unwrap_or_default();
+    expect(
         mailparse::dateparse(&date).is_ok(),
-        "{what}: Date {date:?} is not an RFC 5322 date"
+        format!("Date {date:?} is not an RFC 5322 date"),
     );
-    let from = m.header("From").unwrap();
-    assert!(
+    let from = m.header("From").unwrap_or_default();
+    expect(
         from.contains("Acme Status") && from.ends_with(" <status@acme.test>"),
-        "{what}: From {from:?}"
+        format!("From {from:?}"),
     );
-    assert_eq!(m.header("To").unwrap(), m.to(), "{what}: To");
-    assert_eq!(m.header("MIME-Version").unwrap(), "1.0");
-    assert_eq!(
-        m.header("List-Id").as_deref(),
-        Some("\"Acme Cloud\" <status-updates.status.acme.test>"),
-        "{what}: List-Id"
+    expect(
+        m.header("To") == Some(m.to()),
+        "To is not the recipient".into(),
     );
-    assert_eq!(
-        m.header("Auto-Submitted").as_deref(),
-        Some("auto-generated"),
-        "{what}: Auto-Submitted"
+    expect(
+        m.header("MIME-Version").as_deref() == Some("1.0"),
+        "MIME-Version".into(),
+    );
+    let list_id = m.header("List-Id");
+    expect(
+        list_id.as_deref() == Some("\"Acme Cloud\" <status-updates.status.acme.test>"),
+        format!("List-Id {list_id:?}"),
+    );
+    let auto = m.header("Auto-Submitted");
+    expect(
+        auto.as_deref() == Some("auto-generated"),
+        format!("Auto-Submitted {auto:?}"),
     );
     let unsubscribe = m.header("List-Unsubscribe").unwrap_or_default();
-    assert!(
+    expect(
         unsubscribe.starts_with("<https://status.acme.test/unsubscribe/")
             && unsubscribe.ends_with('>'),
-        "{what}: List-Unsubscribe {unsubscribe:?}"
+        format!("List-Unsubscribe {unsubscribe:?}"),
     );
-    assert_eq!(
-        m.header("List-Unsubscribe-Post").as_deref(),
-        Some("List-Unsubscribe=One-Click"),
-        "{what}: List-Unsubscribe-Post"
+    let post = m.header("List-Unsubscribe-Post");
+    expect(
+        post.as_deref() == Some("List-Unsubscribe=One-Click"),
+        format!("List-Unsubscribe-Post {post:?}"),
     );
     let (text, html) = m.parts();
-    assert!(
+    expect(
         !text.trim().is_empty() && !html.trim().is_empty(),
-        "{what}: a part is empty"
+        "a part is empty".into(),
     );
-    install_part(&m.header("Message-ID").unwrap())
-}
-
-/// `<what.INSTALL@acme.test>` → `INSTALL` (16 hex digits).
-fn install_part(message_id: &str) -> String {
-    let local = message_id
-        .strip_prefix('<')
-        .and_then(|s| s.strip_suffix("@acme.test>"))
-        .unwrap_or_else(|| panic!("not a Message-ID of acme.test: {message_id}"));
-    let install = local.rsplit('.').next().unwrap().to_string();
-    assert!(
-        install.len() == 16 && install.chars().all(|c| c.is_ascii_hexdigit()),
-        "no installation part in {message_id}"
+    let install = m.header("Message-ID").and_then(|id| install_part(&id));
+    expect(
+        install.is_some(),
+        format!(
+            "no installation part in Message-ID {:?}",
+            m.header("Message-ID")
+        ),
     );
     install
+}
+
+/// `<what.INSTALL@acme.test>` → `INSTALL` (16 hex digits), if it has one.
+fn install_part(message_id: &str) -> Option<String> {
+    let local = message_id.strip_prefix('<')?.strip_suffix("@acme.test>")?;
+    let install = local.rsplit_once('.')?.1;
+    (install.len() == 16 && install.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| install.to_string())
 }
 
 #[tokio::test]
@@ -81,18 +95,6 @@ async fn every_kind_of_mail_has_the_rfc_5322_list_and_one_click_headers_and_one_
     let Some(sink) = start_sink() else { return };
     let t = app_with_email(&sink, "").await;
     subscribe_and_confirm(&t, &sink, "ann@example.com", json!([])).await;
-    let confirmation = &sink.mails()[0];
-    let install = assert_well_formed(confirmation, "the confirmation");
-    assert!(confirmation
-        .header("Message-ID")
-        .unwrap()
-        .starts_with("<confirm-"));
-    assert!(confirmation.header("In-Reply-To").is_none());
-    // Its duration reads as the rest of Candor words durations.
-    let (text, html) = confirmation.parts();
-    assert!(text.contains("within 2 days"), "{text}");
-    assert!(html.contains("works for 2 days"), "{html}");
-
     // An incident: its first mail, an update that changes the status, the resolution.
     let id = t
         .declare(incident(json!({ "web": "partial_outage" })))
@@ -138,6 +140,19 @@ async fn every_kind_of_mail_has_the_rfc_5322_list_and_one_click_headers_and_one_
 
     let mails = sink.wait_for(6).await;
     assert_eq!(mails.len(), 6);
+    // Every fault of every mail is gathered, and named together at the end.
+    let mut problems = Vec::new();
+    let confirmation = &mails[0];
+    let install = check_headers(confirmation, "the confirmation", &mut problems);
+    let id = confirmation.header("Message-ID").unwrap_or_default();
+    if !id.starts_with("<confirm-") {
+        problems.push(format!("the confirmation's Message-ID {id:?}"));
+    }
+    // Its duration reads as the rest of Candor words durations.
+    let (text, html) = confirmation.parts();
+    if !text.contains("within 2 days") || !html.contains("works for 2 days") {
+        problems.push(format!("the confirmation's duration: {text}"));
+    }
     let incident_mails = &mails[1..4];
     let window_mails = &mails[4..6];
     for (m, what) in incident_mails
@@ -149,48 +164,56 @@ async fn every_kind_of_mail_has_the_rfc_5322_list_and_one_click_headers_and_one_
                 .zip(["the maintenance notice", "the cancellation"]),
         )
     {
-        assert_eq!(
-            assert_well_formed(m, what),
-            install,
-            "{what}: another installation part"
-        );
-    }
-    // One subject per thread; the status is the first line of the text.
-    let subjects =
-        |ms: &[Mail]| -> Vec<String> { ms.iter().map(|m| m.header("Subject").unwrap()).collect() };
-    assert_eq!(
-        subjects(incident_mails),
-        vec!["[Acme Cloud] Login <failures>"; 3]
-    );
-    assert_eq!(
-        subjects(window_mails),
-        vec!["[Acme Cloud] Database upgrade"; 2]
-    );
-    let first_lines: Vec<String> = mails[1..]
-        .iter()
-        .map(|m| m.parts().0.lines().next().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        first_lines,
-        [
-            "Investigating: Login <failures>",
-            "Identified: Login <failures>",
-            "Resolved: Login <failures>",
-            "Scheduled maintenance: Database upgrade",
-            "Maintenance cancelled: Database upgrade",
-        ]
-    );
-    // Each later mail replies to the first one of its thread.
-    for thread in [incident_mails, window_mails] {
-        let root = thread[0].header("Message-ID").unwrap();
-        assert!(thread[0].header("In-Reply-To").is_none());
-        assert!(thread[0].header("References").is_none());
-        for m in &thread[1..] {
-            assert_ne!(m.header("Message-ID").unwrap(), root);
-            assert_eq!(m.header("In-Reply-To"), Some(root.clone()));
-            assert_eq!(m.header("References"), Some(root.clone()));
+        let part = check_headers(m, what, &mut problems);
+        if part != install {
+            problems.push(format!(
+                "{what}: installation part {part:?}, not {install:?}"
+            ));
         }
     }
+    // One subject per thread; the status is the first line of the text.
+    for (thread, subject) in [
+        (incident_mails, "[Acme Cloud] Login <failures>"),
+        (window_mails, "[Acme Cloud] Database upgrade"),
+    ] {
+        let subjects: Vec<String> = thread.iter().filter_map(|m| m.header("Subject")).collect();
+        if subjects != vec![subject; thread.len()] {
+            problems.push(format!(
+                "the subjects change within one thread: {subjects:?}"
+            ));
+        }
+    }
+    let first_lines: Vec<String> = mails[1..]
+        .iter()
+        .map(|m| m.parts().0.lines().next().unwrap_or_default().to_string())
+        .collect();
+    let expected = [
+        "Investigating: Login <failures>",
+        "Identified: Login <failures>",
+        "Resolved: Login <failures>",
+        "Scheduled maintenance: Database upgrade",
+        "Maintenance cancelled: Database upgrade",
+    ];
+    if first_lines != expected {
+        problems.push(format!("the bodies' first lines: {first_lines:?}"));
+    }
+    // Each later mail replies to the first one of its thread.
+    for thread in [incident_mails, window_mails] {
+        let root = thread[0].header("Message-ID");
+        if thread[0].header("In-Reply-To").is_some() || thread[0].header("References").is_some() {
+            problems.push("a thread's first mail replies to something".into());
+        }
+        for m in &thread[1..] {
+            let subject = m.header("Subject").unwrap_or_default();
+            if m.header("Message-ID") == root
+                || m.header("In-Reply-To") != root
+                || m.header("References") != root
+            {
+                problems.push(format!("{subject:?} does not reply to {root:?}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
     t.finish().await;
 }
 
@@ -268,6 +291,7 @@ async fn message_ids_name_their_installation_the_same_after_a_restart_and_differ
         b.split('.').take(2).collect::<Vec<_>>()
     );
     assert_ne!(a, b, "two installations used one Message-ID");
+    assert!(install_part(&a).is_some(), "no installation part in {a}");
     assert_ne!(install_part(&a), install_part(&b));
     // Production restarts (another process on its database): its ids keep their part.
     let r = prod
