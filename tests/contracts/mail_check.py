@@ -117,7 +117,7 @@ def link(path, prefix):
 
 def spam(path):
     out = email.message_from_bytes(open(path, "rb").read(), policy=email.policy.compat32)
-    status = " ".join(str(out.get("X-Spam-Status", "")).split())
+    status = re.sub(r",\s+", ",", " ".join(str(out.get("X-Spam-Status", "")).split()))
     score = re.search(r"score=(-?[0-9.]+)", status)
     tests = re.search(r"tests=(\S*)", status)
     if not score:
