@@ -59,8 +59,11 @@ pub(super) struct Composer {
     boundary: String,
     /// By token length and the delivery replied to; `None` when no usable template could be
     /// made for it.
-    templates: Mutex<HashMap<(usize, Option<i64>), Option<Arc<Template>>>>,
+    templates: Mutex<Templates>,
 }
+
+/// Templates by token length and the delivery replied to.
+type Templates = HashMap<(usize, Option<i64>), Option<Arc<Template>>>;
 
 /// One update's mail without `To`, as lettre formats it (not yet dot-stuffed: a token's `.`
 /// may start a quoted-printable line), with a placeholder token.
