@@ -312,6 +312,23 @@ async fn thread_post(
     Ok(row.and_then(|(r,)| r))
 }
 
+/// Every delivery of this incident to its public on this channel: its id, its update and the
+/// remote id it recorded (the email channel's Message-IDs, which later mails reply to).
+pub async fn thread_messages(
+    conn: &mut Conn,
+    incident_id: i64,
+    channel: &str,
+) -> Result<Vec<(i64, Option<i64>, Option<String>)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, update_id, remote_id FROM deliveries WHERE incident_id = $1 AND channel = $2 \
+         AND audience = 'public' ORDER BY id",
+    )
+    .bind(incident_id)
+    .bind(channel)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// A delivery as shown to operators and scripts.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Delivery {

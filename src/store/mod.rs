@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod history;
 pub mod idempotency;
 pub mod incidents;
+pub mod installation;
 pub mod operators;
 pub mod retention;
 pub mod schedule;

@@ -162,22 +162,25 @@ pub struct Pending {
     pub email: SubscriberEmail,
     /// `None` for every component.
     pub components: Option<Vec<String>>,
+    /// For the unsubscribe link (someone who never asked can stop further mail in one click).
+    pub unsubscribe_salt: String,
 }
 
 /// Subscriber `id` if they are still waiting for confirmation (not confirmed, unsubscribed or
 /// removed since the mail was asked for).
 pub async fn pending(conn: &mut Conn, id: i64) -> Result<Option<Pending>> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT email, components FROM subscribers \
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT email, components, unsubscribe_salt FROM subscribers \
          WHERE id = $1 AND confirmed_at IS NULL AND unsubscribed_at IS NULL",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|(email, c)| {
+    row.map(|(email, c, unsubscribe_salt)| {
         Ok(Pending {
             email: parse_stored(&email)?,
             components: decode_components(&c),
+            unsubscribe_salt,
         })
     })
     .transpose()
@@ -294,19 +297,30 @@ pub struct Recipient {
     pub email: String,
     pub components: String,
     pub unsubscribe_salt: String,
+    /// The first other delivery of the same incident on the same channel that reached them:
+    /// the mail this one replies to (`None`: this is their first mail about it).
+    pub first_delivery: Option<i64>,
 }
 
 /// The next page of confirmed, subscribed recipients after id `after` that delivery
-/// `delivery_id` has not reached yet, by id (keyset pagination: each page costs the same however
-/// far into the list it is, and nothing is held between pages but the last id).
+/// `delivery_id` (about incident `incident_id`, on channel `channel`) has not reached yet, by
+/// id (keyset pagination: each page costs the same however far into the list it is, and
+/// nothing is held between pages but the last id), each with the incident's first delivery
+/// that reached them.
 pub async fn recipients_page(
     conn: &mut Conn,
     delivery_id: i64,
+    (incident_id, channel): (i64, &str),
     after: i64,
     limit: i64,
 ) -> Result<Vec<Recipient>> {
     Ok(sqlx::query_as(
-        "SELECT s.id, s.email, s.components, s.unsubscribe_salt FROM subscribers s \
+        "SELECT s.id, s.email, s.components, s.unsubscribe_salt, \
+           (SELECT MIN(d.id) FROM deliveries d \
+              JOIN email_sends f ON f.delivery_id = d.id AND f.subscriber_id = s.id \
+            WHERE d.incident_id = $4 AND d.channel = $5 AND d.id <> $1 AND f.state = 'sent') \
+           AS first_delivery \
+         FROM subscribers s \
          WHERE s.confirmed_at IS NOT NULL AND s.unsubscribed_at IS NULL AND s.id > $2 \
          AND NOT EXISTS (SELECT 1 FROM email_sends e WHERE e.delivery_id = $1 AND e.subscriber_id = s.id) \
          ORDER BY s.id LIMIT $3",
@@ -314,6 +328,8 @@ pub async fn recipients_page(
     .bind(delivery_id)
     .bind(after)
     .bind(limit)
+    .bind(incident_id)
+    .bind(channel)
     .fetch_all(&mut *conn)
     .await?)
 }

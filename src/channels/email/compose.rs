@@ -1,9 +1,10 @@
 //! Each recipient's copy of one update mail.
 //!
-//! All copies of an update are the same mail but for two things: the `To` header and the
-//! recipient's unsubscribe token (in `List-Unsubscribe` and in both bodies). Building every copy
+//! All copies of an update are the same mail but for three things: the `To` header, the
+//! recipient's unsubscribe token (in `List-Unsubscribe` and in both bodies) and the mail it
+//! replies to (the first mail about the incident that reached them; the same for nearly all). Building every copy
 //! with lettre (headers, quoted-printable, then dot-stuffing) was most of a fan-out's CPU, so a
-//! fan-out builds the mail with lettre once per token length, as a template, and each copy is
+//! fan-out builds the mail with lettre once per token length and thread, as a template, and each copy is
 //! that template with the recipient's token written over the placeholder's bytes and its `To`
 //! line in front.
 //!
@@ -22,10 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use lettre::message::dkim::DkimConfig;
-use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::Address;
 
+use super::headers::list_headers;
 use super::smtp::{stuff_into, Outgoing};
 use crate::domain::subscriber::SubscriberEmail;
 use crate::store::subscribers::{Recipient, UnsubscribeKey};
@@ -39,7 +40,10 @@ pub(super) struct Rendered {
     pub text: String,
     pub html: String,
     pub message_id: String,
-    pub thread_root: Option<String>,
+    pub list_id: String,
+    /// The Message-IDs of the incident's earlier mails, by delivery: what a recipient's copy
+    /// replies to is the one of their [`Recipient::first_delivery`].
+    pub thread: HashMap<i64, String>,
 }
 
 /// Builds every recipient's copy of one update.
@@ -53,9 +57,13 @@ pub(super) struct Composer {
     pub dkim: Option<Arc<DkimConfig>>,
     /// One MIME boundary for all copies (lettre would draw a new one for each build).
     boundary: String,
-    /// By token length; `None` when no usable template could be made for it.
-    templates: Mutex<HashMap<usize, Option<Arc<Template>>>>,
+    /// By token length and the delivery replied to; `None` when no usable template could be
+    /// made for it.
+    templates: Mutex<Templates>,
 }
+
+/// Templates by token length and the delivery replied to.
+type Templates = HashMap<(usize, Option<i64>), Option<Arc<Template>>>;
 
 /// One update's mail without `To`, as lettre formats it (not yet dot-stuffed: a token's `.`
 /// may start a quoted-printable line), with a placeholder token.
@@ -109,14 +117,15 @@ impl Composer {
         let to = SubscriberEmail::parse(&r.email)
             .map_err(|e| format!("stored address is not valid: {e}"))?;
         let token = self.key.token(r.id, &r.unsubscribe_salt);
+        let thread = self.replied_to(r);
         let mut data = Vec::new();
         if self.dkim.is_some() || !plain_address(to.as_str()) {
-            let mail = self.build(Some(to.address()), &token)?;
+            let mail = self.build(Some(to.address()), &token, thread)?;
             stuff_into(&mail.formatted(), &mut data);
-        } else if let Some(template) = self.template(&token)? {
+        } else if let Some(template) = self.template(&token, thread)? {
             let mut filled = Vec::with_capacity(template.bytes.len());
             template.fill_into(token.as_bytes(), &mut filled);
-            if cfg!(debug_assertions) && filled != self.build(None, &token)?.formatted() {
+            if cfg!(debug_assertions) && filled != self.build(None, &token, thread)?.formatted() {
                 return Err("internal: the template's copy differs from lettre's".into());
             }
             data.reserve(filled.len() + to.as_str().len() + 16);
@@ -125,7 +134,7 @@ impl Composer {
             data.extend_from_slice(b"\r\n");
             stuff_into(&filled, &mut data);
         } else {
-            let mail = self.build(Some(to.address()), &token)?;
+            let mail = self.build(Some(to.address()), &token, thread)?;
             stuff_into(&mail.formatted(), &mut data);
         }
         let data = String::from_utf8(data).map_err(|_| "the message is not UTF-8".to_string())?;
@@ -135,27 +144,45 @@ impl Composer {
         })
     }
 
-    /// The template for tokens of `token`'s length, made (and checked against `token`'s
-    /// copy) on first use.
-    fn template(&self, token: &str) -> Result<Option<Arc<Template>>, String> {
+    /// The earlier delivery (and its Message-ID) `r`'s copy replies to: the first mail about
+    /// this incident that reached them. `None` when this is their first.
+    fn replied_to(&self, r: &Recipient) -> Option<(i64, &str)> {
+        let d = r.first_delivery?;
+        let id = self.rendered.thread.get(&d)?;
+        (*id != self.rendered.message_id).then_some((d, id.as_str()))
+    }
+
+    /// The template for tokens of `token`'s length replying to `thread`, made (and checked
+    /// against `token`'s copy) on first use.
+    fn template(
+        &self,
+        token: &str,
+        thread: Option<(i64, &str)>,
+    ) -> Result<Option<Arc<Template>>, String> {
+        let key = (token.len(), thread.map(|(d, _)| d));
         let mut templates = self.templates.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = templates.get(&token.len()) {
+        if let Some(t) = templates.get(&key) {
             return Ok(t.clone());
         }
-        let made = self.make_template(token)?.map(Arc::new);
+        let made = self.make_template(token, thread)?.map(Arc::new);
         if made.is_none() {
             tracing::debug!(
                 token.len = token.len(),
                 "no mail template for this token length: copies are built one by one"
             );
         }
-        templates.insert(token.len(), made.clone());
+        templates.insert(key, made.clone());
         Ok(made)
     }
 
-    fn make_template(&self, token: &str) -> Result<Option<Template>, String> {
+    fn make_template(
+        &self,
+        token: &str,
+        thread: Option<(i64, &str)>,
+    ) -> Result<Option<Template>, String> {
         let len = token.len();
-        let built = |t: &str| -> Result<Vec<u8>, String> { Ok(self.build(None, t)?.formatted()) };
+        let built =
+            |t: &str| -> Result<Vec<u8>, String> { Ok(self.build(None, t, thread)?.formatted()) };
         let a = built(&"a".repeat(len))?;
         let b = built(&"b".repeat(len))?;
         if a.len() != b.len() {
@@ -183,8 +210,14 @@ impl Composer {
         Ok((filled == built(token)?).then_some(template))
     }
 
-    /// lettre's build of one copy; without `To` when `to` is `None` (a template's part).
-    fn build(&self, to: Option<&Address>, token: &str) -> Result<lettre::Message, String> {
+    /// lettre's build of one copy, replying to `thread`; without `To` when `to` is `None` (a
+    /// template's part).
+    fn build(
+        &self,
+        to: Option<&Address>,
+        token: &str,
+        thread: Option<(i64, &str)>,
+    ) -> Result<lettre::Message, String> {
         let m = &self.rendered;
         let url = format!("{}{token}", self.unsubscribe_base);
         let mut b = lettre::Message::builder()
@@ -203,18 +236,10 @@ impl Composer {
                 .map_err(|e| format!("cannot build the mail: {e}"))?,
             ),
         };
-        if let Some(root) = &m.thread_root {
-            b = b.in_reply_to(root.clone()).references(root.clone());
+        if let Some((_, root)) = thread {
+            b = b.in_reply_to(root.to_string()).references(root.to_string());
         }
-        b = b
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe"),
-                format!("<{url}>"),
-            ))
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-                "List-Unsubscribe=One-Click".to_string(),
-            ));
+        b = list_headers(b, &m.list_id, &url);
         let body = MultiPart::alternative()
             .boundary(self.boundary.clone())
             .singlepart(SinglePart::plain(
@@ -273,7 +298,8 @@ mod tests {
                 text: text.into(),
                 html: html.into(),
                 message_id: "<incident-1.update-2@acme.test>".into(),
-                thread_root: Some("<incident-1.update-1@acme.test>".into()),
+                list_id: "\"Acme\" <status-updates.status.acme.test>".into(),
+                thread: HashMap::from([(1, "<incident-1.update-1@acme.test>".to_string())]),
             },
             "Acme Status <status@acme.test>".parse().unwrap(),
             SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
@@ -289,6 +315,8 @@ mod tests {
             email: email.into(),
             components: String::new(),
             unsubscribe_salt: format!("salt-{id}"),
+            // Most replied to delivery 1; one in three joined later (this is their first).
+            first_delivery: (id % 3 != 0).then_some(1),
         }
     }
 
@@ -333,14 +361,16 @@ mod tests {
                 let r = recipient(id, &format!("user{id}@example.com"));
                 let sent = c.mail_for(&r).unwrap();
                 let token = key.token(id, &r.unsubscribe_salt);
+                let thread = c.replied_to(&r);
+                assert_eq!(thread.is_some(), id % 3 != 0);
                 assert!(
-                    c.template(&token).unwrap().is_some(),
+                    c.template(&token, thread).unwrap().is_some(),
                     "no template for tokens of {} characters",
                     token.len()
                 );
                 // lettre's own build of this copy, `To` and all.
                 let lettre = c
-                    .build(Some(&r.email.parse().unwrap()), &token)
+                    .build(Some(&r.email.parse().unwrap()), &token, thread)
                     .unwrap()
                     .formatted();
                 let ours = unstuffed(&sent.data);
@@ -352,8 +382,14 @@ mod tests {
                     String::from_utf8(ours[to_line.len()..].to_vec()).unwrap(),
                     theirs
                 );
-                // And a mail reader finds the recipient's own link in both parts.
+                // And a mail reader finds the recipient's own link in both parts, and the
+                // mail it replies to, if any.
                 let parsed = mailparse::parse_mail(&ours).unwrap();
+                use mailparse::MailHeaderMap;
+                assert_eq!(
+                    parsed.headers.get_first_value("In-Reply-To"),
+                    thread.map(|(_, m)| m.to_string())
+                );
                 let link = format!("https://status.acme.test/unsubscribe/{token}");
                 for part in &parsed.subparts {
                     let body = part.get_body().unwrap().replace("&#x2f;", "/");

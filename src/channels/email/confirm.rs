@@ -1,6 +1,16 @@
 //! The double opt-in mail: the only mail an unconfirmed address ever gets.
 
-use super::*;
+use std::time::SystemTime;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::AsyncTransport;
+use minijinja::Value;
+use serde_json::json;
+
+use super::headers::{list_headers, Ids};
+use super::{scrub, EmailChannel};
+use crate::channels::{Confirmation, DeliveryContext, SendError, Sent};
+use crate::store::subscribers;
 
 impl EmailChannel {
     /// Sends subscriber `c`'s double opt-in mail (the only mail an unconfirmed address ever
@@ -32,9 +42,10 @@ impl EmailChannel {
             );
             return Ok(Sent::default());
         };
+        let ids = self.ids().await?;
         let token = subscribers::confirmation_token();
         let mail = self
-            .confirmation_mail(&pending, &token, ctx.now)
+            .confirmation_mail(ids, id, &pending, &token, ctx.now)
             .map_err(SendError::permanent)?;
         self.transport.send(mail).await.map_err(|e| {
             // The refusal may quote the address: it is masked before it is logged or stored.
@@ -61,9 +72,13 @@ impl EmailChannel {
         Ok(Sent::default())
     }
 
-    /// The confirmation mail to `pending` carrying `token`'s link.
+    /// The confirmation mail to `pending` (subscriber `id`) carrying `token`'s link. Like
+    /// every mail to subscribers it has a one-click unsubscribe: someone who never asked can
+    /// stop any further confirmation mail.
     pub(super) fn confirmation_mail(
         &self,
+        ids: &Ids,
+        id: i64,
         pending: &subscribers::Pending,
         token: &str,
         now: chrono::DateTime<chrono::Utc>,
@@ -79,18 +94,25 @@ impl EmailChannel {
             "site_name": self.site_name,
             "confirm_url": format!("{}/subscribe/confirm/{token}", self.public_url),
             "components": names,
-            "valid_for": humantime::format_duration(self.confirm_within).to_string(),
+            "valid_for": crate::domain::text::human_duration(crate::domain::to_chrono(self.confirm_within)),
         }));
         let render = |name: &str| {
             self.renderer
                 .render(name, context.clone())
                 .map_err(|e| format!("template: {e}"))
         };
-        let mut mail = lettre::Message::builder()
+        let unsubscribe = format!(
+            "{}/unsubscribe/{}",
+            self.public_url,
+            self.key.token(id, &pending.unsubscribe_salt)
+        );
+        let builder = lettre::Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, pending.email.address().clone()))
             .subject(render("email/confirm/subject.txt.j2")?)
             .date(SystemTime::from(now))
+            .message_id(Some(ids.confirmation(id)));
+        let mut mail = list_headers(builder, &self.list_id, &unsubscribe)
             .multipart(MultiPart::alternative_plain_html(
                 render("email/confirm/body.txt.j2")? + "\n",
                 render("email/confirm/body.html.j2")? + "\n",
