@@ -439,7 +439,10 @@ async fn a_label_naming_no_component_is_logged_and_told_to_the_team() {
         .filter(|l| l["text"].as_str().unwrap_or("").contains("mainframe"))
         .collect();
     assert_eq!(notices.len(), 1, "{:?}", t.ops_log());
-    assert_eq!(notices[0]["kind"], "ops_alert_unmapped", "a kind of its own");
+    assert_eq!(
+        notices[0]["kind"], "ops_alert_unmapped",
+        "a kind of its own"
+    );
     let words = notices[0]["text"].as_str().unwrap();
     assert!(words.contains("`component`"), "{words}");
     assert!(words.contains(&format!("#{id}")), "{words}");
