@@ -113,13 +113,29 @@ enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
+/// Writes `bytes` to stdout. A reader that went away (`candor completions bash | head`) is not an
+/// error: the output was wanted only up to where it stopped reading.
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses the command line and runs it; what the `candor` binary does.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Completions { shell } = &cli.command {
         let mut cmd = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(*shell, &mut cmd, "candor", &mut std::io::stdout());
-        return ExitCode::SUCCESS;
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut cmd, "candor", &mut script);
+        return write_stdout(&script);
     }
     telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {

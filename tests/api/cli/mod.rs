@@ -124,6 +124,25 @@ fn every_subcommand_has_help() {
     }
 }
 
+/// `candor completions bash | head`: the reader stops early (the script is larger than a pipe's
+/// buffer, so the writer meets the closed pipe); that is a normal end, not a panic.
+#[test]
+fn completions_into_a_pipe_closed_early_exit_cleanly() {
+    use std::io::Read;
+    let mut child = candor()
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
 #[test]
 fn shell_completions_are_generated() {
     let out = candor().args(["completions", "bash"]).output().unwrap();

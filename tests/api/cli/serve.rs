@@ -39,7 +39,7 @@ async fn serve_with_the_shipped_config_shows_a_declared_incident_through_the_api
             .env("DATABASE_URL", &db)
             .args(["serve", "--listen", &listen])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
             .spawn()
             .unwrap(),
     ));
@@ -151,6 +151,13 @@ async fn serve_with_the_shipped_config_shows_a_declared_incident_through_the_api
         .unwrap()
         .unwrap();
     assert!(status.success(), "exit status {status}");
+    // Logs written to a file (as systemd or a redirect would) are plain text, no colour codes.
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("candor is serving"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "terminal colour codes in a log file: {log:?}"
+    );
     outbox_settles(&db).await;
 }
 
