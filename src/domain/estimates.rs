@@ -121,12 +121,17 @@ pub fn estimate(
     };
     if sample.len() < MIN_SAMPLE {
         out.scope = "none";
-        out.explanation = format!(
-            "Only {} past {} incident{} to learn from; give your own best estimate.",
-            sample.len(),
-            impact.as_str(),
-            if sample.len() == 1 { "" } else { "s" }
-        );
+        out.explanation = match sample.len() {
+            0 => format!(
+                "No past {} incidents yet to learn from; give your own best estimate.",
+                impact.as_str()
+            ),
+            n => format!(
+                "Only {n} past {} incident{} to learn from; give your own best estimate.",
+                impact.as_str(),
+                if n == 1 { "" } else { "s" }
+            ),
+        };
         return out;
     }
     let durations = sorted(sample.iter().map(|p| p.minutes_to_resolve).collect());
@@ -211,6 +216,12 @@ mod tests {
         assert_eq!(e.scope, "none");
         assert_eq!(e.median_minutes, None);
         assert!(e.explanation.contains("Only 1 past major incident"));
+        let none = estimate(&h, Impact::Minor, &[], None);
+        assert_eq!(
+            none.explanation,
+            "No past minor incidents yet to learn from; give your own best estimate.",
+            "never \"Only 0 past ...\""
+        );
     }
 
     #[test]

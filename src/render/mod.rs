@@ -190,6 +190,14 @@ fn code_spans(text: &str) -> Value {
     Value::from_safe_string(out)
 }
 
+/// An impact as people say it: "no impact", "minor impact" (never "none impact").
+fn impact_words(impact: String) -> String {
+    match impact.as_str() {
+        "none" => "no impact".to_string(),
+        other => format!("{other} impact"),
+    }
+}
+
 impl Renderer {
     /// Templates from `override_dir` where present, else the built-in ones.
     pub fn new(override_dir: &Path) -> Self {
@@ -200,6 +208,7 @@ impl Renderer {
         env.set_keep_trailing_newline(false);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.add_filter("code_spans", code_spans);
+        env.add_filter("impact_words", impact_words);
         env.set_loader(move |name| {
             let safe = Path::new(name)
                 .components()

@@ -351,3 +351,41 @@ async fn previews_count_against_each_channels_limit_and_the_dashboard_flags_over
     t.dispatch_all().await;
     t.finish().await;
 }
+
+/// Impacts read as people say them: an incident of impact `none` is "No impact" on the
+/// dashboard and its console page, and "no impact" on its public page (never "None impact").
+#[tokio::test]
+async fn an_incident_without_impact_reads_no_impact_everywhere() {
+    let t = spawn_app().await;
+    add_operator(&t, "ana@acme.test", operators::Role::Responder).await;
+    let ana = Browser::new(&t);
+    ana.login("ana@acme.test").await;
+    let declared = t
+        .declare(json!({
+            "title": "Slow search reindex",
+            "message": "Search results may be a few minutes old while we reindex.",
+            "impact": "none",
+            "eta_in": "1h"
+        }))
+        .await;
+    let id = declared["id"].as_i64().unwrap();
+    for path in ["/admin".to_string(), format!("/admin/incidents/{id}")] {
+        let html = ana.page(&path).await;
+        assert!(html.contains("No impact"), "{path}: {html}");
+        assert!(
+            !html.to_lowercase().contains("none impact"),
+            "{path}: {html}"
+        );
+    }
+    t.app.rebuild_pages().await.unwrap();
+    let public = t
+        .get(&format!("/incidents/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(public.contains("no impact"), "{public}");
+    assert!(!public.contains("none impact"), "{public}");
+    t.dispatch_all().await;
+    t.finish().await;
+}
