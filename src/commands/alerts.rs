@@ -243,7 +243,7 @@ async fn tell_unmapped(
         .await?
         .ok_or(CommandError::NotFound(incident_id))?;
     let components = component_names(env, &incidents::components(conn, incident_id).await?);
-    let url = commands::incident_url(&env.config, incident_id);
+    let url = commands::console_url(&env.config, &incident);
     let notice = Unmapped {
         site_name: &env.config.site.name,
         incident_id,
@@ -317,7 +317,7 @@ async fn ask_to_confirm(
         "ops/alert_resolved.txt.j2",
         context! {
             site_name => env.config.site.name, incident_id, title => incident.title,
-            receiver => group.receiver, incident_url => commands::incident_url(&env.config, incident_id),
+            receiver => group.receiver, incident_url => commands::console_url(&env.config, &incident),
         },
     )?;
     commands::notify_ops(

@@ -10,8 +10,7 @@ use minijinja::context;
 use serde_json::{json, Value};
 
 use super::{
-    component_names, incident_url, notify_ops, publish_with, revise, Actor, CommandError, Env,
-    Extra,
+    component_names, console_url, notify_ops, publish_with, revise, Actor, CommandError, Env, Extra,
 };
 use crate::channels::MessageKind;
 use crate::domain::schedule::{due_action, next_update_after, DueAction};
@@ -210,7 +209,7 @@ pub async fn scheduled(
                     site_name => env.config.site.name, incident_id => id, title => incident.title,
                     promised_text => human_time(promised, now, tz),
                     minutes_left => (promised - now).num_minutes().max(0) + 1,
-                    incident_url => incident_url(&env.config, id),
+                    incident_url => console_url(&env.config, &incident),
                 },
             )?;
             notify_ops(env, conn, &incident, MessageKind::OpsReminder, &body, now).await?;
@@ -280,7 +279,7 @@ pub async fn scheduled(
                 },
                 context! {
                     site_name => env.config.site.name, incident_id => id, title => incident.title,
-                    eta_text, incident_url => incident_url(&env.config, id),
+                    eta_text, incident_url => console_url(&env.config, &incident),
                 },
             )?;
             notify_ops(env, conn, &after, MessageKind::OpsEtaPassed, &ask, now).await?;

@@ -20,6 +20,18 @@ pub fn incident_url(config: &Config, id: i64) -> String {
     format!("{base}/incidents/{id}")
 }
 
+/// Where the team acts on an incident or a window: its console page. Notices to the team link
+/// here, not to the public page.
+pub fn console_url(config: &Config, incident: &Incident) -> String {
+    let base = config.site.public_url.as_str().trim_end_matches('/');
+    let section = if incident.is_maintenance() {
+        "maintenance"
+    } else {
+        "incidents"
+    };
+    format!("{base}/admin/{section}/{}", incident.id)
+}
+
 pub(super) fn component_names(
     config: &Config,
     components: &BTreeMap<String, ComponentStatus>,
@@ -179,7 +191,7 @@ pub(crate) async fn notify_ops(
     now: DateTime<Utc>,
 ) -> Result<(), CommandError> {
     let components = incidents::components(conn, incident.id).await?;
-    let msg = message(
+    let mut msg = message(
         env,
         incident,
         &components,
@@ -189,6 +201,7 @@ pub(crate) async fn notify_ops(
         &Extra::default(),
         now,
     );
+    msg.incident_url = console_url(&env.config, incident);
     let payload = serde_json::to_string(&msg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     for channel in &env.config.ops.channels {
         enqueue(

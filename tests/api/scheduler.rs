@@ -47,6 +47,17 @@ async fn a_missed_next_update_time_produces_exactly_one_holding_update() {
         "{}",
         ops[0]["text"]
     );
+    // The team acts in the console: the notice links to the incident's console page.
+    let console = format!("/admin/incidents/{id}");
+    assert!(
+        ops[0]["text"].as_str().unwrap().ends_with(&console),
+        "{}",
+        ops[0]["text"]
+    );
+    assert!(ops[0]["message"]["incident_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&console));
     assert_eq!(t.updates_of_kind(id, "scheduled").await.len(), 0);
 
     // The promise comes and nobody wrote: one holding update, whatever the number of ticks.
