@@ -8,7 +8,7 @@ use minijinja::Value;
 use serde_json::json;
 
 use super::headers::{list_headers, Ids};
-use super::{scrub, EmailChannel};
+use super::{db_err, scrub, EmailChannel};
 use crate::channels::{Confirmation, DeliveryContext, SendError, Sent};
 use crate::store::subscribers;
 
@@ -25,14 +25,8 @@ impl EmailChannel {
         ctx: &DeliveryContext,
     ) -> Result<Sent, SendError> {
         let id = c.subscriber_id;
-        let db_err = |e: crate::store::StoreError| SendError::retryable(format!("database: {e}"));
         let pending = {
-            let mut conn = self
-                .db
-                .pool()
-                .acquire()
-                .await
-                .map_err(|e| db_err(e.into()))?;
+            let mut conn = self.conn().await?;
             subscribers::pending(&mut conn, id).await.map_err(db_err)?
         };
         let Some(pending) = pending else {

@@ -11,7 +11,7 @@ use governor::DefaultDirectRateLimiter;
 
 use super::compose::Composer;
 use super::smtp::{Fail, NextEnvelope, Outgoing, Session, SmtpTarget};
-use super::{scrub, EmailChannel};
+use super::{db_err, scrub, EmailChannel};
 use crate::channels::{DeliveryContext, Message, SendError, Sent};
 use crate::domain::Audience;
 use crate::store::deliveries;
@@ -197,18 +197,12 @@ impl EmailChannel {
                 "the email channel mails subscribers public updates only",
             ));
         }
-        let db_err = |e: crate::store::StoreError| SendError::retryable(format!("database: {e}"));
         let ids = self.ids().await?;
         let message_id = ids.update(msg.incident_id, msg.update_id, ctx.delivery_id);
         // The incident's mails so far, by delivery: each recipient's copy replies to the first
         // that reached them (as recorded when it was delivered, else as it was named).
         let thread = {
-            let mut conn = self
-                .db
-                .pool()
-                .acquire()
-                .await
-                .map_err(|e| db_err(e.into()))?;
+            let mut conn = self.conn().await?;
             deliveries::thread_messages(&mut conn, msg.incident_id, &self.id)
                 .await
                 .map_err(db_err)?
@@ -253,12 +247,7 @@ impl EmailChannel {
             let mut after = 0i64;
             while !stop.load(Ordering::Relaxed) {
                 let page = {
-                    let mut conn = self
-                        .db
-                        .pool()
-                        .acquire()
-                        .await
-                        .map_err(|e| db_err(e.into()))?;
+                    let mut conn = self.conn().await?;
                     subscribers::recipients_page(
                         &mut conn,
                         ctx.delivery_id,

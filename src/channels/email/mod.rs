@@ -80,7 +80,17 @@ pub struct EmailChannel {
     pub subscribe_limiter: DefaultDirectRateLimiter,
 }
 
+/// A database error while sending: retried later, like a network error.
+fn db_err(e: crate::store::StoreError) -> SendError {
+    SendError::retryable(format!("database: {e}"))
+}
+
 impl EmailChannel {
+    /// A connection from the pool; failing to get one is a retryable send error.
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, SendError> {
+        self.db.pool().acquire().await.map_err(|e| db_err(e.into()))
+    }
+
     pub fn new(
         id: &str,
         cfg: &EmailConfig,
