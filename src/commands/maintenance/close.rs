@@ -1,6 +1,6 @@
 //! How a window ends: completed, called off, or turned into an incident.
 
-use super::{check_components, publish_as, revise, Actor, CommandError, Env};
+use super::{check_components, revise, Actor, CommandError, Env};
 use crate::channels::MessageKind;
 use crate::domain::text::human_duration;
 use crate::domain::{check_text, to_chrono, IncidentKind, IncidentStatus, UpdateKind, MAX_MESSAGE};
@@ -39,29 +39,15 @@ pub async fn complete_window(
         },
     )
     .await?;
-    let body = match message {
-        Some(m) => m,
-        None => notice(
-            env,
-            "completed",
-            &after,
-            &components,
-            context! { early => planned_end.is_some_and(|e| now < e),
-            overran => planned_end.filter(|e| now > *e).map(|e| human_duration(now - e)) },
-            now,
-        )?,
+    let words = Words {
+        own: message,
+        event: "completed",
+        components: &components,
+        extra: context! { early => planned_end.is_some_and(|e| now < e),
+        overran => planned_end.filter(|e| now > *e).map(|e| human_duration(now - e)) },
     };
-    let update_id = publish_as(
-        env,
-        conn,
-        &after,
-        UpdateKind::Resolution,
-        MessageKind::MaintenanceCompleted,
-        &body,
-        &actor.to_string(),
-        now,
-    )
-    .await?;
+    let kinds = (UpdateKind::Resolution, MessageKind::MaintenanceCompleted);
+    let update_id = announce(env, conn, actor, &after, kinds, words, now).await?;
     audit::record(
         conn,
         &actor.to_string(),
@@ -101,21 +87,14 @@ pub async fn cancel_window(
         },
     )
     .await?;
-    let body = match message {
-        Some(m) => m,
-        None => notice(env, "cancelled", &after, &components, context! {}, now)?,
+    let words = Words {
+        own: message,
+        event: "cancelled",
+        components: &components,
+        extra: context! {},
     };
-    let update_id = publish_as(
-        env,
-        conn,
-        &after,
-        UpdateKind::Notice,
-        MessageKind::MaintenanceCancelled,
-        &body,
-        &actor.to_string(),
-        now,
-    )
-    .await?;
+    let kinds = (UpdateKind::Notice, MessageKind::MaintenanceCancelled);
+    let update_id = announce(env, conn, actor, &after, kinds, words, now).await?;
     audit::record(
         conn,
         &actor.to_string(),

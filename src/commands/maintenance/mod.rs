@@ -186,6 +186,33 @@ fn opt_text(field: &str, s: Option<&str>, max: usize) -> Result<Option<String>, 
 }
 
 /// The standard words of a maintenance notice.
+/// What a window's change says: the operator's own words when given, else the notice for `event`.
+struct Words<'a> {
+    own: Option<String>,
+    event: &'a str,
+    components: &'a BTreeMap<String, ComponentStatus>,
+    extra: minijinja::Value,
+}
+
+/// Publishes a window's change on every channel, in the words `words` gives; returns the
+/// update's id.
+async fn announce(
+    env: &Env,
+    conn: &mut Conn,
+    actor: &Actor,
+    w: &Incident,
+    kinds: (UpdateKind, MessageKind),
+    words: Words<'_>,
+    now: DateTime<Utc>,
+) -> Result<i64, CommandError> {
+    let body = match words.own {
+        Some(m) => m,
+        None => notice(env, words.event, w, words.components, words.extra, now)?,
+    };
+    let author = actor.to_string();
+    publish_as(env, conn, w, kinds.0, kinds.1, &body, &author, now).await
+}
+
 fn notice(
     env: &Env,
     event: &str,
@@ -254,21 +281,14 @@ pub async fn schedule_window(
     let w = incidents::get(conn, id)
         .await?
         .ok_or(CommandError::NotFound(id))?;
-    let body = match message {
-        Some(m) => m,
-        None => notice(env, "scheduled", &w, &components, context! {}, now)?,
+    let words = Words {
+        own: message,
+        event: "scheduled",
+        components: &components,
+        extra: context! {},
     };
-    let update_id = publish_as(
-        env,
-        conn,
-        &w,
-        UpdateKind::Notice,
-        MessageKind::MaintenanceScheduled,
-        &body,
-        &actor.to_string(),
-        now,
-    )
-    .await?;
+    let kinds = (UpdateKind::Notice, MessageKind::MaintenanceScheduled);
+    let update_id = announce(env, conn, actor, &w, kinds, words, now).await?;
     audit::record(
         conn,
         &actor.to_string(),
@@ -369,34 +389,20 @@ pub async fn edit_window(
         incidents::mark_noticed(conn, id, now).await?;
     }
     let components = incidents::components(conn, id).await?;
-    let body = match message {
-        Some(m) => m,
-        None => notice(
-            env,
-            if extended {
-                "extended"
-            } else if verifying {
-                "verifying"
-            } else {
-                "updated"
-            },
-            &after,
-            &components,
-            context! { reason },
-            now,
-        )?,
+    let words = Words {
+        own: message,
+        event: if extended {
+            "extended"
+        } else if verifying {
+            "verifying"
+        } else {
+            "updated"
+        },
+        components: &components,
+        extra: context! { reason },
     };
-    let update_id = publish_as(
-        env,
-        conn,
-        &after,
-        UpdateKind::Notice,
-        MessageKind::MaintenanceUpdated,
-        &body,
-        &actor.to_string(),
-        now,
-    )
-    .await?;
+    let kinds = (UpdateKind::Notice, MessageKind::MaintenanceUpdated);
+    let update_id = announce(env, conn, actor, &after, kinds, words, now).await?;
     if extended {
         incidents::insert_eta_revision(
             conn,
