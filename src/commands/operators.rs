@@ -26,14 +26,7 @@ impl NewOperator {
     /// (argon2: call it off the async threads, e.g. in `spawn_blocking`).
     pub fn new(email: &str, role: Role, password: &str) -> Result<Self, Invalid> {
         let email = check_email(email)?;
-        if password.chars().count() < MIN_PASSWORD {
-            return Err(Invalid::new(
-                "password",
-                format!("must be at least {MIN_PASSWORD} characters"),
-            ));
-        }
-        let password_hash = operators::hash_password(password)
-            .map_err(|e| Invalid::new("password", format!("cannot be hashed: {e}")))?;
+        let password_hash = hash_new_password(password)?;
         Ok(Self {
             email,
             role,
@@ -91,4 +84,111 @@ pub async fn add(
     )
     .await?;
     Ok(added)
+}
+
+/// A change to an existing operator, from the console (admins only) or the command line.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Signs them out everywhere and refuses their sign-ins until enabled again.
+    Disable,
+    Enable,
+    /// For good; the audit log keeps their address in its entries.
+    Remove,
+    Role(Role),
+    /// A new password hash (see [`hash_new_password`]); every session of theirs ends.
+    Password(String),
+    /// Forgets the failed sign-ins counted against their account, from every client.
+    Unlock,
+}
+
+impl Change {
+    fn action(&self) -> &'static str {
+        match self {
+            Change::Disable => "operator.disable",
+            Change::Enable => "operator.enable",
+            Change::Remove => "operator.remove",
+            Change::Role(_) => "operator.role",
+            Change::Password(_) => "operator.password_reset",
+            Change::Unlock => "operator.unlock",
+        }
+    }
+
+    /// True when the change leaves one admin fewer able to sign in.
+    fn loses_an_admin(&self) -> bool {
+        matches!(
+            self,
+            Change::Disable | Change::Remove | Change::Role(Role::Responder)
+        )
+    }
+}
+
+/// Checks a new password's length and hashes it (slow on purpose: call it off the async
+/// threads).
+pub fn hash_new_password(password: &str) -> Result<String, Invalid> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(Invalid::new(
+            "password",
+            format!("must be at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    operators::hash_password(password).map_err(|e| Invalid::new("password", e))
+}
+
+/// Applies `change` to the operator with this address, audited (never the password). The last
+/// enabled admin cannot be disabled, removed or made a responder, so the team can never lock
+/// itself out of managing operators.
+pub async fn change(
+    conn: &mut Conn,
+    actor: &Actor,
+    email: &str,
+    change: &Change,
+    now: DateTime<Utc>,
+) -> Result<(), CommandError> {
+    let email = email.trim().to_lowercase();
+    let Some(op) = operators::by_email(conn, &email).await? else {
+        return Err(Invalid::new("email", format!("there is no operator `{email}`")).into());
+    };
+    let enabled_admin = op.is_admin() && op.disabled_at.is_none();
+    if enabled_admin && change.loses_an_admin() && operators::enabled_admins(conn).await? <= 1 {
+        return Err(Invalid::new(
+            "email",
+            format!("{email} is the last enabled admin; make another operator an admin first"),
+        )
+        .into());
+    }
+    let mut detail = json!({ "email": email });
+    match change {
+        Change::Disable => {
+            operators::set_disabled(conn, op.id, true, now).await?;
+        }
+        Change::Enable => {
+            operators::set_disabled(conn, op.id, false, now).await?;
+        }
+        Change::Remove => {
+            operators::remove(conn, op.id).await?;
+            crate::store::throttle::unlock_account(conn, &email).await?;
+        }
+        Change::Role(role) => {
+            operators::set_role(conn, op.id, *role).await?;
+            detail["from"] = json!(op.role);
+            detail["to"] = json!(role);
+        }
+        Change::Password(hash) => {
+            operators::set_password(conn, op.id, hash).await?;
+        }
+        Change::Unlock => {
+            let keys = crate::store::throttle::unlock_account(conn, &email).await?;
+            detail["keys"] = json!(keys);
+        }
+    }
+    audit::record(
+        conn,
+        &actor.to_string(),
+        change.action(),
+        None,
+        &detail,
+        now,
+    )
+    .await?;
+    Ok(())
 }

@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod sessions;
 pub mod subscribe_quota;
 pub mod subscribers;
+pub mod throttle;
 pub mod tokens;
 pub mod updates;
 

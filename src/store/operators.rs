@@ -1,6 +1,6 @@
-//! Console operators (argon2id password hashes) and the failed sign-in counters that slow down
-//! password guessing. The counters live in the database, so a lock-out holds across every
-//! instance behind a load balancer, and time comes from the caller's clock.
+//! Console operators (argon2id password hashes), their roles and their lifecycle: added,
+//! disabled, enabled, given a new role or password, removed. Sign-in throttling lives in
+//! [`super::throttle`].
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{from_ms, ms, opt_from_ms, Conn, Result, StoreError};
 
-/// An operator's role, shown in the console and the audit log. Both roles may do everything the
-/// console offers today; `admin` marks who manages operators.
+/// An operator's role. A `responder` runs incidents and maintenance; an `admin` also manages
+/// operators, API tokens and subscribers. Enforced on every console route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -47,6 +47,15 @@ pub struct Operator {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub disabled_at: Option<DateTime<Utc>>,
+    /// Raised when the password is reset or the operator disabled; sessions signed in under an
+    /// older epoch are over.
+    pub session_epoch: i64,
+}
+
+impl Operator {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
 }
 
 /// Hashes a password with argon2id (the crate's default parameters, a random salt), in PHC form.
@@ -76,15 +85,17 @@ pub fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("candor-decoy-password").unwrap_or_default())
 }
 
-type Row = (i64, String, String, i64, Option<i64>);
+type Row = (i64, String, String, i64, Option<i64>, i64);
+const COLUMNS: &str = "id, email, role, created_at, disabled_at, session_epoch";
 
-fn from_row((id, email, role, created_at, disabled_at): Row) -> Result<Operator> {
+fn from_row((id, email, role, created_at, disabled_at, session_epoch): Row) -> Result<Operator> {
     Ok(Operator {
         id,
         email,
         role: role.parse().map_err(StoreError::Corrupt)?,
         created_at: from_ms(created_at),
         disabled_at: opt_from_ms(disabled_at),
+        session_epoch,
     })
 }
 
@@ -103,7 +114,8 @@ pub async fn upsert(
         .await?;
     if let Some((id,)) = existing {
         sqlx::query(
-            "UPDATE operators SET role = $2, password_hash = $3, disabled_at = NULL WHERE id = $1",
+            "UPDATE operators SET role = $2, password_hash = $3, disabled_at = NULL, \
+             session_epoch = session_epoch + 1 WHERE id = $1",
         )
         .bind(id)
         .bind(role.as_str())
@@ -126,9 +138,9 @@ pub async fn upsert(
 
 /// An enabled operator by id (what a session points at).
 pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<Operator>> {
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT id, email, role, created_at, disabled_at FROM operators WHERE id = $1 AND disabled_at IS NULL",
-    )
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM operators WHERE id = $1 AND disabled_at IS NULL"
+    ))
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
@@ -137,85 +149,92 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<Operator>> {
 
 /// An enabled operator and its password hash, by email.
 pub async fn credentials(conn: &mut Conn, email: &str) -> Result<Option<(Operator, String)>> {
-    let row: Option<(i64, String, String, i64, Option<i64>, String)> = sqlx::query_as(
-        "SELECT id, email, role, created_at, disabled_at, password_hash FROM operators \
-         WHERE email = $1 AND disabled_at IS NULL",
-    )
+    type WithHash = (i64, String, String, i64, Option<i64>, i64, String);
+    let row: Option<WithHash> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, password_hash FROM operators WHERE email = $1 AND disabled_at IS NULL"
+    ))
     .bind(email)
     .fetch_optional(&mut *conn)
     .await?;
     match row {
         None => Ok(None),
-        Some((id, email, role, c, d, hash)) => Ok(Some((from_row((id, email, role, c, d))?, hash))),
+        Some((id, email, role, c, d, e, hash)) => {
+            Ok(Some((from_row((id, email, role, c, d, e))?, hash)))
+        }
     }
 }
 
 pub async fn list(conn: &mut Conn) -> Result<Vec<Operator>> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, email, role, created_at, disabled_at FROM operators ORDER BY email",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM operators ORDER BY email"))
+        .fetch_all(&mut *conn)
+        .await?;
     rows.into_iter().map(from_row).collect()
 }
 
-/// Failed sign-ins allowed per key within [`FAILURE_WINDOW`] before it is locked.
-pub const MAX_FAILURES: i64 = 5;
-/// The window failures are counted in, and how long a lock lasts.
-pub const FAILURE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
-
-/// When the key is locked, until when.
-pub async fn locked_until(
-    conn: &mut Conn,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>> {
-    let row: Option<(Option<i64>,)> =
-        sqlx::query_as("SELECT locked_until FROM login_failures WHERE throttle_key = $1")
-            .bind(key)
+/// The operator with this address, enabled or not.
+pub async fn by_email(conn: &mut Conn, email: &str) -> Result<Option<Operator>> {
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM operators WHERE email = $1"))
+            .bind(email)
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(row
-        .and_then(|(l,)| l)
-        .map(from_ms)
-        .filter(|until| *until > now))
+    row.map(from_row).transpose()
 }
 
-/// Counts a failed sign-in against `key`; locks it when it reaches [`MAX_FAILURES`] within the
-/// window. Returns the lock's end if it is now locked.
-pub async fn record_failure(
-    conn: &mut Conn,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>> {
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT failures, first_at FROM login_failures WHERE throttle_key = $1")
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let (failures, first_at) = match row {
-        Some((n, first)) if from_ms(first) + FAILURE_WINDOW > now => (n + 1, first),
-        _ => (1, ms(now)),
-    };
-    let locked = (failures >= MAX_FAILURES).then(|| now + FAILURE_WINDOW);
-    sqlx::query(
-        "INSERT INTO login_failures (throttle_key, failures, first_at, locked_until) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (throttle_key) DO UPDATE SET failures = $2, first_at = $3, locked_until = $4",
+/// How many enabled admins there are (the last one may not be removed, disabled or demoted).
+pub async fn enabled_admins(conn: &mut Conn) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM operators WHERE role = 'admin' AND disabled_at IS NULL",
     )
-    .bind(key)
-    .bind(if locked.is_some() { 0 } else { failures })
-    .bind(if locked.is_some() { ms(now) } else { first_at })
-    .bind(locked.map(ms))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n)
+}
+
+/// Disables (ending every session at once) or enables the operator. Returns false if there is
+/// no operator with this id.
+pub async fn set_disabled(
+    conn: &mut Conn,
+    id: i64,
+    disabled: bool,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE operators SET disabled_at = $2, session_epoch = session_epoch + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(disabled.then(|| ms(now)))
     .execute(&mut *conn)
     .await?;
-    Ok(locked)
+    Ok(r.rows_affected() == 1)
 }
 
-/// Forgets the failures of `key` (after a successful sign-in).
-pub async fn clear_failures(conn: &mut Conn, key: &str) -> Result<()> {
-    sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
-        .bind(key)
+pub async fn set_role(conn: &mut Conn, id: i64, role: Role) -> Result<bool> {
+    let r = sqlx::query("UPDATE operators SET role = $2 WHERE id = $1")
+        .bind(id)
+        .bind(role.as_str())
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    Ok(r.rows_affected() == 1)
+}
+
+/// Replaces the password hash and ends every session the operator has.
+pub async fn set_password(conn: &mut Conn, id: i64, password_hash: &str) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE operators SET password_hash = $2, session_epoch = session_epoch + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(password_hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Removes the operator for good (the audit log keeps their address in its entries).
+pub async fn remove(conn: &mut Conn, id: i64) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM operators WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
 }

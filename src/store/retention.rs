@@ -18,7 +18,7 @@ pub struct Swept {
     pub email_sends: u64,
     pub audit: u64,
     pub sessions: u64,
-    pub login_failures: u64,
+    pub login_throttle: u64,
 }
 
 // Finished deliveries of resolved incidents (an open incident's first post is its thread root),
@@ -74,10 +74,10 @@ pub async fn sweep(db: &Db, c: &Cutoffs, batch: i64) -> Result<Swept> {
         batch,
     )
     .await?;
-    swept.login_failures = batched(
+    swept.login_throttle = batched(
         db,
-        "DELETE FROM login_failures WHERE throttle_key IN (SELECT throttle_key FROM login_failures \
-         WHERE first_at < $1 AND (locked_until IS NULL OR locked_until < $1) LIMIT $2)",
+        "DELETE FROM login_throttle WHERE throttle_key IN (SELECT throttle_key FROM login_throttle \
+         WHERE last_at < $1 AND next_at < $1 LIMIT $2)",
         ms(c.sessions),
         batch,
     )

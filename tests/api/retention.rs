@@ -54,7 +54,7 @@ async fn old_deliveries_audit_sessions_and_sign_in_failures_are_swept_in_batches
     let t0_ms = t0().timestamp_millis();
     for sql in [
         format!("INSERT INTO console_sessions (id, data, expires_at) VALUES ('s1', '{{}}', {t0_ms})"),
-        format!("INSERT INTO login_failures (throttle_key, failures, first_at) VALUES ('address:10.0.0.1', 3, {t0_ms})"),
+        format!("INSERT INTO login_throttle (throttle_key, attempts, delay_ms, next_at, last_at) VALUES ('client:10.0.0.1', 3, 0, {t0_ms}, {t0_ms})"),
     ] {
         sqlx::query(&sql).execute(t.app.db.pool()).await.unwrap();
     }
@@ -77,7 +77,7 @@ async fn old_deliveries_audit_sessions_and_sign_in_failures_are_swept_in_batches
     t.advance(Duration::from_secs(8 * DAY));
     t.tick().await;
     assert_eq!(count(&t, "SELECT COUNT(*) FROM console_sessions").await, 0);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM login_failures").await, 0);
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM login_throttle").await, 0);
     assert!(count(&t, &finished_of_resolved).await >= 6);
 
     // After 90 days the resolved incidents' deliveries go (more than one batch of 2); the open

@@ -19,9 +19,13 @@ use super::{base, render, see_other};
 use crate::app::App;
 use crate::commands::{console, Actor, CommandError};
 use crate::store::operators::{self, Operator};
+use crate::store::throttle;
 
 const OPERATOR_KEY: &str = "operator_id";
 const CSRF_KEY: &str = "csrf";
+/// The operator's session epoch when this session signed in; a reset password or a disabled
+/// operator raises it, which ends the session.
+const EPOCH_KEY: &str = "epoch";
 /// The largest console form body read when checking its CSRF token.
 const MAX_FORM: usize = 256 * 1024;
 
@@ -81,8 +85,14 @@ pub async fn require_operator(State(app): State<App>, mut req: Request, next: Ne
                 operators::get(&mut conn, id).await
             }
             .await;
+            let epoch = session
+                .get::<i64>(EPOCH_KEY)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0);
             match found {
-                Ok(Some(operator)) => {
+                Ok(Some(operator)) if operator.session_epoch == epoch => {
                     let csrf = csrf_token(&session).await;
                     signed = Some(Signed {
                         operator,
@@ -90,7 +100,7 @@ pub async fn require_operator(State(app): State<App>, mut req: Request, next: Ne
                         session,
                     })
                 }
-                Ok(None) => {}
+                Ok(_) => {}
                 Err(e) => return super::error::render(&app, None, "", e.into()),
             }
         }
@@ -119,6 +129,16 @@ pub async fn require_operator(State(app): State<App>, mut req: Request, next: Ne
     };
     req.extensions_mut().insert(signed);
     next.run(req).await
+}
+
+/// "1 second", "40 seconds", "2 minutes": how long until the next attempt, rounded up.
+fn wait_words(d: chrono::Duration) -> String {
+    let secs = (d.num_milliseconds().max(1000) + 999) / 1000;
+    match secs {
+        1 => "1 second".into(),
+        2..=59 => format!("{secs} seconds"),
+        _ => crate::domain::text::human_duration(chrono::Duration::seconds(secs + 59)),
+    }
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -239,9 +259,9 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// `POST /admin/login`. Failed attempts are counted per account and per client address in the
-/// database; at [`operators::MAX_FAILURES`] within the window the key is locked for the window,
-/// and a locked key is refused before its password is even checked.
+/// `POST /admin/login`. One attempt is reserved on the client's, the account's and the
+/// account-from-this-client keys before the password is checked (see [`throttle`]); a key whose
+/// free attempts are spent answers 429 with `Retry-After` until its delay has passed.
 pub async fn login(
     State(app): State<App>,
     session: Session,
@@ -251,33 +271,27 @@ pub async fn login(
     let csrf = csrf_token(&session).await;
     let email = f.email.trim().to_lowercase();
     let now = app.clock.now();
-    let mut keys = vec![format!("account:{email}")];
-    if let Some(ip) = client {
-        keys.push(format!("address:{ip}"));
-    }
-    let locked = async {
-        let mut conn = app.db.pool().acquire().await?;
-        let mut until = None;
-        for k in &keys {
-            if let Some(u) = operators::locked_until(&mut conn, k, now).await? {
-                until = until.max(Some(u));
-            }
-        }
-        Ok::<_, crate::store::StoreError>(until)
-    }
-    .await?;
-    if let Some(until) = locked {
-        return Ok(login_page(
+    let keys = throttle::keys(&email, client);
+    let mut unit = app.begin().await?;
+    let wait = console::reserve_sign_in(unit.tx(), &keys, now).await?;
+    unit.commit().await?;
+    if let Some(until) = wait {
+        let seconds = (until - now).num_seconds().max(1);
+        let mut resp = login_page(
             &app,
             &csrf,
             StatusCode::TOO_MANY_REQUESTS,
             f.next.as_deref(),
             &email,
             Some(format!(
-                "Too many failed sign-ins. Signing in is locked until {}; ask an admin if you are locked out.",
-                crate::render::views::time(until, now, app.config.site.time_zone).text
+                "Too many failed sign-ins for this account or from this network. Try again in {}; \
+                 an admin can unlock the account at once.",
+                wait_words(until - now)
             )),
-        ));
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        return Ok(resp);
     }
     let creds = async {
         let mut conn = app.db.pool().acquire().await?;
@@ -296,40 +310,29 @@ pub async fn login(
     let outcome = match operator {
         Some(o) if ok => {
             console::sign_in(unit.tx(), &Actor::operator(&o.email), &keys, now).await?;
-            Ok(o)
+            Some(o)
         }
-        _ => Err(console::sign_in_failed(unit.tx(), &email, &keys, now).await?),
+        _ => {
+            console::sign_in_failed(unit.tx(), &email, client, now).await?;
+            None
+        }
     };
     unit.commit().await?;
     Ok(match outcome {
-        Err(until) => {
-            let (status, message) = match until {
-                Some(u) => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "Too many failed sign-ins. Signing in is locked until {}.",
-                        crate::render::views::time(u, now, app.config.site.time_zone).text
-                    ),
-                ),
-                None => (
-                    StatusCode::UNAUTHORIZED,
-                    "That email and password do not match an operator.".to_string(),
-                ),
-            };
-            login_page(
-                &app,
-                &csrf,
-                status,
-                f.next.as_deref(),
-                &email,
-                Some(message),
-            )
-        }
-        Ok(operator) => {
+        None => login_page(
+            &app,
+            &csrf,
+            StatusCode::UNAUTHORIZED,
+            f.next.as_deref(),
+            &email,
+            Some("That email and password do not match an operator.".to_string()),
+        ),
+        Some(operator) => {
             // A new session id on sign-in, so one planted before it is worth nothing.
             let signed_in = async {
                 session.cycle_id().await?;
                 session.insert(OPERATOR_KEY, operator.id).await?;
+                session.insert(EPOCH_KEY, operator.session_epoch).await?;
                 session.insert(CSRF_KEY, new_token()).await?;
                 Ok::<_, tower_sessions::session::Error>(())
             }

@@ -16,6 +16,7 @@ mod estimates;
 mod incidents;
 mod maintenance;
 mod subscribers;
+mod throttle;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -44,7 +45,20 @@ fn csrf_in(html: &str) -> String {
 
 impl<'a> Browser<'a> {
     pub(crate) fn new(t: &'a TestApp) -> Self {
+        Self::with_headers(t, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser whose requests reach Candor through a proxy that names it `client` in
+    /// `X-Forwarded-For` (the app must trust the test's loopback address as a proxy).
+    pub(crate) fn behind_proxy(t: &'a TestApp, client: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", client.parse().unwrap());
+        Self::with_headers(t, headers)
+    }
+
+    fn with_headers(t: &'a TestApp, headers: reqwest::header::HeaderMap) -> Self {
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
