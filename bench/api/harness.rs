@@ -93,7 +93,14 @@ channels:
             .await?;
         let token = {
             let mut conn = app.db.pool().acquire().await?;
-            tokens::create(&mut conn, "bench", app.clock.now()).await?
+            tokens::create(
+                &mut conn,
+                "bench",
+                &tokens::Scope::ALL,
+                "bench",
+                app.clock.now(),
+            )
+            .await?
         };
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -12,13 +12,20 @@ use crate::{Clock, SystemClock};
 pub enum TokenCommand {
     /// Create a token; it is printed once, on the last line.
     Create {
+        /// A name people recognise in the audit log (e.g. `deploy-script`, `alertmanager`).
         #[arg(long)]
         name: String,
+        /// What the token may do, repeated or comma-separated: read, incidents:write,
+        /// maintenance:write, alerts:write, subscribers:read, subscribers:write. Without it:
+        /// read, incidents:write, maintenance:write, alerts:write (no subscriber addresses).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
     },
     /// List tokens (names and dates; tokens themselves are never stored).
     List,
     /// Revoke the token with this name.
     Revoke {
+        /// The token's name, as `token list` shows it.
         #[arg(long)]
         name: String,
     },
@@ -27,10 +34,16 @@ pub enum TokenCommand {
 pub(super) async fn run(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match command {
-        TokenCommand::Create { name } => {
+        TokenCommand::Create { name, scopes } => {
             let name = name.trim().to_string();
+            let scopes = if scopes.is_empty() {
+                tokens::Scope::defaults()
+            } else {
+                tokens::Scope::parse_list(&scopes.join(","))
+                    .map_err(|e| anyhow::anyhow!("--scope: {e}"))?
+            };
             let mut unit = Unit::begin(db, None).await?;
-            let token = commands::tokens::create(unit.tx(), &actor(), &name, now)
+            let token = commands::tokens::create(unit.tx(), &actor(), &name, &scopes, now)
                 .await
                 .map_err(|e| match e {
                     CommandError::Invalid(i) => anyhow::anyhow!("--{} {}", i.field, i.message),
@@ -42,7 +55,10 @@ pub(super) async fn run(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
                     e => e.into(),
                 })?;
             unit.commit().await?;
-            println!("Created API token `{name}`. It is shown only once; store it now:");
+            println!(
+                "Created API token `{name}` ({}). It is shown only once; store it now:",
+                tokens::Scope::join(&scopes)
+            );
             println!("{token}");
         }
         TokenCommand::List => {
@@ -57,8 +73,9 @@ pub(super) async fn run(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_else(|| "never".into());
                 println!(
-                    "{}\tcreated {}\tlast used {}\t{}",
+                    "{}\t{}\tcreated {}\tlast used {}\t{}",
                     t.name,
+                    tokens::Scope::join(&t.scopes),
                     t.created_at.to_rfc3339(),
                     used,
                     state

@@ -6,31 +6,36 @@ use serde_json::json;
 
 use super::{Actor, CommandError};
 use crate::domain::Invalid;
+use crate::store::tokens::Scope;
 use crate::store::{audit, tokens, Conn};
 
 /// The longest token name, in bytes.
 pub const MAX_NAME: usize = 100;
 
-/// Creates a token named `name` (trimmed) and returns its one and only plain-text copy. A name
+/// Creates a token named `name` (trimmed) that may do what `scopes` name, and returns its one and only plain-text copy. A name
 /// already in use fails with the store's unique violation on `api_tokens` (see
 /// [`crate::store::StoreError::is_unique_violation`]).
 pub async fn create(
     conn: &mut Conn,
     actor: &Actor,
     name: &str,
+    scopes: &[Scope],
     now: DateTime<Utc>,
 ) -> Result<String, CommandError> {
     let name = name.trim();
     if name.is_empty() || name.len() > MAX_NAME {
         return Err(Invalid::new("name", format!("must be 1-{MAX_NAME} characters")).into());
     }
-    let token = tokens::create(conn, name, now).await?;
+    if scopes.is_empty() {
+        return Err(Invalid::new("scope", "name at least one scope").into());
+    }
+    let token = tokens::create(conn, name, scopes, &actor.to_string(), now).await?;
     audit::record(
         conn,
         &actor.to_string(),
         "token.create",
         None,
-        &json!({ "name": name }),
+        &json!({ "name": name, "scopes": scopes }),
         now,
     )
     .await?;

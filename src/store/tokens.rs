@@ -11,11 +11,117 @@ use super::{from_ms, ms, opt_from_ms, Conn, Result};
 
 pub const PREFIX: &str = "candor_";
 
-/// The identity a valid token stands for.
+/// What a token may do. A route names the one scope it needs; no scope implies another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Scope {
+    /// Read incidents, maintenance, estimates and subscriber counts.
+    #[serde(rename = "read")]
+    Read,
+    /// Declare, update and resolve incidents.
+    #[serde(rename = "incidents:write")]
+    IncidentsWrite,
+    /// Schedule, change and end maintenance windows.
+    #[serde(rename = "maintenance:write")]
+    MaintenanceWrite,
+    /// Alertmanager's webhook.
+    #[serde(rename = "alerts:write")]
+    AlertsWrite,
+    /// List subscribers' addresses.
+    #[serde(rename = "subscribers:read")]
+    SubscribersRead,
+    /// Add, remove and re-confirm subscribers.
+    #[serde(rename = "subscribers:write")]
+    SubscribersWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 6] = [
+        Scope::Read,
+        Scope::IncidentsWrite,
+        Scope::MaintenanceWrite,
+        Scope::AlertsWrite,
+        Scope::SubscribersRead,
+        Scope::SubscribersWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::IncidentsWrite => "incidents:write",
+            Scope::MaintenanceWrite => "maintenance:write",
+            Scope::AlertsWrite => "alerts:write",
+            Scope::SubscribersRead => "subscribers:read",
+            Scope::SubscribersWrite => "subscribers:write",
+        }
+    }
+
+    /// What a token gets when none are named: everything but subscribers' personal data.
+    pub fn defaults() -> Vec<Scope> {
+        vec![
+            Scope::Read,
+            Scope::IncidentsWrite,
+            Scope::MaintenanceWrite,
+            Scope::AlertsWrite,
+        ]
+    }
+
+    /// Parses a list separated by spaces or commas (`all` stands for every scope); an empty
+    /// list is refused.
+    pub fn parse_list(text: &str) -> std::result::Result<Vec<Scope>, String> {
+        let mut scopes = Vec::new();
+        for word in text.split([' ', ',']).filter(|w| !w.is_empty()) {
+            if word == "all" {
+                scopes.extend(Scope::ALL);
+                continue;
+            }
+            let s: Scope = word.parse()?;
+            scopes.push(s);
+        }
+        scopes.sort();
+        scopes.dedup();
+        if scopes.is_empty() {
+            return Err("name at least one scope".into());
+        }
+        Ok(scopes)
+    }
+
+    pub fn join(scopes: &[Scope]) -> String {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown scope `{s}`; expected `all` or one of {}",
+                    Scope::join(&Scope::ALL).replace(' ', ", ")
+                )
+            })
+    }
+}
+
+/// The identity a valid token stands for, and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenOwner {
     pub id: i64,
     pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// Scopes as stored; an unknown word (from a newer version) is skipped, never granted.
+fn stored_scopes(text: &str) -> Vec<Scope> {
+    text.split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
 }
 
 pub fn hash(token: &str) -> String {
@@ -31,27 +137,43 @@ fn generate() -> String {
     )
 }
 
-/// Creates a token named `name` and returns its one and only plain-text copy.
-pub async fn create(conn: &mut Conn, name: &str, now: DateTime<Utc>) -> Result<String> {
+/// Creates a token named `name` with `scopes`, made by `created_by` (the audit log's name of
+/// who made it), and returns its one and only plain-text copy.
+pub async fn create(
+    conn: &mut Conn,
+    name: &str,
+    scopes: &[Scope],
+    created_by: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
     let token = generate();
-    sqlx::query("INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)")
-        .bind(name)
-        .bind(hash(&token))
-        .bind(ms(now))
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO api_tokens (name, token_hash, created_at, scopes, created_by) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(name)
+    .bind(hash(&token))
+    .bind(ms(now))
+    .bind(Scope::join(scopes))
+    .bind(created_by)
+    .execute(&mut *conn)
+    .await?;
     Ok(token)
 }
 
 /// The owner of an unrevoked token, if `token` is one.
 pub async fn authenticate(conn: &mut Conn, token: &str) -> Result<Option<TokenOwner>> {
-    let row: Option<(i64, String)> = sqlx::query_as(
-        "SELECT id, name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, name, scopes FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
     )
     .bind(hash(token))
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|(id, name)| TokenOwner { id, name }))
+    Ok(row.map(|(id, name, scopes)| TokenOwner {
+        id,
+        name,
+        scopes: stored_scopes(&scopes),
+    }))
 }
 
 pub async fn touch(conn: &mut Conn, id: i64, now: DateTime<Utc>) -> Result<()> {
@@ -77,24 +199,63 @@ pub async fn revoke(conn: &mut Conn, name: &str, now: DateTime<Utc>) -> Result<b
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenInfo {
     pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
 pub async fn list(conn: &mut Conn) -> Result<Vec<TokenInfo>> {
-    let rows: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT name, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY name",
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT name, scopes, created_by, created_at, last_used_at, revoked_at FROM api_tokens \
+         ORDER BY revoked_at IS NOT NULL, name",
     )
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, c, u, r)| TokenInfo {
+        .map(|(name, scopes, created_by, c, u, r)| TokenInfo {
             name,
+            scopes: stored_scopes(&scopes),
+            created_by,
             created_at: from_ms(c),
             last_used_at: opt_from_ms(u),
             revoked_at: opt_from_ms(r),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scope;
+
+    #[test]
+    fn scope_lists_parse_and_name_what_was_wrong() {
+        assert_eq!(
+            Scope::parse_list("read, incidents:write read").unwrap(),
+            vec![Scope::Read, Scope::IncidentsWrite]
+        );
+        assert_eq!(Scope::parse_list("all").unwrap(), Scope::ALL.to_vec());
+        let e = Scope::parse_list("read,incidents").unwrap_err();
+        assert!(
+            e.starts_with(
+                "unknown scope `incidents`; expected `all` or one of read, incidents:write"
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            Scope::parse_list(" , ").unwrap_err(),
+            "name at least one scope"
+        );
+        assert!(!Scope::defaults().contains(&Scope::SubscribersRead));
+    }
 }

@@ -60,6 +60,16 @@ async fn token_create_and_revoke_are_audited_under_the_system_user() {
         err.contains("a token named `deploy` already exists"),
         "{err}"
     );
+    let (code, _, err) = run(candor(&db).args([
+        "token",
+        "create",
+        "--name",
+        "x",
+        "--scope",
+        "read,incidents",
+    ]));
+    assert_eq!(code, 1);
+    assert!(err.contains("--scope: unknown scope `incidents`"), "{err}");
     let (code, _, err) = run(candor(&db).args(["token", "create", "--name", " "]));
     assert_eq!(code, 1);
     assert!(err.contains("--name must be 1-100 characters"), "{err}");
@@ -82,7 +92,8 @@ async fn token_create_and_revoke_are_audited_under_the_system_user() {
             (
                 "cli:alice",
                 "token.create",
-                &serde_json::json!({ "name": "deploy" })
+                &serde_json::json!({ "name": "deploy",
+                    "scopes": ["read", "incidents:write", "maintenance:write", "alerts:write"] })
             ),
             (
                 "cli:alice",

@@ -21,6 +21,7 @@ mod resilience;
 mod retention;
 mod runon;
 mod scheduler;
+mod scopes;
 mod social;
 mod spans;
 mod status_page;

@@ -845,7 +845,7 @@ def make_config(pg: Postgres, sink_a: Sink, sink_b: Sink) -> Path:
 
 
 def create_token(conf: Path) -> str:
-    r = run([str(BIN), "--config", str(conf), "token", "create", "--name", "chaos"], cwd=ROOT,
+    r = run([str(BIN), "--config", str(conf), "token", "create", "--name", "chaos", "--scope", "all"], cwd=ROOT,
             env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "RUST_LOG": "warn"})
     return r.stdout.strip().splitlines()[-1].strip()
 

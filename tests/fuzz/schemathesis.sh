@@ -35,7 +35,7 @@ export DATABASE_URL="sqlite://$work/candor.db"
 sed -e "s|path: \"-\"|path: \"$work/public.log\"|" config/candor.yaml > "$work/candor.yaml"
 export CANDOR_CONFIG="$work/candor.yaml"
 "$bin" migrate >/dev/null
-token=$("$bin" token create --name fuzz | tail -1)
+token=$("$bin" token create --name fuzz --scope all | tail -1)
 "$bin" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::commands::alerts::{self, Outcome};
 use crate::commands::Actor;
 use crate::domain::alerts::Notification;
-use crate::http::auth::ApiCaller;
+use crate::http::auth::{scope, Scoped};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 
@@ -26,7 +26,7 @@ use crate::http::extract::ApiJson;
     post, path = "/integrations/alertmanager", operation_id = "alertmanagerWebhook",
     tag = "integrations",
     request_body = Notification,
-    security(("bearer" = [])),
+    security(("bearer" = ["alerts:write"])),
     responses(
         (status = 200, description = "What the notification did.", body = Outcome),
         WriteErrors,
@@ -34,7 +34,7 @@ use crate::http::extract::ApiJson;
 )]
 pub async fn receive(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::AlertsWrite>,
     body: ApiJson<Notification>,
 ) -> Result<Response, ApiError> {
     let actor = Actor::Alertmanager(caller.name.clone());

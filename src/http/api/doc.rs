@@ -30,6 +30,9 @@ pub enum ReadErrors {
     /// No token, or a token that is not valid or has been revoked.
     #[response(status = 401)]
     Unauthorized(ErrorBody),
+    /// The token lacks the scope this operation needs (named in its `security` requirement).
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
     /// No such incident.
     #[response(status = 404)]
     NotFound(ErrorBody),
@@ -48,6 +51,9 @@ pub enum WriteErrors {
     /// No token, or a token that is not valid or has been revoked.
     #[response(status = 401)]
     Unauthorized(ErrorBody),
+    /// The token lacks the scope this operation needs (named in its `security` requirement).
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
     /// No such incident.
     #[response(status = 404)]
     NotFound(ErrorBody),
@@ -81,8 +87,11 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "A token from `candor token create --name NAME`, sent as \
-                         `Authorization: Bearer <token>`.",
+                        "A token from `candor token create --name NAME --scope SCOPE`, sent as \
+                         `Authorization: Bearer <token>`. Each operation's `security` \
+                         requirement names the one scope it needs: `read`, `incidents:write`, \
+                         `maintenance:write`, `alerts:write`, `subscribers:read` or \
+                         `subscribers:write`; a token without it gets 403.",
                     ))
                     .build(),
             ),

@@ -14,7 +14,7 @@ use super::json_response;
 use crate::app::App;
 use crate::domain::estimates::Estimates;
 use crate::http::admin::incidents::{calibration, estimates_query};
-use crate::http::auth::ApiCaller;
+use crate::http::auth::{scope, Scoped};
 use crate::http::error::ApiError;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -39,7 +39,7 @@ pub struct EstimatesQuery {
 #[utoipa::path(
     get, path = "/estimates", operation_id = "estimates", tag = "incidents",
     params(EstimatesQuery),
-    security(("bearer" = [])),
+    security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "The figures.", body = Estimates),
         ReadErrors,
@@ -47,7 +47,7 @@ pub struct EstimatesQuery {
 )]
 pub async fn get(
     State(app): State<App>,
-    _caller: ApiCaller,
+    _caller: Scoped<scope::Read>,
     query: Result<Query<EstimatesQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;

@@ -18,7 +18,7 @@ use crate::commands::review::{review, Draft};
 use crate::commands::{self, Actor, Declare, PostUpdate, Resolve};
 use crate::domain::honesty::Warning;
 use crate::domain::{parse_duration, ComponentStatus, EtaInput, Impact, IncidentStatus};
-use crate::http::auth::ApiCaller;
+use crate::http::auth::{scope, Scoped};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::store::incidents::{self, StateFilter};
@@ -150,7 +150,7 @@ async fn incident_body(
     post, path = "/incidents", operation_id = "declareIncident", tag = "incidents",
     request_body = CreateBody,
     params(IdempotencyKey),
-    security(("bearer" = [])),
+    security(("bearer" = ["incidents:write"])),
     responses(
         (status = 201, description = "Declared; `Location` names it.", body = Written,
          headers(("Location" = String), ("ETag" = String))),
@@ -159,7 +159,7 @@ async fn incident_body(
 )]
 pub async fn create(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::IncidentsWrite>,
     headers: HeaderMap,
     body: ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
@@ -229,7 +229,7 @@ pub async fn create(
     post, path = "/incidents/{id}/updates", operation_id = "postUpdate", tag = "incidents",
     request_body = UpdateBody,
     params(IncidentId, IfMatch, IdempotencyKey),
-    security(("bearer" = [])),
+    security(("bearer" = ["incidents:write"])),
     responses(
         (status = 200, description = "Posted.", body = Written, headers(("ETag" = String))),
         WriteErrors,
@@ -237,7 +237,7 @@ pub async fn create(
 )]
 pub async fn update(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::IncidentsWrite>,
     PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<UpdateBody>,
@@ -292,7 +292,7 @@ pub async fn update(
     post, path = "/incidents/{id}/resolve", operation_id = "resolveIncident", tag = "incidents",
     request_body = ResolveBody,
     params(IncidentId, IfMatch, IdempotencyKey),
-    security(("bearer" = [])),
+    security(("bearer" = ["incidents:write"])),
     responses(
         (status = 200, description = "Resolved.", body = IncidentDetail, headers(("ETag" = String))),
         WriteErrors,
@@ -300,7 +300,7 @@ pub async fn update(
 )]
 pub async fn resolve(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::IncidentsWrite>,
     PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<ResolveBody>,
@@ -348,7 +348,7 @@ pub struct ListQuery {
 #[utoipa::path(
     get, path = "/incidents", operation_id = "listIncidents", tag = "incidents",
     params(ListQuery),
-    security(("bearer" = [])),
+    security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "A page of incidents.", body = IncidentList),
         ReadErrors,
@@ -356,7 +356,7 @@ pub struct ListQuery {
 )]
 pub async fn list(
     State(app): State<App>,
-    _caller: ApiCaller,
+    _caller: Scoped<scope::Read>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
@@ -390,7 +390,7 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/incidents/{id}", operation_id = "showIncident", tag = "incidents",
     params(IncidentId),
-    security(("bearer" = [])),
+    security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "The incident.", body = IncidentDetail, headers(("ETag" = String))),
         ReadErrors,
@@ -398,7 +398,7 @@ pub async fn list(
 )]
 pub async fn show(
     State(app): State<App>,
-    _caller: ApiCaller,
+    _caller: Scoped<scope::Read>,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let mut conn = app.db.pool().acquire().await?;

@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::commands::maintenance::{self as cmd, Close, EditWindow, ScheduleWindow, ToIncident};
 use crate::commands::Actor;
 use crate::domain::{parse_duration, to_chrono, Invalid};
-use crate::http::auth::ApiCaller;
+use crate::http::auth::{scope, Scoped};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::store::incidents::{self, Incident, WindowFilter};
@@ -46,7 +46,7 @@ fn created(mut resp: Response, id: i64) -> Response {
 #[utoipa::path(
     post, path = "/maintenances", operation_id = "scheduleMaintenance", tag = "maintenance",
     request_body = ScheduleBody, params(super::incidents::IdempotencyKey),
-    security(("bearer" = [])),
+    security(("bearer" = ["maintenance:write"])),
     responses(
         (status = 201, description = "Scheduled and announced.", body = MaintenanceDetail,
          headers(("Location" = String), ("ETag" = String))),
@@ -55,7 +55,7 @@ fn created(mut resp: Response, id: i64) -> Response {
 )]
 pub async fn create(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::MaintenanceWrite>,
     headers: HeaderMap,
     body: ApiJson<ScheduleBody>,
 ) -> Result<Response, ApiError> {
@@ -140,7 +140,7 @@ pub async fn create(
     patch, path = "/maintenances/{id}", operation_id = "editMaintenance", tag = "maintenance",
     request_body = EditBody,
     params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
-    security(("bearer" = [])),
+    security(("bearer" = ["maintenance:write"])),
     responses(
         (status = 200, description = "Changed.", body = MaintenanceDetail, headers(("ETag" = String))),
         WriteErrors,
@@ -148,7 +148,7 @@ pub async fn create(
 )]
 pub async fn edit(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::MaintenanceWrite>,
     PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<EditBody>,
@@ -225,7 +225,7 @@ async fn run_edit(
     post, path = "/maintenances/{id}/extend", operation_id = "extendMaintenance", tag = "maintenance",
     request_body = ExtendBody,
     params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
-    security(("bearer" = [])),
+    security(("bearer" = ["maintenance:write"])),
     responses(
         (status = 200, description = "Extended and announced.", body = MaintenanceDetail, headers(("ETag" = String))),
         WriteErrors,
@@ -233,7 +233,7 @@ async fn run_edit(
 )]
 pub async fn extend(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::MaintenanceWrite>,
     PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<ExtendBody>,
@@ -323,7 +323,7 @@ async fn close(
     post, path = "/maintenances/{id}/complete", operation_id = "completeMaintenance", tag = "maintenance",
     request_body = CloseBody,
     params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
-    security(("bearer" = [])),
+    security(("bearer" = ["maintenance:write"])),
     responses(
         (status = 200, description = "Completed and announced.", body = MaintenanceDetail, headers(("ETag" = String))),
         WriteErrors,
@@ -331,7 +331,7 @@ async fn close(
 )]
 pub async fn complete(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::MaintenanceWrite>,
     PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<CloseBody>,
@@ -346,7 +346,7 @@ pub async fn complete(
     post, path = "/maintenances/{id}/cancel", operation_id = "cancelMaintenance", tag = "maintenance",
     request_body = CloseBody,
     params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
-    security(("bearer" = [])),
+    security(("bearer" = ["maintenance:write"])),
     responses(
         (status = 200, description = "Cancelled and announced.", body = MaintenanceDetail, headers(("ETag" = String))),
         WriteErrors,
@@ -354,7 +354,7 @@ pub async fn complete(
 )]
 pub async fn cancel(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::MaintenanceWrite>,
     PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<CloseBody>,
@@ -369,7 +369,7 @@ pub async fn cancel(
     post, path = "/maintenances/{id}/incident", operation_id = "maintenanceToIncident", tag = "maintenance",
     request_body = IncidentBody,
     params(super::incidents::IncidentId, super::incidents::IfMatch, super::incidents::IdempotencyKey),
-    security(("bearer" = [])),
+    security(("bearer" = ["incidents:write"])),
     responses(
         (status = 200, description = "It is an incident now.", body = MaintenanceDetail, headers(("ETag" = String))),
         WriteErrors,
@@ -377,7 +377,7 @@ pub async fn cancel(
 )]
 pub async fn to_incident(
     State(app): State<App>,
-    ApiCaller(caller): ApiCaller,
+    Scoped(caller, _): Scoped<scope::IncidentsWrite>,
     PathId(id): PathId,
     headers: HeaderMap,
     body: ApiJson<IncidentBody>,
@@ -424,7 +424,7 @@ pub struct ListQuery {
 #[utoipa::path(
     get, path = "/maintenances", operation_id = "listMaintenances", tag = "maintenance",
     params(ListQuery),
-    security(("bearer" = [])),
+    security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "Windows, soonest first.", body = MaintenanceList),
         ReadErrors,
@@ -432,7 +432,7 @@ pub struct ListQuery {
 )]
 pub async fn list(
     State(app): State<App>,
-    _caller: ApiCaller,
+    _caller: Scoped<scope::Read>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
@@ -467,7 +467,7 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/maintenances/{id}", operation_id = "showMaintenance", tag = "maintenance",
     params(super::incidents::IncidentId),
-    security(("bearer" = [])),
+    security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "The window.", body = MaintenanceDetail, headers(("ETag" = String))),
         ReadErrors,
@@ -475,7 +475,7 @@ pub async fn list(
 )]
 pub async fn show(
     State(app): State<App>,
-    _caller: ApiCaller,
+    _caller: Scoped<scope::Read>,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let mut conn = app.db.pool().acquire().await?;

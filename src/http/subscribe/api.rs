@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::commands::subscribers as command;
 use crate::commands::Actor;
 use crate::http::api::doc::{ErrorBody, ReadErrors, WriteErrors};
-use crate::http::auth::ApiCaller;
+use crate::http::auth::{scope, Scoped};
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
@@ -96,10 +96,13 @@ pub async fn subscribe_api(
 /// Confirmed, pending and unsubscribed, and confirmed by component.
 #[utoipa::path(
     get, path = "/subscribers/counts", operation_id = "subscriberCounts", tag = "subscribers",
-    security(("bearer" = [])),
+    security(("bearer" = ["read"])),
     responses((status = 200, description = "The numbers.", body = subscribers::Counts), ReadErrors)
 )]
-pub async fn counts(State(app): State<App>, _caller: ApiCaller) -> Result<Response, ApiError> {
+pub async fn counts(
+    State(app): State<App>,
+    _caller: Scoped<scope::Read>,
+) -> Result<Response, ApiError> {
     email_channel(&app)?;
     let ids: Vec<&str> = app
         .config
@@ -131,12 +134,12 @@ pub struct ListQuery {
 #[utoipa::path(
     get, path = "/subscribers", operation_id = "listSubscribers", tag = "subscribers",
     params(ListQuery),
-    security(("bearer" = [])),
+    security(("bearer" = ["subscribers:read"])),
     responses((status = 200, description = "A page.", body = SubscriberList), ReadErrors)
 )]
 pub async fn list(
     State(app): State<App>,
-    _caller: ApiCaller,
+    _caller: Scoped<scope::SubscribersRead>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     email_channel(&app)?;
@@ -167,12 +170,12 @@ pub async fn list(
 #[utoipa::path(
     get, path = "/deliveries/{id}/reach", operation_id = "deliveryReach", tag = "subscribers",
     params(("id" = i64, Path, description = "The delivery's id, as in an update's `deliveries`.")),
-    security(("bearer" = [])),
+    security(("bearer" = ["read"])),
     responses((status = 200, description = "The numbers.", body = ReachView), ReadErrors)
 )]
 pub async fn reach(
     State(app): State<App>,
-    _caller: ApiCaller,
+    _caller: Scoped<scope::Read>,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     email_channel(&app)?;
@@ -207,17 +210,17 @@ fn subscriber_id(raw: &str) -> Result<i64, ApiError> {
 #[utoipa::path(
     delete, path = "/subscribers/{id}", operation_id = "removeSubscriber", tag = "subscribers",
     params(("id" = i64, Path, description = "The subscriber's id.")),
-    security(("bearer" = [])),
+    security(("bearer" = ["subscribers:write"])),
     responses((status = 204, description = "Removed."), ReadErrors)
 )]
 pub async fn remove(
     State(app): State<App>,
-    caller: ApiCaller,
+    Scoped(caller, _): Scoped<scope::SubscribersWrite>,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     email_channel(&app)?;
     let id = subscriber_id(&raw)?;
-    let actor = Actor::token(&caller.0.name);
+    let actor = Actor::token(&caller.name);
     let mut unit = app.begin().await?;
     command::remove(&app.env(), unit.tx(), &actor, id, app.clock.now()).await?;
     unit.commit().await?;
@@ -232,7 +235,7 @@ pub async fn remove(
 #[utoipa::path(
     post, path = "/subscribers/{id}/confirmation", operation_id = "resendConfirmation", tag = "subscribers",
     params(("id" = i64, Path, description = "The subscriber's id.")),
-    security(("bearer" = [])),
+    security(("bearer" = ["subscribers:write"])),
     responses(
         (status = 202, description = "Queued to be sent.", body = Accepted),
         (status = 409, description = "Not waiting for confirmation.", body = ErrorBody),
@@ -241,12 +244,12 @@ pub async fn remove(
 )]
 pub async fn resend(
     State(app): State<App>,
-    caller: ApiCaller,
+    Scoped(caller, _): Scoped<scope::SubscribersWrite>,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     email_channel(&app)?;
     let id = subscriber_id(&raw)?;
-    let actor = Actor::token(&caller.0.name);
+    let actor = Actor::token(&caller.name);
     let mut unit = app.begin().await?;
     command::resend_confirmation(&app.env(), unit.tx(), &actor, id, app.clock.now()).await?;
     unit.commit().await?;

@@ -175,9 +175,15 @@ pub async fn serve_app(
     init_test_log();
     let token = {
         let mut conn = app.db.pool().acquire().await.unwrap();
-        tokens::create(&mut conn, "ci-script", clock.now())
-            .await
-            .unwrap()
+        tokens::create(
+            &mut conn,
+            "ci-script",
+            &tokens::Scope::ALL,
+            "test",
+            clock.now(),
+        )
+        .await
+        .unwrap()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
