@@ -112,3 +112,33 @@ pub fn site_view(config: &Config) -> Value {
         "footer_links": s.footer_links.iter().map(|l| json!({ "label": l.label, "url": l.url })).collect::<Vec<_>>(),
     })
 }
+
+/// An audit log actor as people say it: `operator:ana@acme.test` → "ana@acme.test",
+/// `token:deploy` → "deploy (API token)", `cli:alice` → "alice (command line)", `candor` →
+/// "Candor (scheduler)", `public` → "the public site", `anonymous` → "someone signing in".
+pub fn actor_name(actor: &str) -> String {
+    match actor.split_once(':') {
+        Some(("operator", email)) => email.to_string(),
+        Some(("token", name)) => format!("{name} (API token)"),
+        Some(("cli", user)) => format!("{user} (command line)"),
+        _ => match actor {
+            "candor" => "Candor (scheduler)".into(),
+            "public" => "the public site".into(),
+            "anonymous" => "someone signing in".into(),
+            other => other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod actor_tests {
+    #[test]
+    fn actors_read_as_people_say_them() {
+        use super::actor_name;
+        assert_eq!(actor_name("operator:ana@acme.test"), "ana@acme.test");
+        assert_eq!(actor_name("token:deploy"), "deploy (API token)");
+        assert_eq!(actor_name("cli:alice"), "alice (command line)");
+        assert_eq!(actor_name("candor"), "Candor (scheduler)");
+        assert_eq!(actor_name("anonymous"), "someone signing in");
+    }
+}

@@ -19,6 +19,7 @@ pub mod incidents;
 pub mod maintenance;
 pub mod session;
 pub mod subscribers;
+pub mod team;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -58,10 +59,21 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/maintenance/2/complete"),
     ("POST", "/admin/maintenance/2/cancel"),
     ("POST", "/admin/maintenance/2/incident"),
+    ("POST", "/admin/logout"),
+];
+
+/// Routes only admins may use (a responder gets 403): operators, API tokens, subscribers. They
+/// need a session too, like [`PROTECTED_ROUTES`].
+pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/subscribers"),
     ("POST", "/admin/subscribers/1/remove"),
     ("POST", "/admin/subscribers/1/resend"),
-    ("POST", "/admin/logout"),
+    ("GET", "/admin/operators"),
+    ("POST", "/admin/operators/new"),
+    ("POST", "/admin/operators/1/disable"),
+    ("GET", "/admin/tokens"),
+    ("POST", "/admin/tokens/new"),
+    ("POST", "/admin/tokens/revoke"),
 ];
 
 /// The only console routes reachable without a session.
@@ -71,6 +83,20 @@ pub const OPEN_ROUTES: &[(&str, &str)] = &[("GET", "/admin/login"), ("POST", "/a
 pub const SESSION_IDLE: time::Duration = time::Duration::hours(12);
 
 pub fn router(app: &App) -> Router<App> {
+    let admin_only = Router::new()
+        .route("/admin/subscribers", get(subscribers::page))
+        .route("/admin/subscribers/{id}/remove", post(subscribers::remove))
+        .route("/admin/subscribers/{id}/resend", post(subscribers::resend))
+        .route("/admin/operators", get(team::operators_page))
+        .route("/admin/operators/new", post(team::add_operator))
+        .route(
+            "/admin/operators/{id}/{action}",
+            post(team::change_operator),
+        )
+        .route("/admin/tokens", get(team::tokens_page))
+        .route("/admin/tokens/new", post(team::create_token))
+        .route("/admin/tokens/revoke", post(team::revoke_token))
+        .route_layer(axum::middleware::from_fn(session::require_admin));
     let protected = Router::new()
         .route("/admin", get(dashboard::page))
         .route(
@@ -102,10 +128,8 @@ pub fn router(app: &App) -> Router<App> {
             "/admin/maintenance/{id}/incident",
             post(maintenance::to_incident),
         )
-        .route("/admin/subscribers", get(subscribers::page))
-        .route("/admin/subscribers/{id}/remove", post(subscribers::remove))
-        .route("/admin/subscribers/{id}/resend", post(subscribers::resend))
         .route("/admin/logout", post(session::logout))
+        .merge(admin_only)
         // The last route_layer runs first: sign-in, then CSRF, then errors become problem pages
         // (innermost, so it knows the signed-in operator).
         .route_layer(axum::middleware::from_fn_with_state(

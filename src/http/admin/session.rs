@@ -73,36 +73,45 @@ impl axum::extract::FromRequestParts<App> for Signed {
     }
 }
 
+/// The operator this session is signed in as: enabled, and signed in under their current
+/// session epoch (a password reset or a disable since then ends the session).
+async fn signed_operator(
+    app: &App,
+    session: &Session,
+) -> Result<Option<Operator>, crate::store::StoreError> {
+    let Ok(Some(id)) = session.get::<i64>(OPERATOR_KEY).await else {
+        return Ok(None);
+    };
+    let mut conn = app.db.pool().acquire().await?;
+    let Some(operator) = operators::get(&mut conn, id).await? else {
+        return Ok(None);
+    };
+    let epoch = session
+        .get::<i64>(EPOCH_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    Ok((operator.session_epoch == epoch).then_some(operator))
+}
+
 /// Lets a request through only with a session of an enabled operator; otherwise sends the
 /// browser to the sign-in page (scripts get 401).
 pub async fn require_operator(State(app): State<App>, mut req: Request, next: Next) -> Response {
     let session = req.extensions().get::<Session>().cloned();
     let mut signed = None;
     if let Some(session) = session {
-        if let Ok(Some(id)) = session.get::<i64>(OPERATOR_KEY).await {
-            let found = async {
-                let mut conn = app.db.pool().acquire().await?;
-                operators::get(&mut conn, id).await
+        match signed_operator(&app, &session).await {
+            Ok(Some(operator)) => {
+                let csrf = csrf_token(&session).await;
+                signed = Some(Signed {
+                    operator,
+                    csrf,
+                    session,
+                })
             }
-            .await;
-            let epoch = session
-                .get::<i64>(EPOCH_KEY)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or(0);
-            match found {
-                Ok(Some(operator)) if operator.session_epoch == epoch => {
-                    let csrf = csrf_token(&session).await;
-                    signed = Some(Signed {
-                        operator,
-                        csrf,
-                        session,
-                    })
-                }
-                Ok(_) => {}
-                Err(e) => return super::error::render(&app, None, "", e.into()),
-            }
+            Ok(None) => {}
+            Err(e) => return super::error::render(&app, None, "", e.into()),
         }
     }
     let Some(signed) = signed else {
@@ -139,6 +148,25 @@ fn wait_words(d: chrono::Duration) -> String {
         2..=59 => format!("{secs} seconds"),
         _ => crate::domain::text::human_duration(chrono::Duration::seconds(secs + 59)),
     }
+}
+
+/// Lets only admins through (runs after [`require_operator`]); a responder is told what the
+/// page is for and whom to ask.
+pub async fn require_admin(req: Request, next: Next) -> Response {
+    use axum::response::IntoResponse;
+    let admin = req
+        .extensions()
+        .get::<Signed>()
+        .is_some_and(|s| s.operator.is_admin());
+    if admin {
+        return next.run(req).await;
+    }
+    ConsoleError::Refused {
+        status: StatusCode::FORBIDDEN,
+        title: "Admins only",
+        message: "Operators, API tokens and subscribers are managed by admins. Ask an admin if you need a change here.".into(),
+    }
+    .into_response()
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -228,7 +256,7 @@ pub async fn login_form(
     session: Session,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    if let Ok(Some(_)) = session.get::<i64>(OPERATOR_KEY).await {
+    if let Ok(Some(_)) = signed_operator(&app, &session).await {
         return see_other(&safe_next(q.next.as_deref()));
     }
     let csrf = csrf_token(&session).await;

@@ -1,5 +1,5 @@
-//! Who gets in: no route without a session, CSRF tokens on every form, a lockout after
-//! repeated bad passwords, and operators added from the command line.
+//! Who gets in: no route without a session, CSRF tokens on every form, and operators added from
+//! the command line. Throttling is in `throttle.rs`, roles in `roles.rs`.
 
 use super::*;
 
@@ -23,7 +23,7 @@ async fn no_console_route_answers_without_a_session() {
     assert_eq!(r.status(), 201);
     let w: Value = r.json().await.unwrap();
     assert_eq!(w["id"], 2, "the route list's sample window is this one");
-    for (method, path) in PROTECTED_ROUTES {
+    for (method, path) in PROTECTED_ROUTES.iter().chain(ADMIN_ROUTES) {
         // Anonymous, and with the API's bearer token (which opens the API, not the console).
         for bearer in [false, true] {
             let mut req = match *method {

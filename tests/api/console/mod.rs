@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use candor::http::admin::{OPEN_ROUTES, PROTECTED_ROUTES};
+use candor::http::admin::{ADMIN_ROUTES, OPEN_ROUTES, PROTECTED_ROUTES};
 use candor::store::{audit, operators};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -15,6 +15,7 @@ mod access;
 mod estimates;
 mod incidents;
 mod maintenance;
+mod roles;
 mod subscribers;
 mod throttle;
 

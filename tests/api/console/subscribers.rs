@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test]
 async fn the_subscribers_page_says_so_when_there_is_no_email_channel() {
     let t = spawn_app().await;
-    add_operator(&t, "ana@acme.test", operators::Role::Responder).await;
+    add_operator(&t, "ana@acme.test", operators::Role::Admin).await;
     let b = Browser::new(&t);
     b.login("ana@acme.test").await;
     let html = b.page("/admin/subscribers").await;
@@ -23,7 +23,7 @@ async fn operators_see_subscribers_remove_one_resend_a_confirmation_and_see_each
     use crate::email::{app_with_email, start_sink, subscribe_and_confirm};
     let Some(sink) = start_sink() else { return };
     let t = app_with_email(&sink, "").await;
-    add_operator(&t, "ana@acme.test", operators::Role::Responder).await;
+    add_operator(&t, "ana@acme.test", operators::Role::Admin).await;
     subscribe_and_confirm(&t, &sink, "all@example.com", json!([])).await;
     subscribe_and_confirm(&t, &sink, "api@example.com", json!(["api"])).await;
     subscribe_and_confirm(&t, &sink, "web@example.com", json!(["web"])).await;
@@ -113,7 +113,7 @@ async fn the_subscribers_list_is_paged() {
     let Some(sink) = start_sink() else { return };
     let t = app_with_email(&sink, "").await;
     seed(&t, 60).await;
-    add_operator(&t, "ana@acme.test", operators::Role::Responder).await;
+    add_operator(&t, "ana@acme.test", operators::Role::Admin).await;
     let b = Browser::new(&t);
     b.login("ana@acme.test").await;
     let first = b.page("/admin/subscribers").await;
