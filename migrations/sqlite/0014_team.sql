@@ -23,3 +23,8 @@ ALTER TABLE operators ADD COLUMN session_epoch BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL
     DEFAULT 'read incidents:write maintenance:write alerts:write subscribers:read subscribers:write';
 ALTER TABLE api_tokens ADD COLUMN created_by TEXT;
+
+-- The console's audit log is filtered by who, what and which incident, newest first.
+CREATE INDEX audit_log_actor ON audit_log (actor, id);
+CREATE INDEX audit_log_action ON audit_log (action, id);
+CREATE INDEX audit_log_incident ON audit_log (incident_id, id);

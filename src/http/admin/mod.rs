@@ -50,6 +50,8 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/estimates"),
     ("POST", "/admin/deliveries/1/retry"),
     ("GET", "/admin/audit"),
+    ("GET", "/admin/audit.csv"),
+    ("GET", "/admin/audit.json"),
     ("GET", "/admin/maintenance"),
     ("GET", "/admin/maintenance/new"),
     ("POST", "/admin/maintenance/new"),
@@ -111,6 +113,8 @@ pub fn router(app: &App) -> Router<App> {
         .route("/admin/estimates", get(incidents::estimates))
         .route("/admin/deliveries/{id}/retry", post(incidents::retry))
         .route("/admin/audit", get(audit::page))
+        .route("/admin/audit.csv", get(audit::export_csv))
+        .route("/admin/audit.json", get(audit::export_json))
         .route("/admin/maintenance", get(maintenance::list))
         .route(
             "/admin/maintenance/new",

@@ -98,14 +98,26 @@ pub async fn page(
     Ok(render(&app, StatusCode::OK, "admin/subscribers.html", ctx))
 }
 
-/// `POST /admin/subscribers/{id}/remove`: for good; audited.
+#[derive(Debug, Deserialize)]
+pub struct RemoveForm {
+    confirm: Option<String>,
+}
+
+/// `POST /admin/subscribers/{id}/remove`: for good, only with the confirmation box ticked;
+/// audited.
 pub async fn remove(
     State(app): State<App>,
     signed: Signed,
     SubscriberId(id): SubscriberId,
+    axum::Form(f): axum::Form<RemoveForm>,
 ) -> Result<Response, ConsoleError> {
     if app.email.is_none() {
         return Err(SubscriberError::NoEmailChannel.into());
+    }
+    if f.confirm.as_deref() != Some("yes") {
+        return Err(ConsoleError::bad_request(
+            "Tick “Yes, remove for good” to remove a subscriber; they would have to subscribe and confirm again.",
+        ));
     }
     let mut unit = app.begin().await?;
     command::remove(&app.env(), unit.tx(), &signed.actor(), id, app.clock.now()).await?;

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp};
 
 mod access;
+mod audit_log;
 mod estimates;
 mod incidents;
 mod maintenance;

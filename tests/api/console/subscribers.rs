@@ -79,12 +79,25 @@ async fn operators_see_subscribers_remove_one_resend_a_confirmation_and_see_each
         )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    // Remove one: gone from the page and the counts, audited with the operator as actor.
+    // Removing needs the confirmation box ticked.
     let r = b
         .submit(
             "/admin/subscribers",
             &format!("/admin/subscribers/{web}/remove"),
             &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(b
+        .page("/admin/subscribers")
+        .await
+        .contains("web@example.com"));
+    // Remove one: gone from the page and the counts, audited with the operator as actor.
+    let r = b
+        .submit(
+            "/admin/subscribers",
+            &format!("/admin/subscribers/{web}/remove"),
+            &[("confirm", "yes")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
