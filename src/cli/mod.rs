@@ -9,6 +9,7 @@ mod channels;
 mod check_config;
 pub mod client;
 mod incidents;
+mod init;
 mod maintenance;
 mod operators;
 mod remote;
@@ -32,14 +33,9 @@ use crate::telemetry::{self, LogFormat};
 #[derive(Parser)]
 #[command(name = "candor", version, about)]
 pub struct Cli {
-    /// Configuration file.
-    #[arg(
-        long,
-        global = true,
-        env = "CANDOR_CONFIG",
-        default_value = "config/candor.yaml"
-    )]
-    config: PathBuf,
+    /// Configuration file [default: config/candor.yaml; for `init`, candor.yaml in --dir].
+    #[arg(long, global = true, env = "CANDOR_CONFIG")]
+    config: Option<PathBuf>,
     /// Database URL (`sqlite://file.db` or `postgres://...`); overrides `database.url`.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
@@ -66,6 +62,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Set up a new installation: write a commented config file, create the database, the
+    /// first admin operator and an API token, and print the next steps.
+    Init(init::InitArgs),
     /// Serve the API, run the scheduler and deliver messages.
     Serve {
         /// Address to listen on; overrides `server.listen`.
@@ -172,6 +171,13 @@ pub fn main() -> ExitCode {
 
 /// The commands that read the config file.
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Init(args) = cli.command {
+        return init::run(args, cli.config, cli.database_url).await;
+    }
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("config/candor.yaml"));
     let listen = match &cli.command {
         Command::Serve { listen, .. } => *listen,
         _ => None,
@@ -180,13 +186,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         database_url: cli.database_url.clone(),
         listen,
     };
-    let config = Config::load(&cli.config, &overrides)?;
+    let config = Config::load(&path, &overrides)?;
     match cli.command {
-        Command::Incident { .. } | Command::Maintenance { .. } | Command::Completions { .. } => {
+        Command::Incident { .. }
+        | Command::Maintenance { .. }
+        | Command::Completions { .. }
+        | Command::Init(_) => {
             unreachable!("handled before the config is loaded")
         }
         Command::CheckConfig => {
-            check_config::run(&cli.config, &config);
+            check_config::run(&path, &config);
             Ok(())
         }
         Command::Migrate => {
