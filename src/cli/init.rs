@@ -177,7 +177,11 @@ pub(super) async fn run(
 /// What `init` prints once everything is written.
 fn next_steps(path: &Path, config: &Config, email: &str, token_name: &str, token: &str) -> String {
     let base = &config.site.public_url;
-    let at = |p: &str| base.join(p).map(String::from).unwrap_or_default();
+    // Port 0 (`--listen 127.0.0.1:0`): the system picks the port when `serve` starts.
+    let at = |p: &str| match base.port() {
+        Some(0) => format!("<the address serve prints>/{p}"),
+        _ => base.join(p).map(String::from).unwrap_or_default(),
+    };
     let path = path.display();
     format!(
         "Wrote {path} (every setting is explained in it).\n\
@@ -375,6 +379,42 @@ mod tests {
         assert_eq!(c.site.public_url.as_str(), "https://status.acme.test/");
         assert_eq!(c.database.url.expose(), "postgres://u:p@db/candor");
         assert!(!text.contains("u:p@"), "no password in the file");
+    }
+
+    #[test]
+    fn the_next_steps_name_the_file_the_console_and_the_api() {
+        let mut a = answers();
+        a.site_name = "Acme".into();
+        let text = render(&a, SystemClock.now());
+        let c = Config::from_yaml_with_env(&text, &Overrides::default(), &|_| None).unwrap();
+        let out = next_steps(
+            Path::new("/srv/candor.yaml"),
+            &c,
+            "ops@acme.test",
+            "init-x",
+            "candor_T",
+        );
+        assert_eq!(out.matches("candor_T").count(), 1, "{out}");
+        assert!(
+            out.contains("candor --config /srv/candor.yaml serve"),
+            "{out}"
+        );
+        assert!(out.contains("http://127.0.0.1:9000/admin"), "{out}");
+        assert!(
+            out.contains("POST http://127.0.0.1:9000/api/v1/incidents"),
+            "{out}"
+        );
+        a.listen = Some("127.0.0.1:0".parse().unwrap());
+        let text = render(&a, SystemClock.now());
+        let c = Config::from_yaml_with_env(&text, &Overrides::default(), &|_| None).unwrap();
+        let out = next_steps(
+            Path::new("/srv/candor.yaml"),
+            &c,
+            "ops@acme.test",
+            "init-x",
+            "candor_T",
+        );
+        assert!(!out.contains(":0/"), "{out}");
     }
 
     #[test]
