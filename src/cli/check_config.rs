@@ -1,5 +1,6 @@
 //! `candor check-config`: the file was loaded and validated before this runs (every problem
-//! names its key); this prints the one-line summary.
+//! names its key); this prints the one-line summary, and warnings about settings that are valid
+//! but probably wrong.
 
 use std::path::Path;
 
@@ -17,4 +18,7 @@ pub(super) fn run(path: &Path, config: &Config) {
             "PostgreSQL"
         }
     );
+    if let Some(warning) = config.public_url_warning() {
+        eprintln!("warning: {warning}");
+    }
 }

@@ -87,15 +87,20 @@ impl Client {
             .with_max_delay(Duration::from_secs(5))
             .with_max_times(4)
             .with_jitter();
+        let url = format!("{}{path}", self.base);
         match attempt.retry(policy).await {
-            Ok(result) => result,
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(f)) => Err(Failure {
+                exit: f.exit,
+                message: format!("{method} {url}: {}", f.message),
+            }),
             Err(why) => Err(Failure {
                 exit: if why.starts_with("unreachable") {
                     Exit::Unreachable
                 } else {
                     Exit::Server
                 },
-                message: format!("{why} (gave up after retries)"),
+                message: format!("{method} {url}: {why} (gave up after 5 attempts)"),
             }),
         }
     }
@@ -110,30 +115,88 @@ impl Client {
         if method == reqwest::Method::POST || method == reqwest::Method::PATCH {
             req = req.header("Idempotency-Key", &self.idempotency_key);
         }
+        let sent = body.map(|b| b.to_string().len());
         if let Some(b) = body {
             req = req.json(b);
         }
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return Attempt::Retry(format!("unreachable: {}", e.without_url())),
+            Err(e) => return Attempt::Retry(unreachable(&e)),
         };
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let value: Value = resp.json().await.unwrap_or(Value::Null);
         if (200..300).contains(&status) {
             return Attempt::Final(Ok((status, value)));
         }
-        let message = value["error"]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("the server answered {status}"));
-        let exit = match status {
-            401 => Exit::Unauthorized,
-            404 => Exit::NotFound,
-            409 => Exit::Conflict,
-            429 | 500..=599 => return Attempt::Retry(format!("server error {status}: {message}")),
-            _ => Exit::Invalid,
-        };
-        Attempt::Final(Err(Failure { exit, message }))
+        let (exit, message) = failure(status, &value, sent, retry_after.as_deref());
+        match exit {
+            Exit::Server => Attempt::Retry(message),
+            exit => Attempt::Final(Err(Failure { exit, message })),
+        }
+    }
+}
+
+/// Why the server could not be reached, in words (the URL is added by the caller).
+fn unreachable(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "no answer within 30 s"
+    } else if e.is_connect() {
+        "cannot connect (is `candor serve` running there? --url or CANDOR_URL names the server)"
+    } else {
+        "the request failed"
+    };
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        detail = inner.to_string();
+        source = inner.source();
+    }
+    if detail.is_empty() {
+        format!("unreachable: {kind}")
+    } else {
+        format!("unreachable: {kind}: {detail}")
+    }
+}
+
+/// The exit code and words for a non-2xx answer: the server's own message, and for a body too
+/// large or too many requests, the limit met. [`Exit::Server`] means "retry".
+fn failure(
+    status: u16,
+    value: &Value,
+    sent: Option<usize>,
+    retry_after: Option<&str>,
+) -> (Exit, String) {
+    let server = value["error"]["message"].as_str().map(str::to_string);
+    let message = server.unwrap_or_else(|| format!("the server answered {status}"));
+    match status {
+        401 => (Exit::Unauthorized, message),
+        404 => (Exit::NotFound, message),
+        409 => (Exit::Conflict, message),
+        413 => {
+            let size = sent
+                .map(|n| format!(" (this request's body: {n} bytes)"))
+                .unwrap_or_default();
+            (
+                Exit::Invalid,
+                format!("413 body too large: {message}{size}"),
+            )
+        }
+        429 => {
+            let wait = retry_after
+                .map(|s| format!("; the server asks to wait {s} s (Retry-After)"))
+                .unwrap_or_default();
+            (
+                Exit::Server,
+                format!("429 too many requests: {message}{wait}"),
+            )
+        }
+        500..=599 => (Exit::Server, format!("server error {status}: {message}")),
+        _ => (Exit::Invalid, message),
     }
 }
 
@@ -188,6 +251,24 @@ pub fn describe(i: &Value) -> String {
         out.push_str(&format!("  resolved: {r}\n"));
     }
     out.push_str(&format!("  version: {}  {}\n", i["version"], s(&i["url"])));
+    let revisions = i["eta_revisions"].as_array().filter(|r| !r.is_empty());
+    if let Some(revisions) = revisions {
+        out.push_str("  estimate history:\n");
+        for r in revisions {
+            let eta = |v: &Value| v.as_str().unwrap_or("none").to_string();
+            let reason = r["reason"]
+                .as_str()
+                .map(|why| format!(": {why}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  - {} {} -> {} by {}{reason}\n",
+                s(&r["created_at"]),
+                eta(&r["old_eta"]),
+                eta(&r["new_eta"]),
+                s(&r["actor"]),
+            ));
+        }
+    }
     if let Some(updates) = i["updates"].as_array() {
         for u in updates.iter().rev().take(5) {
             let states: Vec<String> = u["deliveries"]
@@ -258,6 +339,66 @@ mod tests {
         );
         assert!(components(&["api".into()]).is_err());
         assert_eq!(components(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn show_prints_the_estimate_history() {
+        let text = describe(&json!({
+            "id": 7, "title": "API errors", "impact": "major", "status": "identified",
+            "eta": "2026-12-02T14:30:00Z", "version": 3, "url": "https://s.test/incidents/7",
+            "eta_revisions": [
+                { "created_at": "2026-12-02T12:00:00Z", "old_eta": null,
+                  "new_eta": "2026-12-02T13:00:00Z", "actor": "token:deploy", "reason": null },
+                { "created_at": "2026-12-02T12:40:00Z", "old_eta": "2026-12-02T13:00:00Z",
+                  "new_eta": "2026-12-02T14:30:00Z", "actor": "operator:ops@acme.test",
+                  "reason": "the rollback takes longer" }
+            ],
+            "updates": []
+        }));
+        assert!(text.contains("  estimate history:\n"), "{text}");
+        assert!(
+            text.contains(
+                "  - 2026-12-02T12:00:00Z none -> 2026-12-02T13:00:00Z by token:deploy\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("2026-12-02T13:00:00Z -> 2026-12-02T14:30:00Z by operator:ops@acme.test: the rollback takes longer"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_limit_they_met() {
+        let (exit, m) = failure(
+            413,
+            &json!({ "error": { "message": "the request body is larger than 65536 bytes" } }),
+            Some(70000),
+            None,
+        );
+        assert_eq!(exit, Exit::Invalid);
+        assert!(m.contains("65536") && m.contains("70000 bytes"), "{m}");
+        let (exit, m) = failure(429, &Value::Null, None, Some("30"));
+        assert_eq!(exit, Exit::Server, "retried");
+        assert!(m.contains("429") && m.contains("30 s"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_named() {
+        // A port nothing listens on: bind one, then free it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = Client::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        let e = client
+            .once(reqwest::Method::GET, "/api/v1/incidents", None)
+            .await;
+        let Attempt::Retry(why) = e else {
+            panic!("a refused connection is retried")
+        };
+        assert!(why.starts_with("unreachable: cannot connect"), "{why}");
     }
 
     #[test]

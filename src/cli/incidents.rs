@@ -11,8 +11,10 @@ use super::client::{body, components, describe};
 pub enum IncidentCommand {
     /// Declare an incident; prints it (its id first).
     Open {
+        /// The public title, e.g. "Elevated API error rates".
         #[arg(long)]
         title: String,
+        /// The public words of this update.
         #[arg(long)]
         message: String,
         /// none, minor, major or critical.
@@ -33,27 +35,36 @@ pub enum IncidentCommand {
         /// Promise the next update sooner than the policy says (`20m`).
         #[arg(long)]
         next_update_in: Option<String>,
+        /// Who is in charge, shown in the console.
         #[arg(long)]
         owner: Option<String>,
     },
     /// Post an update to an open incident.
     Update {
+        /// The incident's number (`incident list` prints it).
         id: i64,
+        /// The public words of this update.
         #[arg(long)]
         message: String,
+        /// investigating, identified or monitoring.
         #[arg(long)]
         status: Option<String>,
+        /// none, minor, major or critical.
         #[arg(long)]
         impact: Option<String>,
+        /// ID=STATUS, repeatable: `--component api=degraded_performance`.
         #[arg(long = "component")]
         components: Vec<String>,
+        /// When it will be fixed (RFC 3339).
         #[arg(long, conflicts_with = "eta_in")]
         eta: Option<String>,
+        /// When it will be fixed, from now (`45m`).
         #[arg(long)]
         eta_in: Option<String>,
         /// Why the estimate moved: required when it moves later; published with it.
         #[arg(long)]
         eta_reason: Option<String>,
+        /// Promise the next update sooner than the policy says (`20m`).
         #[arg(long)]
         next_update_in: Option<String>,
         /// Refuse (exit 5) if the incident is no longer at this version.
@@ -62,9 +73,12 @@ pub enum IncidentCommand {
     },
     /// Resolve an incident.
     Resolve {
+        /// The incident's number (`incident list` prints it).
         id: i64,
+        /// The public words of this update.
         #[arg(long)]
         message: String,
+        /// Refuse (exit 5) if it changed since this version (as `show` prints it).
         #[arg(long)]
         version: Option<i64>,
     },
@@ -74,8 +88,11 @@ pub enum IncidentCommand {
         #[arg(long, default_value = "open")]
         state: String,
     },
-    /// Show one incident with its updates and their deliveries.
-    Show { id: i64 },
+    /// Show one incident with its estimate history, its updates and their deliveries.
+    Show {
+        /// The incident's number (`incident list` prints it).
+        id: i64,
+    },
 }
 
 /// The HTTP request for one `candor incident ...` command (an error for a malformed

@@ -12,6 +12,7 @@ pub enum MaintenanceCommand {
     /// Schedule (and announce) a window; prints it, with any peak-hour warnings on stderr.
     #[command(alias = "create")]
     Schedule {
+        /// The public title, e.g. "Database upgrade".
         #[arg(long)]
         title: String,
         /// When it starts (RFC 3339).
@@ -27,6 +28,7 @@ pub enum MaintenanceCommand {
         /// How long it lasts (`2h`), instead of --ends-at.
         #[arg(long)]
         duration: Option<String>,
+        /// What happens and what customers will notice.
         #[arg(long)]
         description: Option<String>,
         /// A component id, repeatable: `--component api`.
@@ -35,23 +37,30 @@ pub enum MaintenanceCommand {
         /// The announcement's words (a standard one is written otherwise).
         #[arg(long)]
         message: Option<String>,
+        /// Who is in charge, shown in the console.
         #[arg(long)]
         owner: Option<String>,
     },
     /// Change a window (before it starts: anything; after: title, description, end).
     Update {
+        /// The window's number (`maintenance list` prints it).
         id: i64,
+        /// The public title, e.g. "Database upgrade".
         #[arg(long)]
         title: Option<String>,
+        /// What happens and what customers will notice.
         #[arg(long)]
         description: Option<String>,
+        /// When it starts (RFC 3339).
         #[arg(long)]
         starts_at: Option<String>,
+        /// When it ends (RFC 3339).
         #[arg(long)]
         ends_at: Option<String>,
         /// Replaces the list of components, repeatable.
         #[arg(long = "component")]
         components: Vec<String>,
+        /// The public words (a standard text is written otherwise).
         #[arg(long)]
         message: Option<String>,
         /// Why the end moves (needed once it has started).
@@ -60,37 +69,49 @@ pub enum MaintenanceCommand {
         /// in_progress or verifying (once it has started).
         #[arg(long)]
         status: Option<String>,
+        /// Refuse (exit 5) if it changed since this version (as `show` prints it).
         #[arg(long)]
         version: Option<i64>,
     },
     /// Give a window a later end, with the reason customers are told.
     Extend {
+        /// The window's number (`maintenance list` prints it).
         id: i64,
+        /// When it ends (RFC 3339).
         #[arg(long, conflicts_with = "by", required_unless_present = "by")]
         ends_at: Option<String>,
         /// How much longer than the current planned end (`30m`).
         #[arg(long)]
         by: Option<String>,
+        /// Why it moves, told to customers.
         #[arg(long)]
         reason: String,
+        /// The public words (a standard text is written otherwise).
         #[arg(long)]
         message: Option<String>,
+        /// Refuse (exit 5) if it changed since this version (as `show` prints it).
         #[arg(long)]
         version: Option<i64>,
     },
     /// End a window that has started (early, on time or late).
     Complete {
+        /// The window's number (`maintenance list` prints it).
         id: i64,
+        /// The public words (a standard text is written otherwise).
         #[arg(long)]
         message: Option<String>,
+        /// Refuse (exit 5) if it changed since this version (as `show` prints it).
         #[arg(long)]
         version: Option<i64>,
     },
     /// Call off a window that has not started (announced too).
     Cancel {
+        /// The window's number (`maintenance list` prints it).
         id: i64,
+        /// The public words (a standard text is written otherwise).
         #[arg(long)]
         message: Option<String>,
+        /// Refuse (exit 5) if it changed since this version (as `show` prints it).
         #[arg(long)]
         version: Option<i64>,
     },
@@ -101,7 +122,10 @@ pub enum MaintenanceCommand {
         state: String,
     },
     /// Show one window with its updates and their deliveries.
-    Show { id: i64 },
+    Show {
+        /// The window's number (`maintenance list` prints it).
+        id: i64,
+    },
 }
 
 /// The HTTP request for one `candor maintenance ...` command.

@@ -9,6 +9,7 @@ mod channels;
 mod check_config;
 pub mod client;
 mod incidents;
+mod init;
 mod maintenance;
 mod operators;
 mod remote;
@@ -32,21 +33,32 @@ use crate::telemetry::{self, LogFormat};
 #[derive(Parser)]
 #[command(name = "candor", version, about)]
 pub struct Cli {
-    /// Configuration file.
-    #[arg(
-        long,
-        global = true,
-        env = "CANDOR_CONFIG",
-        default_value = "config/candor.yaml"
-    )]
-    config: PathBuf,
+    /// Configuration file [default: config/candor.yaml; for `init`, candor.yaml in --dir].
+    #[arg(long, global = true, env = "CANDOR_CONFIG")]
+    config: Option<PathBuf>,
     /// Database URL (`sqlite://file.db` or `postgres://...`); overrides `database.url`.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Log format on stderr.
     #[arg(long, global = true, env = "CANDOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-    /// Server to talk to (for `incident`).
+    // `--url`, `--token` and `--json` belong to `incident` and `maintenance` (see
+    // [`RemoteArgs`]); given before the command, as older scripts do, they still work, unlisted.
+    #[arg(long, hide = true)]
+    url: Option<String>,
+    #[arg(long, hide = true)]
+    token: Option<String>,
+    #[arg(long, hide = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the running server is and how to sign in to it: the options of the commands that send
+/// requests (`incident`, `maintenance`), after the command or any of its subcommands.
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// The server to send requests to.
     #[arg(
         long,
         global = true,
@@ -54,18 +66,19 @@ pub struct Cli {
         default_value = "http://127.0.0.1:8080"
     )]
     url: String,
-    /// API token (for `incident`); create one with `candor token create`.
+    /// API token; create one with `candor token create` (or `candor init`).
     #[arg(long, global = true, env = "CANDOR_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Print JSON instead of text (for `incident`).
+    /// Print the server's JSON answer instead of text.
     #[arg(long, global = true)]
     json: bool,
-    #[command(subcommand)]
-    command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Set up a new installation: write a commented config file, create the database, the
+    /// first admin operator and an API token, and print the next steps.
+    Init(init::InitArgs),
     /// Serve the API, run the scheduler and deliver messages.
     Serve {
         /// Address to listen on; overrides `server.listen`.
@@ -95,6 +108,8 @@ enum Command {
     /// Exit codes: 0 done, 2 bad arguments, 3 refused as invalid, 4 no such incident,
     /// 5 changed meanwhile or already resolved, 6 bad token, 7 server error, 8 unreachable.
     Incident {
+        #[command(flatten)]
+        remote: RemoteArgs,
         #[command(subcommand)]
         command: incidents::IncidentCommand,
     },
@@ -106,11 +121,16 @@ enum Command {
     /// Schedule, change, extend, complete, cancel and read maintenance windows on a running
     /// server (for scripts). Same options and exit codes as `incident`.
     Maintenance {
+        #[command(flatten)]
+        remote: RemoteArgs,
         #[command(subcommand)]
         command: maintenance::MaintenanceCommand,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Writes `bytes` to stdout. A reader that went away (`candor completions bash | head`) is not an
@@ -145,19 +165,28 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Requests to a running server: no config, and exit codes of their own.
-    let remote = remote::Remote {
-        url: cli.url.clone(),
-        token: cli.token.clone(),
-        json: cli.json,
+    // Requests to a running server: no config, and exit codes of their own. Options given
+    // before the command (older scripts) win over the environment.
+    let remote = |args: RemoteArgs| remote::Remote {
+        url: cli.url.clone().unwrap_or(args.url),
+        token: cli.token.clone().or(args.token),
+        json: cli.json || args.json,
     };
     match cli.command {
-        Command::Incident { command } => {
-            return runtime.block_on(remote.call(|| incidents::request(command), incidents::print));
-        }
-        Command::Maintenance { command } => {
+        Command::Incident {
+            remote: args,
+            command,
+        } => {
             return runtime
-                .block_on(remote.call(|| Ok(maintenance::request(command)), maintenance::print));
+                .block_on(remote(args).call(|| incidents::request(command), incidents::print));
+        }
+        Command::Maintenance {
+            remote: args,
+            command,
+        } => {
+            return runtime.block_on(
+                remote(args).call(|| Ok(maintenance::request(command)), maintenance::print),
+            );
         }
         _ => {}
     }
@@ -172,6 +201,13 @@ pub fn main() -> ExitCode {
 
 /// The commands that read the config file.
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Init(args) = cli.command {
+        return init::run(args, cli.config, cli.database_url).await;
+    }
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("config/candor.yaml"));
     let listen = match &cli.command {
         Command::Serve { listen, .. } => *listen,
         _ => None,
@@ -180,13 +216,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         database_url: cli.database_url.clone(),
         listen,
     };
-    let config = Config::load(&cli.config, &overrides)?;
+    let config = Config::load(&path, &overrides)?;
     match cli.command {
-        Command::Incident { .. } | Command::Maintenance { .. } | Command::Completions { .. } => {
+        Command::Incident { .. }
+        | Command::Maintenance { .. }
+        | Command::Completions { .. }
+        | Command::Init(_) => {
             unreachable!("handled before the config is loaded")
         }
         Command::CheckConfig => {
-            check_config::run(&cli.config, &config);
+            check_config::run(&path, &config);
             Ok(())
         }
         Command::Migrate => {

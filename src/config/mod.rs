@@ -53,10 +53,16 @@ pub use status_page::StatusPageConfig;
 /// A configuration problem, naming the key it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    /// The cause is in the message (not a `source`, which would print it twice); a missing file
+    /// says how to make one.
+    #[error("cannot read config file {}: {error}{}", path.display(), if error.kind() == std::io::ErrorKind::NotFound {
+        " (write one with `candor init`, or name another with --config or CANDOR_CONFIG)"
+    } else {
+        ""
+    })]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file is not valid YAML: {0}")]
     Syntax(String),
@@ -179,9 +185,9 @@ pub struct Overrides {
 impl Config {
     /// Reads, interpolates, parses and validates a config file.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::from_yaml_with_env(&text, overrides, &|name| std::env::var(name).ok())
     }
@@ -195,6 +201,10 @@ impl Config {
         let mut tree: serde_yaml::Value =
             serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         interpolate::interpolate(&mut tree, "", env)?;
+        let public_url_given = tree
+            .get("site")
+            .and_then(|site| site.get("public_url"))
+            .is_some_and(|u| !u.is_null());
         let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
             let key = e.path().to_string();
             let key = if key == "." {
@@ -207,11 +217,45 @@ impl Config {
         if let Some(url) = &overrides.database_url {
             config.database.url = Secret::new(url.clone());
         }
-        if let Some(listen) = overrides.listen {
-            config.server.listen = listen;
-        }
+        config.site.public_url_follows_listen = !public_url_given;
+        let listen = overrides.listen.unwrap_or(config.server.listen);
+        config.set_listen(listen);
         config.validate()?;
         Ok(config)
+    }
+
+    /// Sets the address `serve` listens on (the one actually bound, when the file asked for
+    /// port 0); `site.public_url` follows it unless the file set one.
+    pub fn set_listen(&mut self, listen: SocketAddr) {
+        self.server.listen = listen;
+        if self.site.public_url_follows_listen {
+            self.site.public_url = server::url_of(listen);
+        }
+    }
+
+    /// `check-config`'s warning when `site.public_url` names this machine but another port than
+    /// `server.listen`: every link in every message would then point at nothing (or at
+    /// something else).
+    pub fn public_url_warning(&self) -> Option<String> {
+        if self.site.public_url_follows_listen {
+            return None;
+        }
+        let url = &self.site.public_url;
+        let loopback = match url.host()? {
+            url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+            url::Host::Ipv4(ip) => ip.is_loopback(),
+            url::Host::Ipv6(ip) => ip.is_loopback(),
+        };
+        let port = url.port_or_known_default()?;
+        let listen = self.server.listen.port();
+        (loopback && port != listen).then(|| {
+            format!(
+                "site.public_url `{url}` points at port {port} on this machine, but the server \
+                 listens on {}: links in messages and pages will not reach it. Leave \
+                 site.public_url out to follow the listen address, or make the two agree.",
+                self.server.listen
+            )
+        })
     }
 
     /// Checks what types alone cannot: references between keys, ranges, uniqueness. Each
@@ -317,6 +361,18 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_file_is_named_once_with_a_hint() {
+        let err =
+            Config::load(Path::new("/nonexistent/candor.yaml"), &Overrides::default()).unwrap_err();
+        let text = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+        assert!(
+            text.contains("/nonexistent/candor.yaml") && text.contains("candor init"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let text = MINIMAL.replace("support_contact", "suport_contact");
         let err = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env)
@@ -385,6 +441,58 @@ mod tests {
         let c = Config::from_yaml_with_env(MINIMAL, &o, &no_env).unwrap();
         assert_eq!(c.database.url.expose(), "sqlite://other.db");
         assert_eq!(c.server.listen.port(), 9999);
+    }
+
+    #[test]
+    fn public_url_left_out_follows_the_listen_address() {
+        let text = MINIMAL.replace(r#"public_url: "https://status.acme.test", "#, "");
+        let c = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env).unwrap();
+        assert!(c.site.public_url_follows_listen);
+        assert_eq!(c.site.public_url.as_str(), "http://127.0.0.1:8080/");
+        let o = Overrides {
+            listen: Some("127.0.0.1:9000".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let mut c = Config::from_yaml_with_env(&text, &o, &no_env).unwrap();
+        assert_eq!(c.site.public_url.as_str(), "http://127.0.0.1:9000/");
+        // Serving on every address: links name this machine's loopback address.
+        c.set_listen("0.0.0.0:9001".parse().unwrap());
+        assert_eq!(c.site.public_url.as_str(), "http://127.0.0.1:9001/");
+        c.set_listen("[::]:9002".parse().unwrap());
+        assert_eq!(c.site.public_url.as_str(), "http://[::1]:9002/");
+        assert_eq!(c.public_url_warning(), None);
+    }
+
+    #[test]
+    fn a_public_url_that_is_set_wins_over_listen() {
+        let o = Overrides {
+            listen: Some("127.0.0.1:9000".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let c = Config::from_yaml_with_env(MINIMAL, &o, &no_env).unwrap();
+        assert!(!c.site.public_url_follows_listen);
+        assert_eq!(c.site.public_url.as_str(), "https://status.acme.test/");
+        // Another host: no warning (a proxy in front is the usual case).
+        assert_eq!(c.public_url_warning(), None);
+    }
+
+    #[test]
+    fn check_config_warns_when_a_loopback_public_url_misses_the_listen_port() {
+        let text = MINIMAL.replace("https://status.acme.test", "http://localhost:8080");
+        let o = Overrides {
+            listen: Some("127.0.0.1:9000".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let c = Config::from_yaml_with_env(&text, &o, &no_env).unwrap();
+        let w = c.public_url_warning().expect("a warning");
+        assert!(w.contains("8080") && w.contains("127.0.0.1:9000"), "{w}");
+        // Same port: nothing to say.
+        let c = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env).unwrap();
+        assert_eq!(c.public_url_warning(), None);
+        // 127.0.0.1 without a port means port 80.
+        let text = MINIMAL.replace("https://status.acme.test", "http://127.0.0.1");
+        let c = Config::from_yaml_with_env(&text, &Overrides::default(), &no_env).unwrap();
+        assert!(c.public_url_warning().unwrap().contains("port 80 "));
     }
 
     #[test]

@@ -71,6 +71,18 @@ fn default_max_connections() -> usize {
     10_000
 }
 
+/// The `http://` URL of a listen address; an unspecified address (`0.0.0.0`, `::`) is named by
+/// this machine's loopback address, which it includes.
+pub fn url_of(listen: SocketAddr) -> url::Url {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let addr = SocketAddr::new(ip, listen.port());
+    url::Url::parse(&format!("http://{addr}/")).expect("a socket address makes a valid URL")
+}
+
 /// Reads `["10.0.0.0/8", "192.0.2.7"]`: a bare address is a single-address range.
 fn de_nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
     let raw = Vec::<String>::deserialize(d)?;

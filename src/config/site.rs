@@ -11,9 +11,13 @@ use super::{de_tz, de_url, ConfigError};
 pub struct SiteConfig {
     /// Shown on every page and used to sign scheduled updates.
     pub name: String,
-    /// Where the public status page is reachable; links in messages point here.
-    #[serde(deserialize_with = "de_url")]
+    /// Where the public status page is reachable; links in messages point here. Left out, it
+    /// follows `server.listen` (see [`super::Config::from_yaml_with_env`]).
+    #[serde(default = "unset_public_url", deserialize_with = "de_url")]
     pub public_url: url::Url,
+    /// Whether `public_url` was left out of the file (and so follows `server.listen`).
+    #[serde(skip)]
+    pub public_url_follows_listen: bool,
     /// Time zone used for times in messages (the status page shows UTC and the reader's zone).
     #[serde(default = "default_tz", deserialize_with = "de_tz")]
     pub time_zone: chrono_tz::Tz,
@@ -67,6 +71,11 @@ impl Default for Colours {
 pub struct FooterLink {
     pub label: String,
     pub url: String,
+}
+
+/// A placeholder replaced by the listen address once the file is read.
+fn unset_public_url() -> url::Url {
+    url::Url::parse("http://127.0.0.1:8080/").expect("valid URL")
 }
 
 fn default_tz() -> chrono_tz::Tz {

@@ -10,6 +10,10 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
+/// The body limit (`server.max_body_bytes`), a request extension, so a 413 can name it.
+#[derive(Clone, Copy)]
+pub struct MaxBodyBytes(pub usize);
+
 /// A JSON body, parsed with errors that name the field, plus its canonical form (sorted keys,
 /// no whitespace) for idempotency fingerprints.
 pub struct ApiJson<T> {
@@ -36,13 +40,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 )));
             }
         }
+        let limit = req.extensions().get::<MaxBodyBytes>().map(|m| m.0);
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(inner)
                 if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                ApiError::PayloadTooLarge(
-                    "the request body is larger than server.max_body_bytes allows".into(),
-                )
+                ApiError::PayloadTooLarge(match limit {
+                    Some(n) => format!(
+                        "the request body is larger than {n} bytes, the limit server.max_body_bytes sets"
+                    ),
+                    None => "the request body is larger than server.max_body_bytes allows".into(),
+                })
             }
             other => ApiError::bad_request(
                 "unreadable_body",

@@ -53,6 +53,7 @@ pub fn router(app: App) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), track))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(Extension(extract::MaxBodyBytes(limits.max_body_bytes)))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))

@@ -61,30 +61,37 @@ fn v2_cors() -> tower_http::cors::CorsLayer {
         .max_age(std::time::Duration::from_secs(24 * 3600))
 }
 
-/// The pages' scripts, as files (the Content-Security-Policy allows no inline script).
-const ASSETS: &[(&str, &str)] = &[
+/// The pages' scripts, as files (the Content-Security-Policy allows no inline script), and the
+/// default mark (favicon and logo): name, content type, body.
+const ASSETS: &[(&str, &str, &str)] = &[
     (
         "local-time.js",
+        JS,
         include_str!("../../templates/assets/local-time.js"),
     ),
     (
         "countdown.js",
+        JS,
         include_str!("../../templates/assets/countdown.js"),
     ),
     (
         "preview.js",
+        JS,
         include_str!("../../templates/assets/preview.js"),
     ),
+    (
+        "mark.svg",
+        "image/svg+xml",
+        include_str!("../../templates/assets/mark.svg"),
+    ),
 ];
+const JS: &str = "text/javascript; charset=utf-8";
 
 async fn asset(State(app): State<App>, Path(name): Path<String>) -> Response {
-    match ASSETS.iter().find(|(n, _)| *n == name) {
-        Some((_, body)) => (
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, body)) => (
             [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/javascript; charset=utf-8"),
-                ),
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
                 (
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("public, max-age=3600"),

@@ -215,6 +215,16 @@ async fn every_page_carries_security_headers_and_no_inline_script() {
     assert_eq!(t.page("/assets/countdown.js").await.status(), 200);
     assert_eq!(t.page("/assets/preview.js").await.status(), 200);
     assert_eq!(t.page("/assets/nope.js").await.status(), 404);
+    // The default mark: the favicon every page links, and the shipped config's logo.
+    let mark = t.page("/assets/mark.svg").await;
+    assert_eq!(mark.status(), 200);
+    assert_eq!(mark.headers()["content-type"], "image/svg+xml");
+    assert!(mark.text().await.unwrap().starts_with("<svg"));
+    let home = t.page("/").await.text().await.unwrap();
+    assert!(
+        home.contains(r#"<link rel="icon" href="/assets/mark.svg" type="image/svg+xml">"#),
+        "{home}"
+    );
     t.finish().await;
 }
 

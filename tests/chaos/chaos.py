@@ -801,6 +801,12 @@ class Poller:
 def make_config(pg: Postgres, sink_a: Sink, sink_b: Sink) -> Path:
     """A copy of config/candor.yaml with the database, channels and timings of this run."""
     text = (ROOT / "config" / "candor.yaml").read_text()
+    # One public URL for all instances (left out, it would follow each one's --listen port), so
+    # every instance writes the same links.
+    site_url = '  # public_url: "https://status.example.com"\n'
+    if site_url not in text:
+        raise RuntimeError("config/candor.yaml no longer has the commented site.public_url line")
+    text = text.replace(site_url, '  public_url: "http://127.0.0.1:8080"\n', 1)
     replace = {
         "database": f'database:\n  url: "{pg.url}"\n  max_connections: 8\n',
         "policies": "policies:\n" + "".join(f"  {i}: {{ update_every: 1m }}\n"

@@ -63,7 +63,6 @@ round() {
   # Both log channels (public and ops) write lines to one file the checks read.
   sed -e "s|path: \"-\"|path: \"$dir/channels.log\"|" \
     -e "s|on_resolved: confirm|on_resolved: $mode|" \
-    -e "s|public_url: \"http://127.0.0.1:8080\"|public_url: \"http://127.0.0.1:$port\"|" \
     config/candor.yaml >"$dir/candor.yaml"
   grep -q "on_resolved: $mode" "$dir/candor.yaml" || { echo "FAIL: could not set on_resolved"; return 1; }
   (

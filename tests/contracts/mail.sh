@@ -68,10 +68,11 @@ grep -q ready "$work/sink.log" || { echo "FAIL: the SMTP sink did not start"; ca
 export DATABASE_URL="sqlite://$work/candor.db"
 export CANDOR_EMAIL_SECRET=contract-test-secret-that-is-long-enough-0123
 sed -e "s|path: \"-\"|path: \"$work/public.log\"|" \
-  -e 's|public_url: "http://127.0.0.1:8080"|public_url: "https://status.example.com"|' \
+  -e 's|^  # public_url: "https://status.example.com"$|  public_url: "https://status.example.com"|' \
   -e "s|^channels:$|channels:\n  email:\n    type: email\n    smtp_url: \"smtp://127.0.0.1:$smtp_port\"\n    from: \"Candor Demo Status <status@example.com>\"\n    token_secret: \"\${CANDOR_EMAIL_SECRET}\"\n    limits: { timeout: 10s }|" \
   config/candor.yaml >"$work/candor.yaml"
 grep -q 'type: email' "$work/candor.yaml" || { echo "FAIL: could not add the email channel to the config"; exit 1; }
+grep -q '^  public_url: "https://status.example.com"$' "$work/candor.yaml" || { echo "FAIL: could not set site.public_url"; exit 1; }
 export CANDOR_CONFIG="$work/candor.yaml"
 "$bin" migrate >/dev/null
 token=$("$bin" token create --name contracts | tail -1)

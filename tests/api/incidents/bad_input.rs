@@ -145,9 +145,14 @@ async fn bad_input_gets_a_clear_error_naming_what_was_wrong_and_never_a_500() {
     let big = json!({ "title": "big", "message": "x".repeat(100_000) });
     let r = t.post("/api/v1/incidents", &big).await;
     assert_eq!(r.status(), 413);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "payload_too_large"
+    let e = r.json::<Value>().await.unwrap();
+    assert_eq!(e["error"]["code"], "payload_too_large");
+    // The answer names the limit, so the caller knows how far to cut.
+    let limit = t.app.config.server.max_body_bytes.to_string();
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains(&limit) && m.contains("server.max_body_bytes"),
+        "{m}"
     );
 
     // Paths and queries.
