@@ -162,7 +162,8 @@ pub(super) async fn run(
     let token_name = format!("init-{}", now.format("%Y%m%d-%H%M%S"));
     let mut unit = Unit::begin(&db, None).await?;
     commands::operators::add(unit.tx(), &actor(), &new, now).await?;
-    let token = commands::tokens::create(unit.tx(), &actor(), &token_name, now).await?;
+    let scopes = crate::store::tokens::Scope::defaults();
+    let token = commands::tokens::create(unit.tx(), &actor(), &token_name, &scopes, now).await?;
     unit.commit().await?;
     db.close().await;
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
