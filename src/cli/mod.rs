@@ -33,11 +33,11 @@ use crate::telemetry::{self, LogFormat};
 #[derive(Parser)]
 #[command(name = "candor", version, about)]
 pub struct Cli {
-    /// Configuration file [default: config/candor.yaml; for `init`, candor.yaml in --dir].
-    #[arg(long, global = true, env = "CANDOR_CONFIG")]
+    // `--config` and `--database-url` belong to the commands that read the configuration (see
+    // [`LocalArgs`]); given before the command, as older scripts do, they still work, unlisted.
+    #[arg(long, hide = true)]
     config: Option<PathBuf>,
-    /// Database URL (`sqlite://file.db` or `postgres://...`); overrides `database.url`.
-    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, hide = true)]
     database_url: Option<String>,
     /// Log format on stderr.
     #[arg(long, global = true, env = "CANDOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -52,6 +52,18 @@ pub struct Cli {
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the configuration and the database are: the options of the commands that read them
+/// (not of `incident` and `maintenance`, which talk to a running server).
+#[derive(clap::Args, Clone, Default)]
+struct LocalArgs {
+    /// Configuration file [default: config/candor.yaml; for `init`, candor.yaml in --dir].
+    #[arg(long, global = true, env = "CANDOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL (`sqlite://file.db` or `postgres://...`); overrides `database.url`.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 /// Where the running server is and how to sign in to it: the options of the commands that send
@@ -78,7 +90,12 @@ struct RemoteArgs {
 enum Command {
     /// Set up a new installation: write a commented config file, create the database, the
     /// first admin operator and an API token, and print the next steps.
-    Init(init::InitArgs),
+    Init {
+        #[command(flatten)]
+        local: LocalArgs,
+        #[command(flatten)]
+        args: init::InitArgs,
+    },
     /// Serve the API, run the scheduler and deliver messages.
     Serve {
         /// Address to listen on; overrides `server.listen`.
@@ -88,18 +105,30 @@ enum Command {
         /// deliveries; HTTP answers health checks only) or `all`.
         #[arg(long, env = "CANDOR_ROLE", value_enum, default_value_t = Role::All)]
         role: Role,
+        #[command(flatten)]
+        local: LocalArgs,
     },
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        local: LocalArgs,
+    },
     /// Validate the configuration and exit (nothing is started).
-    CheckConfig,
+    CheckConfig {
+        #[command(flatten)]
+        local: LocalArgs,
+    },
     /// Manage API tokens.
     Token {
+        #[command(flatten)]
+        local: LocalArgs,
         #[command(subcommand)]
         command: tokens::TokenCommand,
     },
     /// Manage console operators (the people who sign in at /admin).
     Operator {
+        #[command(flatten)]
+        local: LocalArgs,
         #[command(subcommand)]
         command: operators::OperatorCommand,
     },
@@ -115,6 +144,8 @@ enum Command {
     },
     /// Work with the configured channels.
     Channel {
+        #[command(flatten)]
+        local: LocalArgs,
         #[command(subcommand)]
         command: channels::ChannelCommand,
     },
@@ -199,21 +230,40 @@ pub fn main() -> ExitCode {
     }
 }
 
+impl Command {
+    /// The command's own `--config` and `--database-url`, if it reads the configuration.
+    fn local(&self) -> Option<&LocalArgs> {
+        match self {
+            Command::Init { local, .. }
+            | Command::Serve { local, .. }
+            | Command::Migrate { local }
+            | Command::CheckConfig { local }
+            | Command::Token { local, .. }
+            | Command::Operator { local, .. }
+            | Command::Channel { local, .. } => Some(local),
+            Command::Incident { .. }
+            | Command::Maintenance { .. }
+            | Command::Completions { .. } => None,
+        }
+    }
+}
+
 /// The commands that read the config file.
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Init(args) = cli.command {
-        return init::run(args, cli.config, cli.database_url).await;
+    // Given after the command (or in the environment) wins over given before it.
+    let local = cli.command.local().cloned().unwrap_or_default();
+    let config_path = local.config.or(cli.config);
+    let database_url = local.database_url.or(cli.database_url);
+    if let Command::Init { args, .. } = cli.command {
+        return init::run(args, config_path, database_url).await;
     }
-    let path = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("config/candor.yaml"));
+    let path = config_path.unwrap_or_else(|| PathBuf::from("config/candor.yaml"));
     let listen = match &cli.command {
         Command::Serve { listen, .. } => *listen,
         _ => None,
     };
     let overrides = Overrides {
-        database_url: cli.database_url.clone(),
+        database_url,
         listen,
     };
     let config = Config::load(&path, &overrides)?;
@@ -221,21 +271,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Incident { .. }
         | Command::Maintenance { .. }
         | Command::Completions { .. }
-        | Command::Init(_) => {
+        | Command::Init { .. } => {
             unreachable!("handled before the config is loaded")
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { .. } => {
             check_config::run(&path, &config);
             Ok(())
         }
-        Command::Migrate => {
+        Command::Migrate { .. } => {
             connect(&config).await?;
             println!("migrations applied");
             Ok(())
         }
-        Command::Token { command } => tokens::run(&connect(&config).await?, command).await,
-        Command::Operator { command } => operators::run(&connect(&config).await?, command).await,
-        Command::Channel { command } => channels::run(&config, command).await,
+        Command::Token { command, .. } => tokens::run(&connect(&config).await?, command).await,
+        Command::Operator { command, .. } => {
+            operators::run(&connect(&config).await?, command).await
+        }
+        Command::Channel { command, .. } => channels::run(&config, command).await,
         Command::Serve { role, .. } => serve::run(config, role).await,
     }
 }
@@ -262,4 +314,74 @@ fn actor() -> Actor {
         .find(|u| !u.is_empty())
         .unwrap_or_else(|| "cli".to_string());
     Actor::Cli(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command below `cmd`, with its path (`candor token create`).
+    fn walk(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            let p = format!("{path} {}", sub.get_name());
+            out.push((p.clone(), sub.clone()));
+            walk(sub, p, out);
+        }
+    }
+
+    fn commands() -> Vec<(String, clap::Command)> {
+        let mut root = super::Cli::command();
+        root.build();
+        let mut out = vec![("candor".to_string(), root.clone())];
+        walk(&root, "candor".into(), &mut out);
+        out
+    }
+
+    #[test]
+    fn every_shown_option_is_described() {
+        for (path, cmd) in commands() {
+            for arg in cmd.get_arguments() {
+                if arg.is_hide_set() || ["help", "version"].contains(&arg.get_id().as_str()) {
+                    continue;
+                }
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "`{path}` shows `{}` without a description",
+                    arg.get_id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn options_are_shown_only_where_they_apply() {
+        let shown = |cmd: &clap::Command, id: &str| {
+            cmd.get_arguments()
+                .any(|a| a.get_id().as_str() == id && !a.is_hide_set())
+        };
+        for (path, cmd) in commands() {
+            if path.split(' ').any(|w| w == "help") {
+                continue; // clap's own `help` subcommands
+            }
+            let remote =
+                path.starts_with("candor incident") || path.starts_with("candor maintenance");
+            let local = [
+                "serve",
+                "migrate",
+                "check-config",
+                "token",
+                "operator",
+                "channel",
+                "init",
+            ]
+            .iter()
+            .any(|c| path.starts_with(&format!("candor {c}")));
+            for id in ["config", "database_url"] {
+                assert_eq!(shown(&cmd, id), local, "`{path}` and --{id}");
+            }
+            for id in ["url", "token", "json"] {
+                assert_eq!(shown(&cmd, id), remote, "`{path}` and --{id}");
+            }
+        }
+    }
 }
