@@ -1,0 +1,202 @@
+// Roles and sign-in throttling in a real browser, the team's half of tests/e2e/run.sh:
+//   - a responder signs in, runs the dashboard and the audit log, and is refused the admins'
+//     pages (operators, API tokens, subscribers), which the navigation does not offer;
+//   - an admin adds an operator (temporary password shown once), creates a token with one
+//     scope, filters the audit log; screenshots at 390 and 1,280 px, axe-core on each page,
+//     and no page wider than the window;
+//   - lock-out: 50 parallel wrong passwords for one account from one client (told apart by
+//     X-Forwarded-For; run.sh makes Candor trust 127.0.0.1 as a proxy) get at most 5 password
+//     checks, while a colleague behind the same proxy signs in normally; the admin then unlocks
+//     the account from the console and its owner signs in.
+// Same style as console.mjs: one PASS/FAIL line per check, "<passed> <failed>" to $E2E_RESULTS.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run this through tests/e2e/run.sh)`);
+  return v;
+};
+const BASE = env('E2E_BASE');
+const RESPONDER = env('E2E_OPERATOR_EMAIL');
+const RESPONDER_PASSWORD = env('E2E_OPERATOR_PASSWORD');
+const ADMIN = env('E2E_ADMIN_EMAIL');
+const ADMIN_PASSWORD = env('E2E_ADMIN_PASSWORD');
+const SHOTS = env('E2E_SHOTS');
+const RESULTS = env('E2E_RESULTS');
+const OUT = env('E2E_OUT');
+const AXE = env('E2E_AXE');
+const NAV_TIMEOUT = 15_000;
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+let passed = 0;
+let failed = 0;
+function record(ok, name, detail) {
+  if (ok) {
+    passed++;
+    console.log(`PASS  ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL  ${name}${detail ? `\n${String(detail).split('\n').map((l) => `      ${l}`).join('\n')}` : ''}`);
+  }
+}
+async function check(name, fn) {
+  try {
+    const r = await fn();
+    const ok = r === true || r === undefined;
+    record(ok, name, ok ? '' : typeof r === 'string' ? r : JSON.stringify(r, null, 2));
+    return ok;
+  } catch (e) {
+    record(false, name, e && e.stack ? e.stack.split('\n').slice(0, 4).join('\n') : String(e));
+    return false;
+  }
+}
+
+async function axe(page) {
+  await page.evaluate(readFileSync(AXE, 'utf8'));
+  const res = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  return res.length === 0 || res;
+}
+
+async function fits(page) {
+  const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  return scroll <= inner || `the page is ${scroll} px wide in a ${inner} px window`;
+}
+
+// A browser context for one client behind the proxy.
+async function client(browser, ip, width = 1280) {
+  const context = await browser.newContext({
+    viewport: { width, height: 900 },
+    extraHTTPHeaders: { 'X-Forwarded-For': ip },
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(NAV_TIMEOUT);
+  return { context, page };
+}
+
+async function signIn(page, email, password) {
+  await page.goto(`${BASE}/admin/login`, { waitUntil: 'load' });
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  return new URL(page.url()).pathname === '/admin' || `landed on ${page.url()}`;
+}
+
+mkdirSync(SHOTS, { recursive: true });
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+try {
+  // ------------------------------------------------------------------ a responder's walk
+  const r = await client(browser, '198.51.100.10');
+  if (await check('roles: the responder signs in', () => signIn(r.page, RESPONDER, RESPONDER_PASSWORD))) {
+    await check('roles: the responder\'s navigation offers no admin pages', async () => {
+      const links = await r.page.locator('nav a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+      const admin = links.filter((h) => ['/admin/operators', '/admin/tokens', '/admin/subscribers'].includes(h));
+      return admin.length === 0 || `offered: ${admin.join(', ')}`;
+    });
+    await check('roles: the responder reads the audit log', async () => {
+      const resp = await r.page.goto(`${BASE}/admin/audit`);
+      return resp.status() === 200 || `status ${resp.status()}`;
+    });
+    for (const path of ['/admin/operators', '/admin/tokens', '/admin/subscribers']) {
+      await check(`roles: the responder is refused ${path} (403, "Admins only")`, async () => {
+        const resp = await r.page.goto(`${BASE}${path}`);
+        if (resp.status() !== 403) return `status ${resp.status()}`;
+        return (await r.page.locator('h1').innerText()).includes('Admins only') || 'no "Admins only" heading';
+      });
+    }
+    await r.page.screenshot({ path: join(SHOTS, 'roles-responder-refused.png'), fullPage: true });
+  }
+
+  // ------------------------------------------------------------------ an admin's walk
+  const a = await client(browser, '198.51.100.11');
+  let newPassword = '';
+  if (await check('roles: the admin signs in', () => signIn(a.page, ADMIN, ADMIN_PASSWORD))) {
+    await check('roles: the admin adds an operator and sees the temporary password once', async () => {
+      await a.page.goto(`${BASE}/admin/operators`);
+      await a.page.fill('#new-email', 'cy@e2e.example.com');
+      await a.page.selectOption('#new-role', 'responder');
+      await Promise.all([a.page.waitForNavigation(), a.page.click('form[action="/admin/operators/new"] button[type=submit]')]);
+      newPassword = await a.page.inputValue('#secret');
+      await a.page.screenshot({ path: join(SHOTS, 'roles-operator-added.png'), fullPage: true });
+      return newPassword.length >= 20 || `password "${newPassword}"`;
+    });
+    await check('roles: the admin creates a token with one scope', async () => {
+      await a.page.goto(`${BASE}/admin/tokens`);
+      await a.page.fill('#token-name', 'alertmanager-e2e');
+      for (const box of await a.page.locator('input[name=scope]').all()) await box.uncheck();
+      await a.page.check('input[name=scope][value="alerts:write"]');
+      await Promise.all([a.page.waitForNavigation(), a.page.click('form[action="/admin/tokens/new"] button[type=submit]')]);
+      const token = await a.page.inputValue('#secret');
+      const resp = await a.context.request.get(`${BASE}/api/v1/subscribers`, { headers: { Authorization: `Bearer ${token}` } });
+      return resp.status() === 403 || `an alerts:write token listing subscribers got ${resp.status()}`;
+    });
+    await check('roles: the audit log filters by who', async () => {
+      await a.page.goto(`${BASE}/admin/audit?actor=${encodeURIComponent(`operator:${ADMIN}`)}`);
+      const actions = await a.page.locator('ol.audit > li').evaluateAll((ls) => ls.map((l) => l.dataset.action));
+      return (actions.includes('operator.add') && actions.includes('token.create')) || `actions: ${actions.join(', ')}`;
+    });
+    for (const width of [390, 1280]) {
+      await a.page.setViewportSize({ width, height: 900 });
+      for (const [name, path] of [['operators', '/admin/operators'], ['tokens', '/admin/tokens'], ['audit', '/admin/audit']]) {
+        await a.page.goto(`${BASE}${path}`);
+        await check(`roles: ${path} fits ${width} px`, () => fits(a.page));
+        await a.page.screenshot({ path: join(SHOTS, `roles-${name}-${width}.png`), fullPage: true });
+        if (width === 1280) await check(`roles: axe ${path}: no violations`, () => axe(a.page));
+      }
+    }
+    await a.page.setViewportSize({ width: 1280, height: 900 });
+    for (const [name, path] of [['operators', '/admin/operators'], ['tokens', '/admin/tokens']]) {
+      const resp = await a.context.request.get(`${BASE}${path}`);
+      writeFileSync(join(OUT, `console-${name}.html`), await resp.text());
+    }
+  }
+
+  // ------------------------------------------------------------------ lock-out cases
+  const attacker = await client(browser, '203.0.113.66');
+  await attacker.page.goto(`${BASE}/admin/login`);
+  const csrf = await attacker.page.inputValue('input[name=csrf]');
+  const colleague = await client(browser, '198.51.100.12');
+  let statuses = [];
+  await check('lock-out: 50 parallel wrong passwords get at most 5 checks; a colleague signs in meanwhile', async () => {
+    const flood = Array.from({ length: 50 }, (_, i) => attacker.context.request.post(`${BASE}/admin/login`, {
+      form: { email: 'cy@e2e.example.com', password: `wrong ${i}`, csrf },
+      maxRedirects: 0,
+    }).then((resp) => resp.status()));
+    const [codes, colleagueIn] = await Promise.all([Promise.all(flood), signIn(colleague.page, RESPONDER, RESPONDER_PASSWORD)]);
+    statuses = codes;
+    const checked = codes.filter((c) => c === 401).length;
+    const slowed = codes.filter((c) => c === 429).length;
+    if (colleagueIn !== true) return `the colleague: ${colleagueIn}`;
+    if (checked + slowed !== 50) return `statuses: ${codes.join(' ')}`;
+    return (checked >= 1 && checked <= 5) || `${checked} passwords checked: ${codes.join(' ')}`;
+  });
+  await check('lock-out: the right password from the flooding client waits (429, with when to retry)', async () => {
+    await attacker.page.goto(`${BASE}/admin/login`);
+    await attacker.page.fill('#email', 'cy@e2e.example.com');
+    await attacker.page.fill('#password', newPassword);
+    const [resp] = await Promise.all([attacker.page.waitForNavigation(), attacker.page.click('button[type=submit]')]);
+    await attacker.page.screenshot({ path: join(SHOTS, 'roles-slowed-down.png'), fullPage: true });
+    if (resp.status() !== 429) return `status ${resp.status()} (flood: ${statuses.join(' ')})`;
+    return (await attacker.page.locator('body').innerText()).includes('Try again in') || 'no "Try again in"';
+  });
+  await check('lock-out: the admin unlocks the account from the console and its owner signs in', async () => {
+    await a.page.goto(`${BASE}/admin/operators`);
+    const row = a.page.locator('tr[data-operator="cy@e2e.example.com"]');
+    if (!(await row.innerText()).includes('sign-in slowed until')) return 'the row does not say the sign-in is slowed';
+    await Promise.all([a.page.waitForNavigation(), row.locator('form[action$="/unlock"] button').click()]);
+    return signIn(attacker.page, 'cy@e2e.example.com', newPassword);
+  });
+} finally {
+  await browser.close();
+  writeFileSync(RESULTS, `${passed} ${failed}\n`);
+}
+console.log(`roles: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
