@@ -75,6 +75,7 @@ const ASSETS: &[(&str, &str)] = &[
         "preview.js",
         include_str!("../../templates/assets/preview.js"),
     ),
+    ("live.js", include_str!("../../templates/assets/live.js")),
 ];
 
 async fn asset(State(app): State<App>, Path(name): Path<String>) -> Response {

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp};
 
 mod access;
+mod dashboard;
 mod estimates;
 mod incidents;
 mod maintenance;
@@ -52,7 +53,7 @@ impl<'a> Browser<'a> {
         Self { t, http }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.t.url(path)).send().await.unwrap()
     }
 
