@@ -96,6 +96,9 @@ async fn ownership_says_who_holds_it_and_every_action_is_confirmed_once() {
     assert!(html.contains("You own this"), "{html}");
     let html = ben.page("/admin").await;
     assert!(html.contains("Owned by ana@acme.test"), "{html}");
+    let page = format!("/admin/incidents/{id}");
+    assert!(ana.page(&page).await.contains("You own this"));
+    assert!(ben.page(&page).await.contains("Owned by ana@acme.test"));
     assert!(
         !html.contains("class=\"flash\""),
         "ana's confirmation is hers"
