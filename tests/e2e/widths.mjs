@@ -93,19 +93,21 @@ async function axe(page) {
   ].join('\n')).join('\n');
 }
 
-// Which elements stick out past the viewport's right edge (for the failure message).
-async function overflow(page) {
-  return page.evaluate(() => {
-    const w = window.innerWidth;
+// Whether the page is wider than the viewport it was given, and which elements stick out past
+// its right edge. `innerWidth` alone is not enough: a mobile viewport grows to fit content that
+// overflows, so the page is compared with the width the test set as well.
+async function overflow(page, width) {
+  return page.evaluate((want) => {
+    const w = Math.min(window.innerWidth, want);
     const sw = document.documentElement.scrollWidth;
-    if (sw <= w) return true;
+    if (sw <= w && window.innerWidth <= want) return true;
     const wide = [...document.querySelectorAll('body *')]
       .filter((el) => el.getBoundingClientRect().right > w + 0.5)
       .filter((el) => !el.parentElement || el.parentElement.getBoundingClientRect().right <= w + 0.5)
       .slice(0, 6)
       .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className && typeof el.className === 'string' ? `.${el.className.split(' ').join('.')}` : ''} right=${Math.round(el.getBoundingClientRect().right)}`);
-    return `scrollWidth ${sw} > innerWidth ${w}; sticking out: ${wide.join(', ')}`;
-  });
+    return `scrollWidth ${sw}, innerWidth ${window.innerWidth}, viewport ${want}; sticking out: ${wide.join(', ')}`;
+  }, width);
 }
 
 async function signIn(context) {
@@ -142,7 +144,7 @@ try {
         const r = await page.goto(`${BASE}${path}`, { waitUntil: 'load' });
         if (r.status() !== 200) return `answered ${r.status()}`;
         await page.screenshot({ path: join(SHOTS, `public-${name}-${width}.png`), fullPage: true });
-        return overflow(page);
+        return overflow(page, Number(width));
       });
       await page.close();
     }
@@ -163,7 +165,7 @@ try {
         const r = await page.goto(`${BASE}${path}`, { waitUntil: 'load' });
         if (r.status() !== 200) return `answered ${r.status()}`;
         await page.screenshot({ path: join(SHOTS, `console-${name}-${width}.png`), fullPage: true });
-        return overflow(page);
+        return overflow(page, Number(width));
       });
       if (loaded) {
         await check(`widths ${width}px console ${path}: axe finds no violations`, () => axe(page));
