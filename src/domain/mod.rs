@@ -12,6 +12,7 @@ pub mod schedule;
 pub mod status;
 pub mod subscriber;
 pub mod text;
+pub mod urgency;
 pub mod wording;
 
 use std::fmt;

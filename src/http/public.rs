@@ -84,6 +84,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "image/svg+xml",
         include_str!("../../templates/assets/mark.svg"),
     ),
+    (
+        "live.js",
+        JS,
+        include_str!("../../templates/assets/live.js"),
+    ),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 

@@ -95,6 +95,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/admin/dashboard.html"),
     ),
     (
+        "admin/dashboard_list.html",
+        include_str!("../../templates/admin/dashboard_list.html"),
+    ),
+    (
         "admin/macros.html",
         include_str!("../../templates/admin/macros.html"),
     ),

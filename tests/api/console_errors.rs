@@ -144,7 +144,7 @@ async fn a_broken_message_template_is_our_error_not_the_databases() {
         .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_problem_page(&html, "Something went wrong");
-    assert!(!html.contains("Database unavailable"), "{html}");
+    assert!(!html.contains("The database is unavailable"), "{html}");
     assert!(!html.contains("no_such"), "the cause is logged, not shown");
     // Nothing half-done: no window, nothing to deliver.
     let windows: Value = t.get("/api/v1/maintenances").await.json().await.unwrap();
@@ -162,7 +162,7 @@ async fn a_broken_console_page_is_the_problem_page() {
     let (status, html) = c.get("/admin/audit").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_problem_page(&html, "Something went wrong");
-    assert!(!html.contains("Database unavailable"), "{html}");
+    assert!(!html.contains("The database is unavailable"), "{html}");
     // The other pages still work.
     assert_eq!(c.get("/admin").await.0, StatusCode::OK);
     t.assert_outbox_empty().await;

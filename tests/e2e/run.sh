@@ -13,6 +13,13 @@
 #     target/e2e-screenshots/;
 #   - tests/e2e/dates.mjs: an incident whose estimate is past midnight and a window 3 days
 #     ahead, read in New York and Tokyo: every time carries its day, in one 24-hour format;
+#   - tests/e2e/roles.mjs: a responder refused the admins' pages, an admin adding an operator and
+#     a scoped token, 50 parallel wrong passwords from one client (at most 5 checked) while a
+#     colleague signs in, and an unlock from the console;
+#   - tests/e2e/widths.mjs: every console and public page at 390 and 1,280 px, with a long
+#     title and an incident on every component, is no wider than the viewport (screenshots in
+#     out/widths/), axe-core on every console page, the subscribe form's tap targets, and an
+#     incident declared through the API appearing on the open dashboard within 2 s;
 #   - the Nu Html Checker (vnu.jar) on the HTML of every public page kind and console page.
 # Ends with the line `N passed, M failed` and exits non-zero if anything failed. Screenshots
 # and logs land in tests/e2e/out/ (ignored by git). The server is always stopped.
@@ -112,7 +119,7 @@ if ! cargo build --quiet 2>"$tmp/build.log"; then
   cat "$tmp/build.log"
   fatal "cargo build"
 fi
-BIN="$ROOT/target/debug/candor"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/candor"
 
 port=$(node -e '
   const s = require("net").createServer();
@@ -120,13 +127,30 @@ port=$(node -e '
 [ -n "$port" ] || fatal "finding a free port"
 BASE="http://127.0.0.1:$port"
 
-# The shipped config, with a throwaway database and this run's address.
+# The shipped config, with a throwaway database and this run's address; plus, for the width
+# checks, nine more components (one with a long name without spaces) and an email channel (so
+# the status page has its subscribe form) whose mail server is a closed port on this machine.
 awk -v db="sqlite://$tmp/candor.db" -v url="$BASE" '
   /^[^ #]/ { section = $1 }
   section == "database:" && $1 == "url:" { sub(/url:.*/, "url: \"" db "\"") }
   section == "site:" && $1 == "public_url:" { sub(/public_url:.*/, "public_url: \"" url "\"") }
-  { print }' config/candor.yaml >"$tmp/candor.yaml"
+  section == "server:" && $1 == "trusted_proxies:" { sub(/trusted_proxies:.*/, "trusted_proxies: [\"127.0.0.1/32\"]") }
+  { print }
+  $0 == "components:" {
+    for (i = 1; i <= 8; i++) printf "  - id: extra-%d\n    name: \"Regional edge cluster number %d\"\n    group: platform\n", i, i
+    print "  - id: long-name"
+    print "    name: \"Asynchronous-webhook-delivery-pipeline-for-enterprise-integrations\""
+  }
+  $0 == "channels:" {
+    print "  e2e-email:"
+    print "    type: email"
+    print "    smtp_url: \"smtp://127.0.0.1:9\""
+    print "    from: \"E2E Status <status@example.com>\""
+    print "    token_secret: \"e2e-only-token-secret-0123456789abcdef\""
+  }' config/candor.yaml >"$tmp/candor.yaml"
 grep -q "sqlite://$tmp/candor.db" "$tmp/candor.yaml" || fatal "pointing database.url at the temp dir"
+# roles.mjs tells clients apart by X-Forwarded-For, as behind a reverse proxy.
+grep -q 'trusted_proxies: \["127.0.0.1/32"\]' "$tmp/candor.yaml" || fatal "setting server.trusted_proxies"
 CONF=(--config "$tmp/candor.yaml")
 
 "$BIN" "${CONF[@]}" check-config >/dev/null 2>"$tmp/check.log" || { cat "$tmp/check.log"; fatal "candor check-config"; }
@@ -311,6 +335,67 @@ if [ -n "$dated_id" ] && [ -n "$maintenance_id" ]; then
   fi
 else
   fail "seeding the dates scenario"
+fi
+
+# ---------------------------------------------------------------------------------------------
+log "widths: every page at 390 and 1,280 px, axe on the console, live dashboard (widths.mjs)"
+
+# A title of 120 characters without a space, on an incident that affects every component, and
+# a window with a long title; a subscriber with a long address; an admin (the width checks see
+# the admin-only pages too).
+LONG_TITLE=$(printf 'Checkout%.0s' $(seq 1 15))
+every=$(curl -s --max-time 10 "$BASE/api/v1/components" \
+  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const c=JSON.parse(s).components;console.log(JSON.stringify(Object.fromEntries(c.map((x,i)=>[x.id,["degraded_performance","partial_outage","major_outage"][i%3]]))))})')
+long_id=""
+window_id=""
+if resp=$(api POST /api/v1/incidents 201 '{ "title": "'"$LONG_TITLE"'", "impact": "critical",
+  "message": "'"$LONG_TITLE"' fails for everyone; https://example.com/a/very/long/link/without/any/spaces/at/all/to/wrap/'"$LONG_TITLE"'",
+  "components": '"$every"', "eta_in": "2h" }'); then
+  long_id=$(field id <<<"$resp")
+fi
+if resp=$(api POST /api/v1/maintenances 201 '{ "title": "Maintenance'"$LONG_TITLE"'", "components": ["api", "web", "long-name"],
+  "starts_at": "'"$window_start"'", "ends_at": "'"$window_end"'",
+  "description": "'"$LONG_TITLE"'" }'); then
+  window_id=$(field id <<<"$resp")
+fi
+curl -s --max-time 10 -o /dev/null -X POST "$BASE/api/v1/subscribers" -H "Content-Type: application/json" \
+  -d '{ "email": "a-subscriber-with-a-rather-long-address-'"$RANDOM"'@subdomain.example.com" }'
+ADMIN_EMAIL="e2e-admin@example.com"
+ADMIN_PASSWORD="e2e-admin-password-$RANDOM$RANDOM"
+printf '%s\n' "$ADMIN_PASSWORD" | "$BIN" "${CONF[@]}" operator add --email "$ADMIN_EMAIL" --role admin \
+  >"$tmp/admin.log" 2>&1 || { cat "$tmp/admin.log"; fail "candor operator add --role admin"; }
+if [ -n "$long_id" ] && [ -n "$window_id" ]; then
+  pass "seeded: incident #$long_id with a 120-character title on every component, window #$window_id"
+  sleep 1  # the page cache refreshes within about a second
+  E2E_BASE="$BASE" E2E_OUT="$OUT" E2E_AXE="$AXE_JS" E2E_RESULTS="$tmp/widths-results" \
+    E2E_ADMIN_EMAIL="$ADMIN_EMAIL" E2E_ADMIN_PASSWORD="$ADMIN_PASSWORD" E2E_TOKEN="$token" \
+    E2E_LONG_ID="$long_id" E2E_WINDOW_ID="$window_id" \
+    timeout -k 10 300 node "$E2E_DIR/widths.mjs"
+  node_rc=$?
+  if [ -f "$tmp/widths-results" ]; then
+    read -r bp bf <"$tmp/widths-results"
+    passed=$((passed + bp)); failed=$((failed + bf))
+    if [ "$node_rc" != 0 ] && [ "$bf" = 0 ]; then fail "widths.mjs exited $node_rc"; fi
+  else
+    fail "widths.mjs stopped before reporting (exit $node_rc)"
+  fi
+else
+  fail "seeding the widths scenario"
+fi
+
+# ---------------------------------------------------------------------------------------------
+log "roles and sign-in throttling: a responder's and an admin's walk, a parallel flood (roles.mjs)"
+E2E_BASE="$BASE" E2E_OUT="$OUT" E2E_AXE="$AXE_JS" E2E_SHOTS="$SHOTS" E2E_RESULTS="$tmp/roles-results" \
+  E2E_OPERATOR_EMAIL="$OPERATOR_EMAIL" E2E_OPERATOR_PASSWORD="$OPERATOR_PASSWORD" \
+  E2E_ADMIN_EMAIL="$ADMIN_EMAIL" E2E_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+  timeout -k 10 300 node "$E2E_DIR/roles.mjs"
+node_rc=$?
+if [ -f "$tmp/roles-results" ]; then
+  read -r bp bf <"$tmp/roles-results"
+  passed=$((passed + bp)); failed=$((failed + bf))
+  if [ "$node_rc" != 0 ] && [ "$bf" = 0 ]; then fail "roles.mjs exited $node_rc"; fi
+else
+  fail "roles.mjs stopped before reporting (exit $node_rc)"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -1,46 +1,58 @@
-//! `/admin`: open incidents with countdowns to the next promised update and to the ETA, their
-//! owners, and the deliveries that failed or died.
+//! `/admin`: open incidents, most urgent first ([`crate::domain::urgency`]), with countdowns to
+//! the next promised update and to the ETA, their owners, and the deliveries that failed or
+//! died. `/admin/live` is the same list as an HTML fragment: the dashboard's script fetches it
+//! every two seconds and swaps it in, so an incident declared by a script appears without a
+//! reload (without scripts, the page has a "Reload" link).
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
-use serde_json::json;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{json, Value};
 
 use super::error::{ConsoleError, IncidentId};
 use super::session::Signed;
-use super::{base, render, see_other};
+use super::{base, flash, render, see_other};
 use crate::app::App;
 use crate::commands::{self, CommandError};
+use crate::domain::urgency;
 use crate::render::views;
 use crate::store::{deliveries, incidents};
 
+/// The open incidents, most urgent first, as the templates get them.
+async fn open_rows(app: &App, signed: &Signed) -> Result<Vec<Value>, crate::store::StoreError> {
+    let now = app.clock.now();
+    let tz = app.config.site.time_zone;
+    let mut conn = app.db.pool().acquire().await?;
+    let mut open = incidents::open(&mut conn).await?;
+    urgency::most_urgent_first(&mut open, now);
+    let mut rows = Vec::new();
+    for i in open {
+        let comps = incidents::components(&mut conn, i.id).await?;
+        rows.push(json!({
+            "id": i.id, "title": i.title, "impact": i.impact, "status": i.status,
+            "owner": i.owner, "mine": i.owner.as_deref() == Some(signed.operator.email.as_str()),
+            "started": views::time(i.started_at, now, tz),
+            "eta": i.eta_at.map(|t| views::time(t, now, tz)),
+            "eta_passed": i.eta_at.is_some_and(|t| t <= now),
+            "next_update": i.next_update_at.map(|t| views::time(t, now, tz)),
+            "update_overdue": i.next_update_at.is_some_and(|t| t <= now),
+            "components": comps.iter().map(|(id, s)| json!({
+                "name": app.config.component_name(id),
+                "status": s, "label": views::component_label(*s),
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(rows)
+}
+
 pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, ConsoleError> {
     let now = app.clock.now();
-    let loaded = async {
+    let rows = open_rows(&app, &signed).await?;
+    let troubled = async {
         let mut conn = app.db.pool().acquire().await?;
-        let open = incidents::open(&mut conn).await?;
-        let mut rows = Vec::new();
-        for i in open {
-            let comps = incidents::components(&mut conn, i.id).await?;
-            rows.push(json!({
-                "id": i.id, "title": i.title, "impact": i.impact, "status": i.status,
-                "owner": i.owner, "mine": i.owner.as_deref() == Some(signed.operator.email.as_str()),
-                "started": views::time(i.started_at, now, app.config.site.time_zone),
-                "eta": i.eta_at.map(|t| views::time(t, now, app.config.site.time_zone)),
-                "eta_passed": i.eta_at.is_some_and(|t| t <= now),
-                "next_update": i.next_update_at.map(|t| views::time(t, now, app.config.site.time_zone)),
-                "update_overdue": i.next_update_at.is_some_and(|t| t <= now),
-                "components": comps.iter().map(|(id, s)| json!({
-                    "name": app.config.component_name(id),
-                    "status": s, "label": views::component_label(*s),
-                })).collect::<Vec<_>>(),
-            }));
-        }
-        let troubled = deliveries::troubled(&mut conn, 25).await?;
-        Ok::<_, crate::store::StoreError>((rows, troubled))
+        deliveries::troubled(&mut conn, 25).await
     }
-    .await;
-    let (rows, troubled) = loaded?;
+    .await?;
     let troubled: Vec<_> = troubled
         .into_iter()
         .map(|(incident_id, d)| {
@@ -57,6 +69,20 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, Co
     ctx.insert("incidents".into(), json!(rows));
     ctx.insert("troubled".into(), json!(troubled));
     Ok(render(&app, StatusCode::OK, "admin/dashboard.html", ctx))
+}
+
+/// `GET /admin/live`: the open incidents as the dashboard shows them, an HTML fragment.
+pub async fn live(State(app): State<App>, signed: Signed) -> Result<Response, ConsoleError> {
+    let rows = open_rows(&app, &signed).await?;
+    let ctx = json!({ "incidents": rows, "csrf": signed.csrf });
+    let body = app
+        .renderer
+        .render_page("admin/dashboard_list.html", ctx)
+        .map_err(ConsoleError::from)?;
+    let mut resp = Html(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 /// `POST /admin/incidents/{id}/own`
@@ -78,5 +104,6 @@ pub async fn take_ownership(
         done => done?,
     }
     unit.commit().await?;
+    flash(&signed.session, format!("You now own incident #{id}.")).await;
     Ok(see_other(&format!("/admin/incidents/{id}")))
 }

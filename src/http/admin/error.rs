@@ -70,6 +70,12 @@ pub enum ConsoleError {
     Internal(String),
 }
 
+/// The problem page's words while the database cannot be reached.
+const UNAVAILABLE_TITLE: &str = "The database is unavailable";
+const UNAVAILABLE_MESSAGE: &str = "The console cannot reach its database right now, so nobody can sign in or change anything. Nothing was changed. The public status page keeps showing the last state it knew. Try again in a minute.";
+/// Seconds a browser or script is told to wait before trying again while the database is down.
+const RETRY_AFTER_SECONDS: &str = "30";
+
 /// What the problem page says: its title and one sentence.
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -110,8 +116,8 @@ impl ConsoleError {
                 tracing::error!(error = %cause, "console request failed: database unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "Database unavailable",
-                    "The console cannot reach its database right now. Nothing was changed; try again in a moment.".into(),
+                    UNAVAILABLE_TITLE,
+                    UNAVAILABLE_MESSAGE.into(),
                 )
             }
             ConsoleError::Internal(cause) => {
@@ -145,6 +151,12 @@ impl IntoResponse for ConsoleError {
         let mut resp = (status, text).into_response();
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         resp.extensions_mut().insert(problem);
         resp
     }
@@ -229,13 +241,65 @@ fn page(
     super::render_page(app, status, "admin/problem.html", ctx)
 }
 
+/// The problem page for `resp`'s [`Problem`], keeping its `Retry-After`.
+fn page_for(app: &App, operator: Option<&Operator>, csrf: &str, resp: Response) -> Response {
+    let Some(problem) = resp.extensions().get::<Problem>() else {
+        return resp;
+    };
+    match page(app, operator, csrf, resp.status(), problem) {
+        Ok(mut page) => {
+            if let Some(v) = resp.headers().get(header::RETRY_AFTER) {
+                page.headers_mut().insert(header::RETRY_AFTER, v.clone());
+            }
+            page
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the console's problem page");
+            resp
+        }
+    }
+}
+
 /// Renders `e` as the problem page where no [`problem_pages`] layer is (the sign-in check).
 pub fn render(app: &App, operator: Option<&Operator>, csrf: &str, e: ConsoleError) -> Response {
-    let resp = e.into_response();
-    match resp.extensions().get::<Problem>() {
-        Some(p) => page(app, operator, csrf, resp.status(), p).unwrap_or(resp),
-        None => resp,
+    page_for(app, operator, csrf, e.into_response())
+}
+
+/// Whether the database answers: a connection from the pool (which checks it first).
+async fn database_down(app: &App) -> bool {
+    match app.db.pool().acquire().await {
+        Ok(_) => false,
+        Err(e) => StoreError::Sqlx(e).is_unavailable(),
     }
+}
+
+/// The outermost console layer (around the session store, which lives in the database): while
+/// the database is down, the answers that come out of that are not a bare 500 (the session
+/// store failing to save), a refused form (the session, with its CSRF token, failing to load)
+/// or a trip to the sign-in page (the signed-in operator's session failing to load), but the
+/// "database is unavailable" page, 503 with `Retry-After`. The database is asked only for
+/// those answers.
+pub async fn unavailable_pages(State(app): State<App>, req: Request, next: Next) -> Response {
+    let to_login = req.uri().path() != "/admin/login";
+    let resp = next.run(req).await;
+    let suspicious = match resp.status() {
+        StatusCode::INTERNAL_SERVER_ERROR => !resp.headers().contains_key(header::CONTENT_TYPE),
+        StatusCode::FORBIDDEN => resp.headers().contains_key("x-candor-refused"),
+        StatusCode::SEE_OTHER | StatusCode::UNAUTHORIZED => {
+            to_login
+                && resp
+                    .headers()
+                    .get(header::LOCATION)
+                    .is_some_and(|l| l.as_bytes().starts_with(b"/admin/login"))
+        }
+        _ => false,
+    };
+    if !suspicious || !database_down(&app).await {
+        return resp;
+    }
+    let e = ConsoleError::Unavailable("the console's session store cannot be reached".into());
+    // No session (it cannot be read), so no operator and no CSRF token: the page has no forms.
+    page_for(&app, None, "", e.into_response())
 }
 
 /// The console's layer that turns every [`ConsoleError`] answer (a handler's, or an
@@ -244,22 +308,16 @@ pub async fn problem_pages(State(app): State<App>, req: Request, next: Next) -> 
     let signed = req.extensions().get::<Signed>().cloned();
     let session = req.extensions().get::<Session>().cloned();
     let resp = next.run(req).await;
-    let Some(problem) = resp.extensions().get::<Problem>() else {
+    if resp.extensions().get::<Problem>().is_none() {
         return resp;
-    };
+    }
     let csrf = match (&signed, session) {
         (Some(s), _) => s.csrf.clone(),
         (None, Some(session)) => csrf_token(&session).await,
         (None, None) => String::new(),
     };
     let operator = signed.as_ref().map(|s| &s.operator);
-    match page(&app, operator, &csrf, resp.status(), problem) {
-        Ok(page) => page,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render the console's problem page");
-            resp
-        }
-    }
+    page_for(&app, operator, &csrf, resp)
 }
 
 /// The `{id}` of a console path, parsed by [`PathId`]: anything but a positive integer is the
@@ -318,11 +376,10 @@ mod tests {
         let down = StoreError::Sqlx(sqlx::Error::PoolClosed);
         assert_eq!(
             shown(down.into()),
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Database unavailable".into()
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_TITLE.into())
         );
+        let down = ConsoleError::from(StoreError::Sqlx(sqlx::Error::PoolClosed)).into_response();
+        assert_eq!(down.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
         let bad_query = StoreError::Sqlx(sqlx::Error::RowNotFound);
         assert_eq!(
             shown(bad_query.into()),

@@ -8,6 +8,10 @@
 //! get) and the handlers (`mod.rs`, `pages.rs`). Every error a handler returns is a
 //! [`error::ConsoleError`], turned into the problem page in one place.
 //!
+//! After every action the handler leaves a confirmation with [`flash`]; the next console page
+//! that renders [`base`] shows it once (`role="status"`), and only then is it taken out of the
+//! session (a JSON answer or the dashboard's live list do not use it up).
+//!
 //! Sessions live in Candor's database ([`crate::store::sessions::DbSessionStore`], a
 //! tower-sessions store over the same `Any` pool), so they survive restarts and are shared by
 //! every web instance.
@@ -21,13 +25,17 @@ pub mod session;
 pub mod subscribers;
 pub mod team;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::app::App;
 use crate::render::{views, RenderError};
@@ -40,6 +48,7 @@ use error::ConsoleError;
 /// [`OPEN_ROUTES`], so a route added without the check cannot exist.
 pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin"),
+    ("GET", "/admin/live"),
     ("GET", "/admin/incidents/new"),
     ("POST", "/admin/incidents/new"),
     ("GET", "/admin/incidents/1"),
@@ -101,6 +110,7 @@ pub fn router(app: &App) -> Router<App> {
         .route_layer(axum::middleware::from_fn(session::require_admin));
     let protected = Router::new()
         .route("/admin", get(dashboard::page))
+        .route("/admin/live", get(dashboard::live))
         .route(
             "/admin/incidents/new",
             get(incidents::new_form).post(incidents::declare),
@@ -144,7 +154,8 @@ pub fn router(app: &App) -> Router<App> {
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             session::require_operator,
-        ));
+        ))
+        .route_layer(axum::middleware::from_fn(carry_flash));
     let open = Router::new()
         .route(
             "/admin/login",
@@ -154,7 +165,8 @@ pub fn router(app: &App) -> Router<App> {
             app.clone(),
             error::problem_pages,
         ))
-        .route_layer(axum::middleware::from_fn(session::csrf));
+        .route_layer(axum::middleware::from_fn(session::csrf))
+        .route_layer(axum::middleware::from_fn(carry_flash));
     let secure = app.config.site.public_url.scheme() == "https";
     let sessions = SessionManagerLayer::new(store(app))
         .with_name("candor_console")
@@ -166,7 +178,13 @@ pub fn router(app: &App) -> Router<App> {
         // Every request moves the expiry on, so a session ends after idleness, not after a
         // fixed time from sign-in.
         .with_always_save(true);
-    protected.merge(open).layer(sessions)
+    protected
+        .merge(open)
+        .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            error::unavailable_pages,
+        ))
 }
 
 /// The console's session store.
@@ -193,7 +211,101 @@ pub fn base(app: &App, operator: Option<&Operator>, csrf: &str) -> serde_json::M
         json!(views::time(now, now, app.config.site.time_zone)),
     );
     m.insert("zone".into(), json!(app.config.site.time_zone.name()));
+    m.insert("flash".into(), json!(shown_flash()));
     m
+}
+
+const FLASH_KEY: &str = "flash";
+
+/// Leaves `message` for the operator's next console page, e.g.
+/// `flash(&signed.session, "Incident #12 declared; posted to 4 channels").await`. A message
+/// already waiting is kept in front of it. Never fails: a session that cannot be written is
+/// logged and the confirmation is lost, never the action.
+pub async fn flash(session: &Session, message: impl Into<String>) {
+    let message = message.into();
+    let text = match session.get::<String>(FLASH_KEY).await {
+        Ok(Some(earlier)) if !earlier.is_empty() => format!("{earlier} {message}"),
+        _ => message,
+    };
+    if let Err(e) = session.insert(FLASH_KEY, text).await {
+        tracing::warn!(error = %e, "cannot store a console confirmation");
+    }
+}
+
+/// "; posted to 3 channels": how many channels got a message about incident (or window) `id`
+/// queued at `since` (the command's `now`). Empty when none was, or it cannot be read.
+pub async fn posted_to(app: &App, id: i64, since: chrono::DateTime<chrono::Utc>) -> String {
+    let found = async {
+        let mut conn = app.db.pool().acquire().await?;
+        crate::store::deliveries::for_incident(&mut conn, id).await
+    }
+    .await;
+    let mut channels: Vec<String> = match found {
+        Ok(ds) => ds
+            .into_iter()
+            .filter(|d| d.created_at >= since)
+            .map(|d| d.channel)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count the channels posted to");
+            return String::new();
+        }
+    };
+    channels.sort();
+    channels.dedup();
+    match channels.len() {
+        0 => String::new(),
+        1 => "; posted to 1 channel".into(),
+        n => format!("; posted to {n} channels"),
+    }
+}
+
+/// The flash waiting for this request, and whether a page showed it.
+#[derive(Default)]
+struct FlashSlot {
+    message: Option<String>,
+    shown: bool,
+}
+
+tokio::task_local! {
+    static FLASH: Arc<Mutex<FlashSlot>>;
+}
+
+/// The waiting confirmation, marked as shown; called by [`base`], so only pages show it.
+fn shown_flash() -> Option<String> {
+    FLASH
+        .try_with(|slot| {
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            slot.shown = slot.message.is_some();
+            slot.message.clone()
+        })
+        .ok()
+        .flatten()
+}
+
+/// Hands a GET request's waiting confirmation to [`base`], and takes it out of the session
+/// once a page (a 2xx answer that rendered [`base`]) showed it.
+async fn carry_flash(req: Request, next: Next) -> Response {
+    let session = req.extensions().get::<Session>().cloned();
+    let Some(session) = session.filter(|_| req.method() == Method::GET) else {
+        return next.run(req).await;
+    };
+    let message = session.get::<String>(FLASH_KEY).await.ok().flatten();
+    if message.is_none() {
+        return next.run(req).await;
+    }
+    let slot = Arc::new(Mutex::new(FlashSlot {
+        message,
+        shown: false,
+    }));
+    let resp = FLASH.scope(slot.clone(), next.run(req)).await;
+    let shown = slot.lock().map(|s| s.shown).unwrap_or(false);
+    if shown && resp.status().is_success() {
+        if let Err(e) = session.remove::<String>(FLASH_KEY).await {
+            tracing::warn!(error = %e, "cannot clear a console confirmation");
+        }
+    }
+    resp
 }
 
 /// A console page: never cached, never framed. A template that fails is the problem page.

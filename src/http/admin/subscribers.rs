@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::error::{ConsoleError, SubscriberId};
 use super::session::Signed;
-use super::{base, render, see_other};
+use super::{base, flash, render, see_other};
 use crate::app::App;
 use crate::commands::subscribers::{self as command, SubscriberError};
 use crate::render::views;
@@ -23,7 +23,6 @@ const PAGE: i64 = 50;
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     after: Option<i64>,
-    done: Option<String>,
 }
 
 /// `GET /admin/subscribers?after=ID`
@@ -38,10 +37,7 @@ pub async fn page(
         return Ok(render(&app, StatusCode::OK, "admin/subscribers.html", ctx));
     };
     ctx.insert("channel".into(), json!(channel));
-    let q = query.map(|Query(q)| q).unwrap_or(PageQuery {
-        after: None,
-        done: None,
-    });
+    let q = query.map(|Query(q)| q).unwrap_or(PageQuery { after: None });
     let after = q.after.unwrap_or(0).max(0);
     let ids: Vec<&str> = app
         .config
@@ -86,15 +82,6 @@ pub async fn page(
     ctx.insert("subscribers".into(), json!(list));
     ctx.insert("next".into(), json!(next.flatten()));
     ctx.insert("paged".into(), json!(after > 0));
-    ctx.insert(
-        "done".into(),
-        json!(match q.done.as_deref() {
-            Some("removed") => Some("The subscriber was removed."),
-            Some("sent") =>
-                Some("The confirmation is on its way again (see the dashboard if it fails)."),
-            _ => None,
-        }),
-    );
     Ok(render(&app, StatusCode::OK, "admin/subscribers.html", ctx))
 }
 
@@ -122,7 +109,8 @@ pub async fn remove(
     let mut unit = app.begin().await?;
     command::remove(&app.env(), unit.tx(), &signed.actor(), id, app.clock.now()).await?;
     unit.commit().await?;
-    Ok(see_other("/admin/subscribers?done=removed"))
+    flash(&signed.session, "The subscriber was removed.").await;
+    Ok(see_other("/admin/subscribers"))
 }
 
 /// `POST /admin/subscribers/{id}/resend`: a pending subscriber is sent a new confirmation mail
@@ -140,5 +128,10 @@ pub async fn resend(
     command::resend_confirmation(&app.env(), unit.tx(), &signed.actor(), id, app.clock.now())
         .await?;
     unit.commit().await?;
-    Ok(see_other("/admin/subscribers?done=sent"))
+    flash(
+        &signed.session,
+        "The confirmation is on its way again (see the dashboard if it fails).",
+    )
+    .await;
+    Ok(see_other("/admin/subscribers"))
 }

@@ -4,7 +4,7 @@
 //! scopes (shown once) and revoked. Every change is a command of `commands::operators` or
 //! `commands::tokens`, audited under the signed-in admin.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
@@ -24,23 +24,18 @@ use crate::store::operators::{self, Role};
 use crate::store::tokens::{self, Scope};
 use crate::store::{throttle, StoreError};
 
-#[derive(Debug, Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
-
-/// What a `?done=` after a change says.
-fn done_words(done: Option<&str>) -> Option<&'static str> {
-    Some(match done? {
-        "added" => "The operator was added.",
-        "disable" => "The operator was disabled and signed out everywhere.",
-        "enable" => "The operator can sign in again.",
-        "remove" => "The operator was removed.",
-        "role" => "The operator's role was changed.",
-        "unlock" => "The operator's failed sign-ins were forgotten; they can sign in at once.",
-        "revoked" => "The token was revoked; scripts using it are refused from now on.",
-        _ => return None,
-    })
+/// The confirmation after a change to an operator.
+fn done_words(change: &Change, email: &str) -> String {
+    match change {
+        Change::Disable => format!("{email} was disabled and signed out everywhere."),
+        Change::Enable => format!("{email} can sign in again."),
+        Change::Remove => format!("{email} was removed."),
+        Change::Role(r) => format!("{email} is now {}.", r.as_str()),
+        Change::Password(_) => format!("{email} has a new password; their sessions have ended."),
+        Change::Unlock => {
+            format!("{email}'s failed sign-ins were forgotten; they can sign in at once.")
+        }
+    }
 }
 
 /// A password nobody chose: 120 random bits, shown once to the admin who reset it.
@@ -66,7 +61,6 @@ fn refused(e: CommandError) -> ConsoleError {
 pub async fn operators_page(
     State(app): State<App>,
     signed: Signed,
-    Query(q): Query<Done>,
 ) -> Result<Response, ConsoleError> {
     let now = app.clock.now();
     let zone = app.config.site.time_zone;
@@ -85,7 +79,6 @@ pub async fn operators_page(
     drop(conn);
     let mut ctx = base(&app, Some(&signed.operator), &signed.csrf);
     ctx.insert("operators".into(), json!(rows));
-    ctx.insert("done".into(), json!(done_words(q.done.as_deref())));
     Ok(render(&app, StatusCode::OK, "admin/operators.html", ctx))
 }
 
@@ -225,7 +218,10 @@ pub async fn change_operator(
             &pw,
             "/admin/operators",
         )),
-        None => Ok(see_other(&format!("/admin/operators?done={action}"))),
+        None => {
+            super::flash(&signed.session, done_words(&change, &target.email)).await;
+            Ok(see_other("/admin/operators"))
+        }
     }
 }
 
@@ -247,11 +243,7 @@ fn shown_once(
 }
 
 /// `GET /admin/tokens`
-pub async fn tokens_page(
-    State(app): State<App>,
-    signed: Signed,
-    Query(q): Query<Done>,
-) -> Result<Response, ConsoleError> {
+pub async fn tokens_page(State(app): State<App>, signed: Signed) -> Result<Response, ConsoleError> {
     let now = app.clock.now();
     let zone = app.config.site.time_zone;
     let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
@@ -276,7 +268,6 @@ pub async fn tokens_page(
     let mut ctx = base(&app, Some(&signed.operator), &signed.csrf);
     ctx.insert("tokens".into(), json!(rows));
     ctx.insert("scopes".into(), json!(scopes));
-    ctx.insert("done".into(), json!(done_words(q.done.as_deref())));
     Ok(render(&app, StatusCode::OK, "admin/tokens.html", ctx))
 }
 
@@ -356,5 +347,13 @@ pub async fn revoke_token(
             ),
         });
     }
-    Ok(see_other("/admin/tokens?done=revoked"))
+    super::flash(
+        &signed.session,
+        format!(
+            "The token “{}” was revoked; scripts using it are refused from now on.",
+            crate::channels::truncate(&f.name, 100)
+        ),
+    )
+    .await;
+    Ok(see_other("/admin/tokens"))
 }

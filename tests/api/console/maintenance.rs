@@ -196,6 +196,12 @@ async fn a_window_scheduled_in_the_console_warns_about_peak_hours_and_can_be_can
     );
     let html = b.page(&page).await;
     assert!(html.contains("Cancelled"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "Maintenance window #{id} cancelled; posted to 1 channel."
+        )),
+        "the console confirms the action: {html}"
+    );
     assert!(!html.contains("Cancel the window"));
     t.dispatch_all().await;
     let kinds: Vec<String> = t

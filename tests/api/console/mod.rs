@@ -13,6 +13,7 @@ use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp};
 
 mod access;
 mod audit_log;
+mod dashboard;
 mod estimates;
 mod incidents;
 mod maintenance;
@@ -68,7 +69,7 @@ impl<'a> Browser<'a> {
         Self { t, http }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.t.url(path)).send().await.unwrap()
     }
 

@@ -20,8 +20,8 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::error::{ConsoleError, DeliveryId, IncidentId};
-use super::see_other;
 use super::session::Signed;
+use super::{flash, posted_to, see_other};
 use crate::app::App;
 use crate::commands::{self, CommandError, Resolve};
 use forms::{to_declare, to_update};
@@ -105,7 +105,11 @@ pub async fn declare(
     }
     .await;
     match done {
-        Ok(id) => Ok(see_other(&format!("/admin/incidents/{id}"))),
+        Ok(id) => {
+            let posted = posted_to(&app, id, now).await;
+            flash(&signed.session, format!("Incident #{id} declared{posted}.")).await;
+            Ok(see_other(&format!("/admin/incidents/{id}")))
+        }
         Err(CommandError::Invalid(e)) => refused(e).await,
         Err(e) => Err(e.into()),
     }
@@ -128,10 +132,15 @@ async fn after_write(
     id: i64,
     draft: &Draft,
     done: Result<(), CommandError>,
+    (what, now): (&str, chrono::DateTime<chrono::Utc>),
 ) -> Result<Response, ConsoleError> {
     let again = |status, notice| incident_page(app, signed, id, status, notice, Some(draft));
     match done {
-        Ok(()) => Ok(see_other(&format!("/admin/incidents/{id}"))),
+        Ok(()) => {
+            let posted = posted_to(app, id, now).await;
+            flash(&signed.session, format!("Incident #{id} {what}{posted}.")).await;
+            Ok(see_other(&format!("/admin/incidents/{id}")))
+        }
         Err(CommandError::Stale { .. }) => again(StatusCode::CONFLICT, Notice::Stale).await,
         Err(CommandError::Invalid(e)) => {
             again(
@@ -159,11 +168,14 @@ pub async fn update(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, ConsoleError> {
     let draft = Draft::from_fields(&fields);
+    let now = app.clock.now();
     let u = match to_update(&draft, app.config.site.time_zone) {
         Ok(u) => u,
-        Err(e) => return after_write(&app, &signed, id, &draft, Err(e.into())).await,
+        Err(e) => {
+            let done = Err(e.into());
+            return after_write(&app, &signed, id, &draft, done, ("updated", now)).await;
+        }
     };
-    let now = app.clock.now();
     let done = async {
         let mut unit = app.begin().await?;
         commands::post_update(&app.env(), unit.tx(), &signed.actor(), id, u, now).await?;
@@ -171,7 +183,7 @@ pub async fn update(
         Ok(())
     }
     .await;
-    after_write(&app, &signed, id, &draft, done).await
+    after_write(&app, &signed, id, &draft, done, ("updated", now)).await
 }
 
 /// `POST /admin/incidents/{id}/resolve`
@@ -205,7 +217,7 @@ pub async fn resolve(
         Ok(())
     }
     .await;
-    after_write(&app, &signed, id, &draft, done).await
+    after_write(&app, &signed, id, &draft, done, ("resolved", now)).await
 }
 
 /// `POST /admin/deliveries/{id}/retry`: a dead delivery goes back in its lane, due now.
@@ -231,5 +243,10 @@ pub async fn retry(
             "That delivery is not dead any more (it was delivered or retried meanwhile), so there is nothing to retry.",
         ));
     }
+    flash(
+        &signed.session,
+        format!("Delivery #{id} queued again; it will be sent in a moment."),
+    )
+    .await;
     Ok(see_other(&back))
 }

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::error::{ConsoleError, Missing, WindowId};
 use super::session::Signed;
-use super::{base, render, see_other};
+use super::{base, flash, posted_to, render, see_other};
 use crate::app::App;
 use crate::commands::maintenance::{self as cmd, ScheduleWindow};
 use crate::commands::CommandError;
@@ -130,7 +130,12 @@ pub async fn create(
         ))
     };
     match done {
-        Ok(Some(id)) => Ok(see_other(&format!("/admin/maintenance/{id}"))),
+        Ok(Some(id)) => {
+            let posted = posted_to(&app, id, now).await;
+            let words = format!("Maintenance window #{id} scheduled{posted}.");
+            flash(&signed.session, words).await;
+            Ok(see_other(&format!("/admin/maintenance/{id}")))
+        }
         Ok(None) => refused(
             StatusCode::CONFLICT,
             "This window already exists.".into(),
@@ -172,6 +177,12 @@ async fn act(
     let env = app.env();
     let actor = signed.actor();
     let now = app.clock.now();
+    let what = match &action {
+        Action::Edit(_) => "changed",
+        Action::Complete(_) => "completed",
+        Action::Cancel(_) => "cancelled",
+        Action::Incident(_) => "turned into an incident",
+    };
     let done = async {
         let mut unit = app.begin().await?;
         let tx = unit.tx();
@@ -186,7 +197,12 @@ async fn act(
     }
     .await;
     match done {
-        Ok(()) => Ok(see_other(&format!("/admin/maintenance/{id}"))),
+        Ok(()) => {
+            let posted = posted_to(app, id, now).await;
+            let words = format!("Maintenance window #{id} {what}{posted}.");
+            flash(&signed.session, words).await;
+            Ok(see_other(&format!("/admin/maintenance/{id}")))
+        }
         Err(CommandError::Stale { .. }) => {
             refused(
                 StatusCode::CONFLICT,
