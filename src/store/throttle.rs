@@ -143,21 +143,35 @@ pub async fn unlock_account(conn: &mut Conn, email: &str) -> Result<u64> {
     Ok(r.rows_affected())
 }
 
-/// Until when signing in to `email` is slowed down from anywhere, if it is.
-pub async fn account_delayed_until(
-    conn: &mut Conn,
-    email: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>> {
+/// What the console shows about an account: its attempts counted within the quiet window
+/// (from every client), and until when signing in to it is slowed down somewhere, if it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccountState {
+    pub recent_attempts: i64,
+    pub delayed_until: Option<DateTime<Utc>>,
+}
+
+pub async fn account_state(conn: &mut Conn, email: &str, now: DateTime<Utc>) -> Result<AccountState> {
     let own = format!("account:{email}");
     let prefix = format!("{own}|");
-    let row: Option<(Option<i64>,)> = sqlx::query_as(
-        "SELECT MAX(next_at) FROM login_throttle WHERE throttle_key = $1 \
-         OR substr(throttle_key, 1, length($2)) = $2",
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT throttle_key, attempts, next_at, last_at FROM login_throttle \
+         WHERE throttle_key = $1 OR substr(throttle_key, 1, length($2)) = $2",
     )
-    .bind(own)
+    .bind(&own)
     .bind(prefix)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(row.and_then(|(t,)| t).map(from_ms).filter(|t| *t > now))
+    let quiet_since = now - QUIET;
+    let mut state = AccountState::default();
+    for (key, attempts, next_at, last_at) in rows {
+        if key == own && from_ms(last_at) >= quiet_since {
+            state.recent_attempts = attempts;
+        }
+        let until = from_ms(next_at);
+        if until > now {
+            state.delayed_until = state.delayed_until.max(Some(until));
+        }
+    }
+    Ok(state)
 }

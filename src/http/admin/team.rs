@@ -67,13 +67,14 @@ pub async fn operators_page(
     let mut conn = app.db.pool().acquire().await.map_err(StoreError::from)?;
     let mut rows = Vec::new();
     for o in operators::list(&mut conn).await? {
-        let slowed = throttle::account_delayed_until(&mut conn, &o.email, now).await?;
+        let throttled = throttle::account_state(&mut conn, &o.email, now).await?;
         rows.push(json!({
             "id": o.id, "email": o.email, "role": o.role, "admin": o.is_admin(),
             "me": o.id == signed.operator.id,
             "added": views::time(o.created_at, now, zone),
             "disabled": o.disabled_at.map(|t| views::time(t, now, zone)),
-            "slowed_until": slowed.map(|t| views::time(t, now, zone)),
+            "failed_recently": throttled.recent_attempts,
+            "slowed_until": throttled.delayed_until.map(|t| views::time(t, now, zone)),
         }));
     }
     drop(conn);

@@ -53,6 +53,19 @@ async fn a_responder_is_refused_every_admin_route_and_an_admin_reaches_them_all(
             assert!(status == 200 || status == 404, "GET {path}: {status}");
         }
     }
+    // Every other form takes a responder's post (whatever it then says about the sample
+    // fields); none answers "Admins only". Signing out comes last.
+    for (method, path) in PROTECTED_ROUTES
+        .iter()
+        .filter(|(m, p)| *m == "POST" && *p != "/admin/logout")
+    {
+        let r = post_as(&responder, path, &[("message", "x")]).await;
+        assert_ne!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "{method} {path} as a responder"
+        );
+    }
     // The navigation offers admins' pages to admins only.
     let nav = responder.page("/admin").await;
     assert!(!nav.contains("href=\"/admin/operators\""));
@@ -158,6 +171,7 @@ async fn an_admin_manages_the_team_from_the_console() {
     );
     let page = admin.page("/admin/operators").await;
     assert!(page.contains("sign-in slowed until"), "{page}");
+    assert!(page.contains("5 sign-in attempts in the last 15 minutes"), "{page}");
     let r = post_as(&admin, &format!("/admin/operators/{cy_id}/unlock"), &[]).await;
     assert_eq!(location(&r), "/admin/operators");
     assert_eq!(
