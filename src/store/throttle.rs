@@ -151,7 +151,11 @@ pub struct AccountState {
     pub delayed_until: Option<DateTime<Utc>>,
 }
 
-pub async fn account_state(conn: &mut Conn, email: &str, now: DateTime<Utc>) -> Result<AccountState> {
+pub async fn account_state(
+    conn: &mut Conn,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<AccountState> {
     let own = format!("account:{email}");
     let prefix = format!("{own}|");
     let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(

@@ -5,6 +5,7 @@
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -75,21 +76,37 @@ fn query_string(f: &Filter, before: Option<i64>) -> String {
     q.finish()
 }
 
-/// A detail value as one line of text: strings as they are, the rest as JSON.
-fn text(v: &Value) -> String {
+/// A detail value as people read it: a time in the site's zone with its day, a list joined
+/// with commas, a map as `key: value` pairs (`api: major outage`), `none` for nothing.
+fn text(v: &Value, now: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => views::time(t.with_timezone(&Utc), now, zone).long,
+            Err(_) => s.clone(),
+        },
         Value::Null => "none".into(),
+        Value::Array(items) if items.is_empty() => "none".into(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| text(i, now, zone))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(m) if m.is_empty() => "none".into(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", text(v, now, zone).replace('_', " ")))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
     }
 }
 
 /// The entry's details as (label, text) pairs: `old_eta` → "old eta".
-fn details(detail: &Value) -> Vec<(String, String)> {
+fn details(detail: &Value, now: DateTime<Utc>, zone: chrono_tz::Tz) -> Vec<(String, String)> {
     match detail {
         Value::Object(m) => m
             .iter()
-            .map(|(k, v)| (k.replace('_', " "), text(v)))
+            .map(|(k, v)| (k.replace('_', " "), text(v, now, zone)))
             .collect(),
         Value::Null => Vec::new(),
         other => vec![("detail".into(), other.to_string())],
@@ -123,7 +140,7 @@ pub async fn page(
             json!({
                 "id": e.id, "actor": e.actor, "who": views::actor_name(&e.actor),
                 "action": e.action, "incident_id": e.incident_id,
-                "details": details(&e.detail).into_iter().map(|(k, v)| json!({ "label": k, "text": v })).collect::<Vec<_>>(),
+                "details": details(&e.detail, now, zone).into_iter().map(|(k, v)| json!({ "label": k, "text": v })).collect::<Vec<_>>(),
                 "at": views::time(e.created_at, now, zone),
             })
         })

@@ -26,6 +26,16 @@ async fn the_audit_log_reads_pages_filters_and_exports() {
             .await
             .unwrap();
         }
+        audit::record(
+            &mut tx,
+            "candor",
+            "demo.times",
+            None,
+            &json!({ "eta_at": "2026-11-23T14:00:00Z", "components": { "api": "major_outage" } }),
+            t.clock_now(),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     }
     let b = Browser::new(&t);
@@ -61,6 +71,14 @@ async fn the_audit_log_reads_pages_filters_and_exports() {
         by_action.matches("<li data-action=\"demo.filler\"").count(),
         100
     );
+    // Times and maps read as people write them.
+    let times = b.page("/admin/audit?action=demo.times").await;
+    assert!(times.contains("Candor (scheduler)"));
+    assert!(
+        times.contains("<dt>eta at</dt><dd class=\"wrap-anywhere\">Mon 23 Nov, 14:00 UTC</dd>"),
+        "{times}"
+    );
+    assert!(times.contains("api: major outage"), "{times}");
     let bad = b.get("/admin/audit?incident=twelve").await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad

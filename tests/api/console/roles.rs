@@ -171,7 +171,10 @@ async fn an_admin_manages_the_team_from_the_console() {
     );
     let page = admin.page("/admin/operators").await;
     assert!(page.contains("sign-in slowed until"), "{page}");
-    assert!(page.contains("5 sign-in attempts in the last 15 minutes"), "{page}");
+    assert!(
+        page.contains("5 sign-in attempts in the last 15 minutes"),
+        "{page}"
+    );
     let r = post_as(&admin, &format!("/admin/operators/{cy_id}/unlock"), &[]).await;
     assert_eq!(location(&r), "/admin/operators");
     assert_eq!(
