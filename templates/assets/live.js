@@ -1,4 +1,4 @@
-/* The dashboard's live list: every two seconds, fetch /admin/live (the same list, rendered by the
+/* The dashboard's live list: every second, fetch /admin/live (the same list, rendered by the
    server) and swap it in when it changed. Without script the page has a "Reload" link. */
 (function () {
   var box = document.getElementById("live");
@@ -23,6 +23,6 @@
       .catch(function () {})
       .then(function () { busy = false; });
   }
-  var timer = setInterval(poll, 2000);
+  var timer = setInterval(poll, 1000);
   document.addEventListener("visibilitychange", poll);
 })();

@@ -5,12 +5,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { checks, CHROMIUM_ARGS, env } from './lib.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run this through tests/e2e/run.sh)`);
-  return v;
-};
 const BASE = env('E2E_BASE');
 const EMAIL = env('E2E_OPERATOR_EMAIL');
 const PASSWORD = env('E2E_OPERATOR_PASSWORD');
@@ -21,35 +17,7 @@ const OUT = env('E2E_OUT');
 const TITLE = 'Checkout payments failing';
 const NAV_TIMEOUT = 15_000;
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
-let passed = 0;
-let failed = 0;
-function record(ok, name, detail) {
-  if (ok) {
-    passed++;
-    console.log(`PASS  ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL  ${name}${detail ? `\n${String(detail).split('\n').map((l) => `      ${l}`).join('\n')}` : ''}`);
-  }
-}
-// Runs one check; an exception inside it is that check's failure. Returns whether it passed,
-// so a flow can stop once a step it needs has failed.
-async function check(name, fn) {
-  try {
-    const r = await fn();
-    const ok = r === true || r === undefined;
-    record(ok, name, ok ? '' : typeof r === 'string' ? r : JSON.stringify(r, null, 2));
-    return ok;
-  } catch (e) {
-    record(false, name, e && e.stack ? e.stack.split('\n').slice(0, 4).join('\n') : String(e));
-    return false;
-  }
-}
+const { counts, check } = checks();
 
 mkdirSync(SHOTS, { recursive: true });
 
@@ -218,5 +186,5 @@ try {
   await check('console: no console errors or uncaught exceptions', () => errors.length === 0 || errors.join('\n'));
 } finally {
   await browser.close();
-  writeFileSync(RESULTS, `${passed} ${failed}\n`);
+  writeFileSync(RESULTS, `${counts.passed} ${counts.failed}\n`);
 }

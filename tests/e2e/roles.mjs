@@ -10,15 +10,11 @@
 //     when to try again; the admin sees the attempts, unlocks the account from the console and
 //     its owner signs in from the flooded client at once.
 // Same style as console.mjs: one PASS/FAIL line per check, "<passed> <failed>" to $E2E_RESULTS.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { axe as axeOn, checks, CHROMIUM_ARGS, env } from './lib.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run this through tests/e2e/run.sh)`);
-  return v;
-};
 const BASE = env('E2E_BASE');
 const RESPONDER = env('E2E_OPERATOR_EMAIL');
 const RESPONDER_PASSWORD = env('E2E_OPERATOR_PASSWORD');
@@ -29,43 +25,8 @@ const RESULTS = env('E2E_RESULTS');
 const OUT = env('E2E_OUT');
 const AXE = env('E2E_AXE');
 const NAV_TIMEOUT = 15_000;
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
-let passed = 0;
-let failed = 0;
-function record(ok, name, detail) {
-  if (ok) {
-    passed++;
-    console.log(`PASS  ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL  ${name}${detail ? `\n${String(detail).split('\n').map((l) => `      ${l}`).join('\n')}` : ''}`);
-  }
-}
-async function check(name, fn) {
-  try {
-    const r = await fn();
-    const ok = r === true || r === undefined;
-    record(ok, name, ok ? '' : typeof r === 'string' ? r : JSON.stringify(r, null, 2));
-    return ok;
-  } catch (e) {
-    record(false, name, e && e.stack ? e.stack.split('\n').slice(0, 4).join('\n') : String(e));
-    return false;
-  }
-}
-
-async function axe(page) {
-  await page.evaluate(readFileSync(AXE, 'utf8'));
-  const res = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-  });
-  return res.length === 0 || res;
-}
+const { counts, check } = checks();
+const axe = (page) => axeOn(page, AXE);
 
 async function fits(page) {
   const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
@@ -200,7 +161,7 @@ try {
   });
 } finally {
   await browser.close();
-  writeFileSync(RESULTS, `${passed} ${failed}\n`);
+  writeFileSync(RESULTS, `${counts.passed} ${counts.failed}\n`);
 }
-console.log(`roles: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+console.log(`roles: ${counts.passed} passed, ${counts.failed} failed`);
+process.exit(counts.failed === 0 ? 0 : 1);

@@ -6,15 +6,11 @@
 // without scripts with tap targets of at least 44 px; and an incident a script declares through
 // the API appears on the open dashboard within 2 s, without a reload. Same style as e2e.mjs:
 // one PASS/FAIL line per check, "<passed> <failed>" written to $E2E_RESULTS.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { axe as axeOn, checks, CHROMIUM_ARGS, env } from './lib.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run this through tests/e2e/run.sh)`);
-  return v;
-};
 const BASE = env('E2E_BASE');
 const EMAIL = env('E2E_ADMIN_EMAIL');
 const PASSWORD = env('E2E_ADMIN_PASSWORD');
@@ -27,10 +23,6 @@ const RESULTS = env('E2E_RESULTS');
 const SHOTS = join(OUT, 'widths');
 const NAV_TIMEOUT = 15_000;
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 const WIDTHS = {
   390: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 },
   1280: { viewport: { width: 1280, height: 900 } },
@@ -53,45 +45,8 @@ const PUBLIC_PAGES = [
   ['login', '/admin/login'],
 ];
 
-let passed = 0;
-let failed = 0;
-function record(ok, name, detail) {
-  if (ok) {
-    passed++;
-    console.log(`PASS  ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL  ${name}${detail ? `\n${String(detail).split('\n').map((l) => `      ${l}`).join('\n')}` : ''}`);
-  }
-}
-async function check(name, fn) {
-  try {
-    const r = await fn();
-    const ok = r === true || r === undefined;
-    record(ok, name, ok ? '' : typeof r === 'string' ? r : JSON.stringify(r, null, 2));
-    return ok;
-  } catch (e) {
-    record(false, name, e && e.stack ? e.stack.split('\n').slice(0, 4).join('\n') : String(e));
-    return false;
-  }
-}
-
-async function axe(page) {
-  // Evaluated through the debugging protocol: the pages' CSP allows no inline script.
-  await page.evaluate(readFileSync(AXE, 'utf8'));
-  const res = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({
-      id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary, html: n.html })),
-    }));
-  });
-  if (res.length === 0) return true;
-  return res.map((v) => [`${v.id} (${v.impact}): ${v.help}`,
-    ...v.nodes.slice(0, 6).map((n) => `  target: ${n.target}\n    html: ${n.html.slice(0, 200)}\n    ${String(n.summary).replace(/\n/g, '\n    ')}`),
-  ].join('\n')).join('\n');
-}
+const { counts, check, record } = checks();
+const axe = (page) => axeOn(page, AXE);
 
 // Whether the page is wider than the viewport it was given, and which elements stick out past
 // its right edge. `innerWidth` alone is not enough: a mobile viewport grows to fit content that
@@ -245,5 +200,5 @@ try {
   await noscript.close();
 } finally {
   await browser.close();
-  writeFileSync(RESULTS, `${passed} ${failed}\n`);
+  writeFileSync(RESULTS, `${counts.passed} ${counts.failed}\n`);
 }
