@@ -1,7 +1,7 @@
 //! `/admin`: open incidents, most urgent first ([`crate::domain::urgency`]), with countdowns to
 //! the next promised update and to the ETA, their owners, and the deliveries that failed or
 //! died. `/admin/live` is the same list as an HTML fragment: the dashboard's script fetches it
-//! every two seconds and swaps it in, so an incident declared by a script appears without a
+//! every second and swaps it in, so an incident declared by a script appears without a
 //! reload (without scripts, the page has a "Reload" link).
 
 use axum::extract::State;
