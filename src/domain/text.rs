@@ -33,6 +33,20 @@ pub fn human_duration(d: chrono::Duration) -> String {
     parts.join(" ")
 }
 
+/// At most `max` names joined with commas, then "and N more": a day's bar on the status page
+/// names a few incidents, not every one of a bad day.
+pub fn names_and_more(names: &[&str], max: usize) -> String {
+    if names.len() <= max {
+        return names.join(", ");
+    }
+    let rest = names.len() - max;
+    format!(
+        "{} and {rest} more incident{}",
+        names[..max].join(", "),
+        if rest == 1 { "" } else { "s" }
+    )
+}
+
 /// How much of the day a time may leave to the reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dating {
@@ -135,6 +149,18 @@ pub fn human_span(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bad_day_names_a_few_incidents_and_counts_the_rest() {
+        use super::names_and_more;
+        assert_eq!(names_and_more(&["A", "B"], 3), "A, B");
+        assert_eq!(
+            names_and_more(&["A", "B", "C", "D"], 3),
+            "A, B, C and 1 more incident"
+        );
+        let many: Vec<&str> = std::iter::repeat_n("X", 5000).collect();
+        assert_eq!(names_and_more(&many, 3), "X, X, X and 4997 more incidents");
+    }
+
     use super::*;
     use chrono::TimeZone;
 

@@ -160,14 +160,15 @@ fn day_view(d: &Day, today: bool) -> Value {
         ComponentStatus::MajorOutage => "major",
     };
     let names: Vec<&str> = d.incidents.iter().map(|(_, t)| t.as_str()).collect();
-    // Today is not over: say so, and count what has happened so far.
+    // A day names at most three incidents (a bad day of thousands would otherwise weigh the page
+    // down twice over: the tooltip and the link's label). Today is not over: say so, and count what has happened so far.
     let so_far = if today { " so far" } else { "" };
     let text = if names.is_empty() {
         "No incidents".to_string()
     } else {
         format!(
             "{}; {} min of impact{so_far}, {}% uptime{so_far}",
-            names.join(", "),
+            crate::domain::text::names_and_more(&names, 3),
             d.minutes,
             percent(d.uptime)
         )

@@ -5,6 +5,7 @@ mod cli;
 mod cli_admin;
 mod console;
 mod console_errors;
+mod day_bars;
 mod edge;
 mod email;
 mod estimates;

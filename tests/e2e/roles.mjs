@@ -75,6 +75,7 @@ try {
       });
     }
     await r.page.screenshot({ path: join(SHOTS, 'roles-responder-refused.png'), fullPage: true });
+    await check('roles: axe on the "Admins only" page: no violations', () => axe(r.page));
   }
 
   // ------------------------------------------------------------------ an admin's walk
@@ -90,6 +91,7 @@ try {
       await a.page.screenshot({ path: join(SHOTS, 'roles-operator-added.png'), fullPage: true });
       return newPassword.length >= 20 || `password "${newPassword}"`;
     });
+    await check('roles: axe on the page showing a new password once: no violations', () => axe(a.page));
     await check('roles: the admin creates a token with one scope', async () => {
       await a.page.goto(`${BASE}/admin/tokens`);
       await a.page.fill('#token-name', 'alertmanager-e2e');
