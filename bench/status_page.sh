@@ -144,8 +144,8 @@ post() { # path json -> prints body; fails on non-2xx
 post /api/v1/incidents '{"title": "Delayed password-reset emails", "impact": "minor",
   "status": "identified", "message": "Password-reset emails arrive up to 20 minutes late.",
   "components": {"email": "degraded_performance"}, "eta_in": "30m"}' >"$tmp/i1.json"
-resolved_id=$(sed -n 's/^{"id":\([0-9]*\).*/\1/p' "$tmp/i1.json")
-[[ -n $resolved_id ]] || resolved_id=1
+resolved_id=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <"$tmp/i1.json") \
+  || die "the declare answer has no id: $(head -c 300 "$tmp/i1.json")"
 post "/api/v1/incidents/$resolved_id/resolve" \
   '{"message": "The mail queue has drained; emails arrive on time again."}' >/dev/null
 post /api/v1/incidents '{"title": "Elevated API error rates", "impact": "major",
