@@ -34,7 +34,7 @@ pub async fn sign_in(
     keys: &[Key],
     now: DateTime<Utc>,
 ) -> Result<(), CommandError> {
-    for k in keys.iter().filter(|k| k.name.starts_with("account:")) {
+    for k in keys.iter().filter(|k| k.is_account()) {
         throttle::clear(conn, &k.name).await?;
     }
     audit::record(

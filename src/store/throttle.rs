@@ -36,21 +36,42 @@ pub struct Key {
     pub free: i64,
 }
 
+impl Key {
+    /// True for the account's keys (its own, and from one client), which a successful sign-in
+    /// and an unlock forget; false for the client's own key.
+    pub fn is_account(&self) -> bool {
+        self.name.starts_with(ACCOUNT)
+    }
+}
+
+const ACCOUNT: &str = "account:";
+
+/// The account's own key, and the prefix of its keys from each client (`account:<email>|`).
+fn account_keys(email: &str) -> (String, String) {
+    let own = format!("{ACCOUNT}{email}");
+    let per_client = format!("{own}|");
+    (own, per_client)
+}
+
+/// Every key of an account: its own, or one of its per-client keys (`$1` own, `$2` prefix).
+const OF_ACCOUNT: &str = "(throttle_key = $1 OR substr(throttle_key, 1, length($2)) = $2)";
+
 /// The keys a sign-in for `email` from `client` counts against, in the order they are
 /// reserved: the account from this client, the account from everywhere, the client. The most
 /// specific comes first, so a flood at one account from one client is refused at its own key
 /// and never spends the account's budget (which would slow its owner elsewhere) or the
 /// client's.
 pub fn keys(email: &str, client: Option<std::net::IpAddr>) -> Vec<Key> {
+    let (own, per_client) = account_keys(email);
     let mut keys = Vec::with_capacity(3);
     if let Some(ip) = client {
         keys.push(Key {
-            name: format!("account:{email}|{ip}"),
+            name: format!("{per_client}{ip}"),
             free: PAIR_FREE,
         });
     }
     keys.push(Key {
-        name: format!("account:{email}"),
+        name: own,
         free: ACCOUNT_FREE,
     });
     if let Some(ip) = client {
@@ -130,16 +151,12 @@ pub async fn clear(conn: &mut Conn, key: &str) -> Result<()> {
 /// Forgets every key of the account `email` (its own and from every client). Returns how many
 /// keys were forgotten.
 pub async fn unlock_account(conn: &mut Conn, email: &str) -> Result<u64> {
-    let own = format!("account:{email}");
-    let prefix = format!("{own}|");
-    let r = sqlx::query(
-        "DELETE FROM login_throttle WHERE throttle_key = $1 \
-         OR substr(throttle_key, 1, length($2)) = $2",
-    )
-    .bind(own)
-    .bind(prefix)
-    .execute(&mut *conn)
-    .await?;
+    let (own, per_client) = account_keys(email);
+    let r = sqlx::query(&format!("DELETE FROM login_throttle WHERE {OF_ACCOUNT}"))
+        .bind(own)
+        .bind(per_client)
+        .execute(&mut *conn)
+        .await?;
     Ok(r.rows_affected())
 }
 
@@ -156,14 +173,12 @@ pub async fn account_state(
     email: &str,
     now: DateTime<Utc>,
 ) -> Result<AccountState> {
-    let own = format!("account:{email}");
-    let prefix = format!("{own}|");
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT throttle_key, attempts, next_at, last_at FROM login_throttle \
-         WHERE throttle_key = $1 OR substr(throttle_key, 1, length($2)) = $2",
-    )
+    let (own, per_client) = account_keys(email);
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT throttle_key, attempts, next_at, last_at FROM login_throttle WHERE {OF_ACCOUNT}"
+    ))
     .bind(&own)
-    .bind(prefix)
+    .bind(per_client)
     .fetch_all(&mut *conn)
     .await?;
     let quiet_since = now - QUIET;

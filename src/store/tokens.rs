@@ -12,25 +12,19 @@ use super::{from_ms, ms, opt_from_ms, Conn, Result};
 pub const PREFIX: &str = "candor_";
 
 /// What a token may do. A route names the one scope it needs; no scope implies another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
     /// Read incidents, maintenance, estimates and subscriber counts.
-    #[serde(rename = "read")]
     Read,
     /// Declare, update and resolve incidents.
-    #[serde(rename = "incidents:write")]
     IncidentsWrite,
     /// Schedule, change and end maintenance windows.
-    #[serde(rename = "maintenance:write")]
     MaintenanceWrite,
     /// Alertmanager's webhook.
-    #[serde(rename = "alerts:write")]
     AlertsWrite,
     /// List subscribers' addresses.
-    #[serde(rename = "subscribers:read")]
     SubscribersRead,
     /// Add, remove and re-confirm subscribers.
-    #[serde(rename = "subscribers:write")]
     SubscribersWrite,
 }
 
@@ -91,6 +85,13 @@ impl Scope {
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+/// A scope is written as its name (`incidents:write`), in the audit log and everywhere else.
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
