@@ -352,6 +352,17 @@ pub fn problem(
     render(app, status, "admin/problem.html", ctx)
 }
 
+/// Lets a removal for good through only when the form's confirmation box (`confirm=yes`) was
+/// ticked; otherwise 400 with `message`, which names the box. Browsers check the box's
+/// `required` too, but a form posted without it must not remove anything.
+pub fn ticked(confirm: Option<&str>, message: impl Into<String>) -> Result<(), ConsoleError> {
+    if confirm == Some("yes") {
+        Ok(())
+    } else {
+        Err(ConsoleError::bad_request(message))
+    }
+}
+
 /// 303 See Other: after a successful POST, so a reload does not post twice.
 pub fn see_other(to: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();

@@ -101,11 +101,10 @@ pub async fn remove(
     if app.email.is_none() {
         return Err(SubscriberError::NoEmailChannel.into());
     }
-    if f.confirm.as_deref() != Some("yes") {
-        return Err(ConsoleError::bad_request(
-            "Tick “Yes, remove for good” to remove a subscriber; they would have to subscribe and confirm again.",
-        ));
-    }
+    super::ticked(
+        f.confirm.as_deref(),
+        "Tick “Yes, remove for good” to remove a subscriber; they would have to subscribe and confirm again.",
+    )?;
     let mut unit = app.begin().await?;
     command::remove(&app.env(), unit.tx(), &signed.actor(), id, app.clock.now()).await?;
     unit.commit().await?;

@@ -171,12 +171,13 @@ pub async fn change_operator(
                 .map_err(ConsoleError::bad_request)?,
         ),
         "remove" => {
-            if f.confirm.as_deref() != Some("yes") {
-                return Err(ConsoleError::bad_request(format!(
+            super::ticked(
+                f.confirm.as_deref(),
+                format!(
                     "Tick “Yes, remove {} for good” to remove them.",
                     target.email
-                )));
-            }
+                ),
+            )?;
             Change::Remove
         }
         "reset-password" => {
@@ -262,9 +263,10 @@ pub async fn tokens_page(State(app): State<App>, signed: Signed) -> Result<Respo
             })
         })
         .collect();
+    let defaults = Scope::defaults();
     let scopes: Vec<_> = Scope::ALL
         .iter()
-        .map(|s| json!({ "name": s.as_str(), "default": Scope::defaults().contains(s) }))
+        .map(|s| json!({ "name": s.as_str(), "default": defaults.contains(s) }))
         .collect();
     let mut ctx = base(&app, Some(&signed.operator), &signed.csrf);
     ctx.insert("tokens".into(), json!(rows));
@@ -326,6 +328,7 @@ pub async fn create_token(
 pub struct RevokeForm {
     #[serde(default)]
     name: String,
+    confirm: Option<String>,
 }
 
 /// `POST /admin/tokens/revoke`
@@ -334,6 +337,10 @@ pub async fn revoke_token(
     signed: Signed,
     Form(f): Form<RevokeForm>,
 ) -> Result<Response, ConsoleError> {
+    super::ticked(
+        f.confirm.as_deref(),
+        "Tick “Yes, revoke it” to revoke the token; scripts using it are refused at once.",
+    )?;
     let mut unit = app.begin().await?;
     let revoked =
         token_command::revoke(unit.tx(), &signed.actor(), &f.name, app.clock.now()).await?;

@@ -268,6 +268,23 @@ async fn tokens_are_made_with_scopes_and_revoked_from_the_console() {
     assert!(page.contains("by bo@acme.test"), "{page}");
     let none = post_as(&admin, "/admin/tokens/new", &[("name", "nothing")]).await;
     assert_eq!(none.status(), StatusCode::BAD_REQUEST);
+    // Revoking needs the confirmation box, like every removal for good.
+    let unticked = post_as(&admin, "/admin/tokens/revoke", &[("name", "alertmanager")]).await;
+    assert_eq!(unticked.status(), StatusCode::BAD_REQUEST);
+    assert!(admin.page("/admin/tokens").await.contains("Yes, revoke it"));
+    let still = t
+        .http
+        .post(t.url("/api/v1/integrations/alertmanager"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        still.status(),
+        StatusCode::UNAUTHORIZED,
+        "not revoked without the box"
+    );
     let r = post_as(
         &admin,
         "/admin/tokens/revoke",
