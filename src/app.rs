@@ -49,6 +49,8 @@ pub struct AppInner {
     pub instance: String,
     /// The rendered public pages, feeds and v2 JSON.
     pub pages: PageCache,
+    /// The read model the pages are built from, updated by each rebuild with what changed.
+    pub model: tokio::sync::Mutex<crate::status_page::model::ReadModel>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The email channel subscribers sign up for, if one is configured.
     pub email: Option<Arc<channels::email::EmailChannel>>,
@@ -141,11 +143,13 @@ impl AppBuilder {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "candor".into());
         let instance = format!("{host}-{}-{}", std::process::id(), hex::encode(suffix));
         let (changes, _) = watch::channel(0);
+        let mut model = crate::status_page::model::ReadModel::default();
         let first = {
             let mut conn = db.pool().acquire().await?;
             let now = self.clock.now();
-            let snap = snapshot::build(&mut conn, &config, now).await?;
-            pages::build(snap, &config, &renderer, now)?
+            model.refresh(&mut conn, &config, now).await?;
+            let snap = snapshot::assemble(&model, &mut conn, &config, now).await?;
+            pages::build(snap, &config, &renderer, now, None)?
         };
         Ok(App(Arc::new(AppInner {
             config,
@@ -156,6 +160,7 @@ impl AppBuilder {
             changes,
             instance,
             pages: PageCache::new(first),
+            model: tokio::sync::Mutex::new(model),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             email,
             loops: Arc::default(),
@@ -244,6 +249,10 @@ impl App {
                 self.clone().keep_pages_fresh(stop_workers.clone()),
             ));
         }
+        // PostgreSQL: other instances' changes wake this one at once (polling stays).
+        workers.push(tokio::spawn(
+            self.clone().listen_for_changes(stop_workers.clone()),
+        ));
         let router = match role {
             Role::Worker => crate::http::health_router(self.clone()),
             Role::Web | Role::All => self.router(),

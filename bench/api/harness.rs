@@ -57,8 +57,8 @@ impl Server {
         name: &str,
         durability: Durability,
     ) -> anyhow::Result<Self> {
-        let db = dir.join(format!("{name}.db"));
         let log = dir.join(format!("{name}.log"));
+        let url = database_url(dir, name).await?;
         // JSON strings are valid YAML scalars, so paths are quoted safely this way.
         let q = |p: &Path| Value::from(p.display().to_string()).to_string();
         let yaml = format!(
@@ -83,7 +83,7 @@ channels:
     path: {log}
 "#,
             templates = q(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")),
-            url = Value::from(format!("sqlite://{}", db.display())),
+            url = Value::from(url),
             log = q(&log),
         );
         let config = Config::from_yaml_with_env(&yaml, &Overrides::default(), &|_| None)?;
@@ -133,6 +133,35 @@ channels:
         self.task.await??;
         drop(self.app);
         Ok(())
+    }
+}
+
+/// A fresh database for one run: a SQLite file in `dir`, or, when `BENCH_DATABASE_URL` names a
+/// PostgreSQL server (a URL whose user may create databases), a new database on it.
+pub(crate) async fn database_url(dir: &Path, name: &str) -> anyhow::Result<String> {
+    match std::env::var("BENCH_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            sqlx::any::install_default_drivers();
+            let db = format!(
+                "candor_bench_{}_{}",
+                name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                    .to_lowercase(),
+                std::process::id()
+            );
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .context("connect to BENCH_DATABASE_URL")?;
+            sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {db}").as_str())
+                .await?;
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {db}").as_str()).await?;
+            let mut url = url::Url::parse(&admin).context("BENCH_DATABASE_URL is a URL")?;
+            url.set_path(&format!("/{db}"));
+            Ok(url.to_string())
+        }
+        _ => Ok(format!(
+            "sqlite://{}",
+            dir.join(format!("{name}.db")).display()
+        )),
     }
 }
 

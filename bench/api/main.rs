@@ -360,7 +360,7 @@ fn quantile_with_missing(hist: &Histogram<u64>, missing: usize, q: f64) -> Strin
 fn print_throughput(s: &Settings, runs: &[RunResult]) {
     println!();
     println!(
-        "Throughput: {} s per run, fresh SQLite file per run; updates spread over {} open incidents",
+        "Throughput: {} s per run, fresh database per run; updates spread over {} open incidents",
         s.run_for.as_secs(),
         s.update_incidents
     );
@@ -394,11 +394,12 @@ fn print_throughput(s: &Settings, runs: &[RunResult]) {
     println!("(secs: until the last client's last answer; p50/p99/max: response time, ms)");
     println!();
     println!(
-        "{:<30} {:>7} {:>10} {:>9} {:>10} {:>10} {:>8} {:>8}",
+        "{:<30} {:>7} {:>10} {:>9} {:>7} {:>10} {:>10} {:>8} {:>8}",
         "log channel keeps up?",
         "clients",
         "in run",
         "lines/s",
+        "÷ acc.",
         "→log p50",
         "→log p99",
         "drain s",
@@ -410,11 +411,12 @@ fn print_throughput(s: &Settings, runs: &[RunResult]) {
             None => format!(">{}", DRAIN_TIMEOUT.as_secs()),
         };
         println!(
-            "{:<30} {:>7} {:>10} {:>9.1} {:>10} {:>10} {:>8} {:>8}",
+            "{:<30} {:>7} {:>10} {:>9.1} {:>7.2} {:>10} {:>10} {:>8} {:>8}",
             r.kind.label(),
             r.clients,
             r.logged_during_run,
             r.logged_during_run as f64 / r.elapsed.as_secs_f64(),
+            pace(r),
             quantile_with_missing(&r.to_log, r.undelivered, 0.5),
             quantile_with_missing(&r.to_log, r.undelivered, 0.99),
             drain,
@@ -428,8 +430,31 @@ fn print_throughput(s: &Settings, runs: &[RunResult]) {
         " over all accepted writes; drain s: time after the run until the last line was written;"
     );
     println!(
-        " undeliv.: accepted writes with no line {} s after the run)",
+        " undeliv.: accepted writes with no line {} s after the run; ÷ acc.: lines/s ÷ accepted/s)",
         DRAIN_TIMEOUT.as_secs()
+    );
+}
+
+/// Log lines written during the run per accepted write: 1.0 when the outbox keeps pace.
+fn pace(r: &RunResult) -> f64 {
+    if r.accepted == 0 {
+        return 0.0;
+    }
+    r.logged_during_run as f64 / r.accepted as f64
+}
+
+/// The figures the outbox is held to, over every throughput run: the lowest pace (lines/s ÷
+/// accepted writes/s) and the highest POST → log line p99.
+fn print_outbox_summary(runs: &[RunResult]) {
+    let worst_pace = runs.iter().map(pace).fold(f64::INFINITY, f64::min);
+    let worst_p99 = runs
+        .iter()
+        .map(|r| quantile_with_missing(&r.to_log, r.undelivered, 0.99))
+        .max_by_key(|q| q.parse::<f64>().map_or(u64::MAX, |v| (v * 1000.0) as u64))
+        .unwrap_or_default();
+    println!();
+    println!(
+        "outbox pace (log lines/s ÷ accepted writes/s, lowest run): {worst_pace:.2}; POST → log line p99, highest run: {worst_p99} ms"
     );
 }
 
@@ -438,9 +463,12 @@ async fn main() -> anyhow::Result<()> {
     let s = Settings::from_env()?;
     let dir = tempfile::tempdir()?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "candor API benchmark: SQLite (WAL), in process, 127.0.0.1, system clock, {cpus} CPUs"
-    );
+    let backend = if std::env::var("BENCH_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
+        "PostgreSQL (BENCH_DATABASE_URL)"
+    } else {
+        "SQLite (WAL)"
+    };
+    println!("candor API benchmark: {backend}, in process, 127.0.0.1, system clock, {cpus} CPUs");
 
     eprintln!("part 1: latency ...");
     let rows = latency(dir.path(), &s).await?;
@@ -454,6 +482,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     print_throughput(&s, &runs);
+    print_outbox_summary(&runs);
 
     let rounds: usize = setting("BENCH_SYNC_ROUNDS", 3)?;
     if rounds > 0 {

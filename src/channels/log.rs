@@ -57,6 +57,10 @@ impl Channel for LogChannel {
         &self.id
     }
 
+    fn threads(&self) -> bool {
+        false
+    }
+
     fn preview(&self, msg: &Message) -> Option<super::Preview> {
         let text = super::post_text(&self.renderer, msg).ok()?;
         Some(super::Preview {

@@ -177,6 +177,11 @@ pub trait Channel: Send + Sync + 'static {
     fn preview(&self, _msg: &Message) -> Option<Preview> {
         None
     }
+    /// Whether this channel threads an incident's messages (replies to its earlier posts):
+    /// only then does the outbox look up the thread before each send.
+    fn threads(&self) -> bool {
+        true
+    }
 }
 
 /// A channel's rendering of one message, as the console previews it before posting.

@@ -20,7 +20,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use tokio::sync::watch;
@@ -31,6 +31,7 @@ use crate::channels::{Channel, Confirmation, DeliveryContext, Message, SendError
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{to_chrono, Audience};
+use crate::store::turn::Priority;
 use crate::store::{deliveries, from_ms, Db, StoreError};
 use crate::supervise::{catch_panic, Loops, RestartBackoff};
 use limit::Limiter;
@@ -86,12 +87,6 @@ enum Payload {
     Confirmation(Confirmation),
 }
 
-enum Outcome {
-    Delivered,
-    Retrying,
-    Dead,
-}
-
 impl Outbox {
     pub fn new(
         db: Db,
@@ -115,7 +110,7 @@ impl Outbox {
                 Some(Lane {
                     channel,
                     limiter,
-                    concurrency: i64::from(l.concurrency),
+                    concurrency: i64::from(cfg.concurrency()),
                     max_attempts: l.max_attempts.or(config.outbox.max_attempts).map(i64::from),
                     timeout: l.timeout,
                     renews_lease: cfg.long_running(),
@@ -196,7 +191,7 @@ impl Outbox {
             return Ok(PassReport::default());
         }
         let claimed = {
-            let mut conn = self.db.write_conn().await?;
+            let mut conn = self.db.write_conn_as(Priority::Urgent).await?;
             deliveries::claim(
                 &mut conn,
                 self.db.backend(),
@@ -212,26 +207,99 @@ impl Outbox {
             claimed: claimed.len(),
             ..Default::default()
         };
-        let outcomes = futures::future::join_all(
-            claimed
-                .into_iter()
-                .map(|c| self.deliver_one(lane, c, &lease_owner)),
-        )
-        .await;
-        for o in outcomes {
-            match o? {
-                Outcome::Delivered => report.delivered += 1,
-                Outcome::Retrying => report.retrying += 1,
-                Outcome::Dead => report.dead += 1,
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        // Sends run side by side; their outcomes are recorded as they come, in batches: while
+        // one batch commits, the next gathers (a group commit), so a pass of many deliveries
+        // costs a few writes, not one per delivery.
+        let (done, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+        let sends = futures::future::join_all(claimed.into_iter().map(|c| {
+            let done = done.clone();
+            let owner = &lease_owner;
+            async move {
+                let id = c.id;
+                let outcome = self.deliver_one(lane, c, owner).await;
+                // The recorder outlives every send; a failed send here cannot happen.
+                let _ = done.send((id, outcome));
+            }
+        }));
+        drop(done);
+        let record = async {
+            let mut batch = Vec::new();
+            let mut failed = None;
+            while outcomes.recv_many(&mut batch, 1024).await > 0 {
+                let rows: Vec<(i64, deliveries::Outcome)> = std::mem::take(&mut batch);
+                match self.record(lane, &lease_owner, &rows).await {
+                    Ok(tally) => report.add(tally),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            failed.map_or(Ok(()), Err)
+        };
+        let (_, recorded) = tokio::join!(sends, record);
+        recorded?;
+        Ok(report)
+    }
+
+    /// Records one batch of outcomes in one transaction, retried briefly if the database
+    /// refuses (an outcome not recorded would be sent again once its lease runs out).
+    async fn record(
+        &self,
+        lane: &Lane,
+        owner: &str,
+        rows: &[(i64, deliveries::Outcome)],
+    ) -> Result<PassReport, StoreError> {
+        let write = || async {
+            let mut tx = self.db.begin_write_as(Priority::Urgent).await?;
+            let kept = deliveries::record(&mut tx, owner, rows).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(kept)
+        };
+        let kept = write
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_secs(2))
+                    .with_max_times(5),
+            )
+            .notify(|e, wait| {
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot record delivery outcomes yet; retrying");
+            })
+            .await?;
+        let channel = lane.channel.id();
+        let mut report = PassReport::default();
+        for ((id, outcome), kept) in rows.iter().zip(kept) {
+            let label = match outcome {
+                deliveries::Outcome::Delivered { .. } => {
+                    report.delivered += 1;
+                    "delivered"
+                }
+                deliveries::Outcome::Retry { .. } => {
+                    report.retrying += 1;
+                    "retry"
+                }
+                deliveries::Outcome::Dead { .. } => {
+                    report.dead += 1;
+                    "dead"
+                }
+            };
+            self.metrics.delivery(channel, label);
+            if !kept {
+                tracing::warn!(
+                    delivery.id = id,
+                    channel,
+                    "lease was lost before the outcome was recorded; another worker owns this delivery"
+                );
             }
         }
         Ok(report)
     }
 
-    /// Sends one claimed delivery and records the outcome, inside a span naming it (its kind is
-    /// recorded once the payload is read). `instrument` on an async fn enters the span only
+    /// Sends one claimed delivery and tells what to record, inside a span naming it (its kind
+    /// is recorded once the payload is read). `instrument` on an async fn enters the span only
     /// while the future is polled: a guard held across `.await` would label other deliveries'
-    /// log lines with this one.
+    /// log lines with this one. A delivery whose thread cannot be read is retried later.
     #[tracing::instrument(
         name = "deliver",
         skip_all,
@@ -248,8 +316,18 @@ impl Outbox {
         lane: &Lane,
         c: deliveries::Claimed,
         owner: &str,
-    ) -> Result<Outcome, StoreError> {
-        self.attempt(lane, c, owner).await
+    ) -> deliveries::Outcome {
+        let retry_since = c.retry_since;
+        let attempts = c.attempts;
+        match self.attempt(lane, c, owner).await {
+            Ok(o) => o,
+            Err(e) => self.failed(
+                lane,
+                attempts,
+                retry_since,
+                SendError::retryable(format!("the database could not be read: {e}")),
+            ),
+        }
     }
 
     async fn attempt(
@@ -257,7 +335,7 @@ impl Outbox {
         lane: &Lane,
         c: deliveries::Claimed,
         owner: &str,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<deliveries::Outcome, StoreError> {
         let channel = lane.channel.id();
         let payload = if c.audience == Audience::Subscriber.as_str() {
             serde_json::from_str(&c.payload).map(Payload::Confirmation)
@@ -275,31 +353,26 @@ impl Outbox {
             }
             Err(e) => {
                 tracing::error!(error = %e, "delivery payload unreadable; parking it as dead");
-                let mut conn = self.db.write_conn().await?;
-                deliveries::mark_dead(&mut conn, c.id, owner, &format!("payload unreadable: {e}"))
-                    .await?;
-                self.metrics.delivery(channel, "dead");
-                return Ok(Outcome::Dead);
+                return Ok(deliveries::Outcome::Dead {
+                    error: format!("payload unreadable: {e}"),
+                });
             }
         };
         if let Some(max) = lane.max_attempts.filter(|max| c.attempts > *max) {
             // Earlier attempts never reported back (their workers died mid-send).
             let why = format!("gave up: {max} attempts did not finish");
-            let mut conn = self.db.write_conn().await?;
-            deliveries::mark_dead(&mut conn, c.id, owner, &why).await?;
             tracing::warn!("{why}");
-            self.metrics.delivery(channel, "dead");
-            return Ok(Outcome::Dead);
+            return Ok(deliveries::Outcome::Dead { error: why });
         }
         let (thread_root, thread_parent) = match c.incident_id {
-            Some(incident_id) => {
+            Some(incident_id) if lane.channel.threads() => {
                 let mut conn = self.db.pool().acquire().await?;
                 (
                     deliveries::thread_root(&mut conn, incident_id, channel).await?,
                     deliveries::thread_parent(&mut conn, incident_id, channel).await?,
                 )
             }
-            None => (None, None),
+            _ => (None, None),
         };
         let ctx = DeliveryContext {
             delivery_id: c.id,
@@ -333,69 +406,55 @@ impl Outbox {
                 ))),
             }
         };
-        let now = self.clock.now();
-        let retrying_for = now - from_ms(c.retry_since);
-        let may_retry =
-            retrying_for < self.retry_for && lane.max_attempts.is_none_or(|max| c.attempts < max);
-        let mut conn = self.db.write_conn().await?;
-        let (outcome, kept) = match result {
+        Ok(match result {
             Ok(sent) => {
                 tracing::info!(remote.id = sent.remote_id.as_deref(), "delivered");
-                let kept = deliveries::mark_delivered(
-                    &mut conn,
-                    c.id,
-                    owner,
-                    sent.remote_id.as_deref(),
-                    sent.remote_url.as_deref(),
-                    now,
-                )
-                .await?;
-                (Outcome::Delivered, kept)
+                deliveries::Outcome::Delivered {
+                    remote_id: sent.remote_id,
+                    remote_url: sent.remote_url,
+                    at: self.clock.now(),
+                }
             }
-            Err(SendError::Retryable {
+            Err(e) => self.failed(lane, c.attempts, c.retry_since, e),
+        })
+    }
+
+    /// What a failed attempt leaves: a retry after the backoff (or the remote's
+    /// `Retry-After`) while the delivery may still be retried, else a dead letter.
+    fn failed(
+        &self,
+        lane: &Lane,
+        attempts: i64,
+        retry_since: i64,
+        error: SendError,
+    ) -> deliveries::Outcome {
+        let now = self.clock.now();
+        let retrying_for = now - from_ms(retry_since);
+        let may_retry =
+            retrying_for < self.retry_for && lane.max_attempts.is_none_or(|max| attempts < max);
+        match error {
+            SendError::Retryable {
                 reason,
                 retry_after,
-            }) if may_retry => {
-                let wait = retry_after.unwrap_or_else(|| self.backoff_after(c.attempts));
+            } if may_retry => {
+                let wait = retry_after.unwrap_or_else(|| self.backoff_after(attempts));
                 let at: DateTime<Utc> = now + to_chrono(wait);
                 tracing::warn!(error = %reason, retry_in = %humantime::format_duration(wait), "delivery failed; will retry");
-                (
-                    Outcome::Retrying,
-                    deliveries::mark_retry(&mut conn, c.id, owner, at, &reason).await?,
-                )
+                deliveries::Outcome::Retry { at, error: reason }
             }
-            Err(SendError::Retryable { reason, .. }) => {
+            SendError::Retryable { reason, .. } => {
                 let why = format!(
-                    "{reason} (gave up after {} attempts over {})",
-                    c.attempts,
+                    "{reason} (gave up after {attempts} attempts over {})",
                     humantime::format_duration(retrying_for.to_std().unwrap_or_default())
                 );
                 tracing::error!(error = %why, "delivery is dead");
-                (
-                    Outcome::Dead,
-                    deliveries::mark_dead(&mut conn, c.id, owner, &why).await?,
-                )
+                deliveries::Outcome::Dead { error: why }
             }
-            Err(SendError::Permanent { reason }) => {
+            SendError::Permanent { reason } => {
                 tracing::error!(error = %reason, "delivery refused permanently; it is dead");
-                (
-                    Outcome::Dead,
-                    deliveries::mark_dead(&mut conn, c.id, owner, &reason).await?,
-                )
+                deliveries::Outcome::Dead { error: reason }
             }
-        };
-        let label = match outcome {
-            Outcome::Delivered => "delivered",
-            Outcome::Retrying => "retry",
-            Outcome::Dead => "dead",
-        };
-        self.metrics.delivery(channel, label);
-        if !kept {
-            tracing::warn!(
-                "lease was lost before the outcome was recorded; another worker owns this delivery"
-            );
         }
-        Ok(outcome)
     }
 
     /// Runs `send` while renewing the lease of delivery `id` every third of the lease. If the
@@ -419,7 +478,7 @@ impl Outbox {
             loop {
                 every.tick().await;
                 let until = self.clock.now() + to_chrono(self.lease);
-                let mut conn = self.db.write_conn().await?;
+                let mut conn = self.db.write_conn_as(Priority::Urgent).await?;
                 if !deliveries::renew_lease(&mut conn, id, owner, until).await? {
                     return Ok::<(), StoreError>(());
                 }

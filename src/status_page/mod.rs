@@ -3,7 +3,8 @@
 //! JSON, the calendar), the in-memory cache that serves them, and the loop that keeps them fresh.
 //! Nothing here writes: every change arrives through `commands`, and this module reads it back.
 //!
-//! - `snapshot`: the read model and its queries;
+//! - `snapshot`: what customers may see, assembled from the read model;
+//! - `model`: the read model kept in memory, reloading only the incidents a change touched;
 //! - `pages`, `feeds`, `v2`, `ics`: documents rendered from a snapshot (pure, no I/O);
 //! - `cache`: every document rendered and compressed once per change, served from memory;
 //! - `refresh`: when to rebuild.
@@ -11,6 +12,7 @@
 pub mod cache;
 pub mod feeds;
 pub mod ics;
+pub mod model;
 pub mod pages;
 mod refresh;
 pub mod snapshot;

@@ -333,17 +333,25 @@ fn incident_page_with(
     times: &Times,
     stale_since: Option<DateTime<Utc>>,
 ) -> Result<Asset, RenderError> {
-    let ctx = json!({
-        "site": site_view(config),
-        "incident": incident_view(story, config, times),
-        "stale_since": stale_since.map(|t| times.at(t)),
-    });
     html(
         renderer,
         "status/incident.html",
-        ctx,
+        incident_context(story, config, times, stale_since),
         &cache_control(config),
     )
+}
+
+fn incident_context(
+    story: &Story,
+    config: &Config,
+    times: &Times,
+    stale_since: Option<DateTime<Utc>>,
+) -> Value {
+    json!({
+        "site": site_view(config),
+        "incident": incident_view(story, config, times),
+        "stale_since": stale_since.map(|t| times.at(t)),
+    })
 }
 
 /// Renders the history page of the month starting on `month`.
@@ -424,57 +432,61 @@ pub fn subscribe_page(
     )
 }
 
-/// Renders everything served from the cache for this snapshot.
+/// Renders everything served from the cache for this snapshot. A document whose bytes are
+/// those of `previous`'s is kept as it was (its compressed encodings and ETag with it), so a
+/// change costs the compression of what it changed only.
 pub fn build(
     snapshot: Snapshot,
     config: &Config,
     renderer: &Renderer,
     built_at: DateTime<Utc>,
+    previous: Option<&Pages>,
 ) -> Result<Pages, RenderError> {
     let cc = cache_control(config);
     let times = Times::live(snapshot.now, config.site.time_zone);
     let mut assets: HashMap<String, Arc<Asset>> = HashMap::new();
-    let index = html(
-        renderer,
-        "status/index.html",
-        index_context(&snapshot, config),
-        &cc,
-    )?;
-    assets.insert("/".into(), Arc::new(index));
+    let mut put = |path: String, content_type: &'static str, body: Vec<u8>| {
+        let kept = previous
+            .and_then(|p| p.assets.get(&path))
+            .filter(|a| {
+                a.identity == body && a.content_type == content_type && a.cache_control == cc
+            })
+            .cloned();
+        let asset = kept.unwrap_or_else(|| Arc::new(Asset::new(content_type, body, &cc)));
+        assets.insert(path, asset);
+    };
+    const HTML: &str = "text/html; charset=utf-8";
+    let index = renderer.render_page("status/index.html", index_context(&snapshot, config))?;
+    put("/".into(), HTML, index.into_bytes());
     for story in &snapshot.recent {
-        let page = incident_page_with(story, config, renderer, &times, snapshot.stale_since)?;
-        assets.insert(format!("/incidents/{}", story.incident.id), Arc::new(page));
+        let page = renderer.render_page(
+            "status/incident.html",
+            incident_context(story, config, &times, snapshot.stale_since),
+        )?;
+        put(
+            format!("/incidents/{}", story.incident.id),
+            HTML,
+            page.into_bytes(),
+        );
     }
-    assets.insert(
+    put(
         "/feed.atom".into(),
-        Arc::new(Asset::new(
-            "application/atom+xml; charset=utf-8",
-            feeds::atom(&snapshot, config),
-            &cc,
-        )),
+        "application/atom+xml; charset=utf-8",
+        feeds::atom(&snapshot, config).into(),
     );
-    assets.insert(
+    put(
         "/feed.rss".into(),
-        Arc::new(Asset::new(
-            "application/rss+xml; charset=utf-8",
-            feeds::rss(&snapshot, config),
-            &cc,
-        )),
+        "application/rss+xml; charset=utf-8",
+        feeds::rss(&snapshot, config).into(),
     );
-    assets.insert(
+    put(
         super::ics::PATH.into(),
-        Arc::new(Asset::new(
-            "text/calendar; charset=utf-8",
-            super::ics::calendar(&snapshot, config),
-            &cc,
-        )),
+        "text/calendar; charset=utf-8",
+        super::ics::calendar(&snapshot, config).into(),
     );
     for (path, doc) in v2::documents(&snapshot, config) {
         let body = serde_json::to_vec(&doc).expect("JSON values serialise");
-        assets.insert(
-            path.to_string(),
-            Arc::new(Asset::new("application/json", body, &cc)),
-        );
+        put(path.to_string(), "application/json", body);
     }
     Ok(Pages {
         snapshot: Arc::new(snapshot),

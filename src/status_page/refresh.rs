@@ -9,17 +9,24 @@ use crate::app::App;
 
 impl App {
     /// Rebuilds the public pages from the database now.
+    /// Rebuilds the public pages from the database now: the read model reloads what changed
+    /// since the last rebuild, and only documents whose bytes changed are compressed again.
     pub async fn rebuild_pages(&self) -> anyhow::Result<()> {
         let now = self.clock.now();
         let snap = {
+            // One rebuild at a time: the model moves forward in order.
+            let mut model = self.model.lock().await;
             let mut conn = self.db.pool().acquire().await?;
-            snapshot::build(&mut conn, &self.config, now).await?
+            model.refresh(&mut conn, &self.config, now).await?;
+            snapshot::assemble(&model, &mut conn, &self.config, now).await?
         };
-        // Rendering and compressing every page is CPU work: off the async threads.
+        // Rendering and compressing is CPU work: off the async threads.
         let (config, renderer) = (self.config.clone(), self.renderer.clone());
-        let built =
-            tokio::task::spawn_blocking(move || pages::build(snap, &config, &renderer, now))
-                .await??;
+        let previous = self.pages.current();
+        let built = tokio::task::spawn_blocking(move || {
+            pages::build(snap, &config, &renderer, now, Some(&previous))
+        })
+        .await??;
         self.pages.replace(built);
         Ok(())
     }
@@ -53,21 +60,17 @@ impl App {
         let mut failing = false;
         self.loops.started("pages");
         loop {
-            let local = tokio::select! {
+            tokio::select! {
                 _ = stop.cancelled() => break,
-                r = changes.changed() => r.is_ok(),
-                _ = tokio::time::sleep(refresh) => false,
-            };
+                _ = changes.changed() => {},
+                _ = tokio::time::sleep(refresh) => {},
+            }
             // Supervised: a panic while rendering is a failed pass (the last good pages stay).
             let result = self
                 .loops
-                .pass("pages", async {
-                    if local {
-                        self.rebuild_pages().await.map(|_| true)
-                    } else {
-                        self.refresh_pages().await
-                    }
-                })
+                // A wake-up (this instance's commit, or another's NOTIFY) and the poll alike
+                // rebuild only if the change counter moved or the minute turned.
+                .pass("pages", self.refresh_pages())
                 .await;
             match result {
                 Ok(_) if failing => {
@@ -87,6 +90,52 @@ impl App {
         self.loops.stopped("pages");
     }
 
+    /// On PostgreSQL, listens for other instances' public changes (`NOTIFY candor_changes`,
+    /// sent at commit by every change: see `store::changes::bump`) and wakes this instance's
+    /// page refresher and delivery workers at once. Polling stays as the fallback: a lost
+    /// connection is retried with a growing pause, and a change missed meanwhile is caught by
+    /// the next poll (and by the refresh this task asks for after every reconnect).
+    pub async fn listen_for_changes(self, stop: CancellationToken) {
+        if self.db.backend() != crate::store::Backend::Postgres {
+            return;
+        }
+        let mut backoff = crate::supervise::RestartBackoff::default();
+        self.loops.started("listen");
+        loop {
+            let since = tokio::time::Instant::now();
+            let listened = async {
+                let mut listener =
+                    sqlx::postgres::PgListener::connect(self.config.database.url.expose()).await?;
+                listener.listen("candor_changes").await?;
+                // Anything committed before the LISTEN took effect: look once.
+                self.changed();
+                self.loops.ok("listen");
+                loop {
+                    listener.recv().await?;
+                    self.changed();
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                r = listened => if let Err(e) = r {
+                    // The URL may hold a password: the error names the cause only.
+                    tracing::warn!(error = %e, "not listening for other instances' changes; polling until reconnected");
+                    self.loops.failed("listen", &e.to_string());
+                    if since.elapsed() > std::time::Duration::from_secs(60) {
+                        backoff.reset();
+                    }
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(backoff.failed()) => {}
+            }
+        }
+        self.loops.stopped("listen");
+    }
+
     /// The database cannot be reached: keep serving the last good pages, re-rendered from the
     /// snapshot in memory with a note saying since when (no database needed).
     pub fn mark_pages_stale(&self) {
@@ -96,7 +145,13 @@ impl App {
         }
         let mut snap = (*current.snapshot).clone();
         snap.stale_since = Some(self.clock.now());
-        match pages::build(snap, &self.config, &self.renderer, current.built_at) {
+        match pages::build(
+            snap,
+            &self.config,
+            &self.renderer,
+            current.built_at,
+            Some(&current),
+        ) {
             Ok(p) => self.pages.replace(p),
             Err(e) => tracing::error!(error = %e, "cannot mark the status page stale"),
         }

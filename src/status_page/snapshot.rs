@@ -2,9 +2,9 @@
 //! one pass from a bounded set of rows (the last 90 days and the 50 newest incidents), so its
 //! cost does not grow with history.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -13,6 +13,8 @@ use crate::domain::{ComponentStatus, Impact, IncidentStatus};
 use crate::store::incidents::{self, EtaRevision, Incident};
 use crate::store::updates::{self, Update};
 use crate::store::{Conn, Result};
+
+pub use super::model::ReadModel;
 
 /// Days of history shown per component.
 pub const HISTORY_DAYS: u32 = 90;
@@ -123,32 +125,36 @@ pub async fn story(conn: &mut Conn, config: &Config, incident: Incident) -> Resu
     })
 }
 
+/// Reads the whole read model from the database (start-up, tests): the same result as an
+/// incremental [`ReadModel::refresh`] that has followed every change.
 pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Result<Snapshot> {
-    let revision = updates::revision(conn).await?;
-    let since = now - Duration::days(i64::from(HISTORY_DAYS) + 1);
-    let window = incidents::in_window(conn, since).await?;
-    let newest = incidents::list(conn, incidents::StateFilter::All, RECENT_INCIDENTS, None).await?;
+    let mut model = ReadModel::default();
+    model.refresh(conn, config, now).await?;
+    assemble(&model, conn, config, now).await
+}
 
-    // Every incident needed once, loaded once.
-    let mut stories: BTreeMap<i64, Story> = BTreeMap::new();
-    let wanted: BTreeSet<i64> = window.iter().chain(newest.iter()).map(|i| i.id).collect();
-    for incident in window.into_iter().chain(newest) {
-        if wanted.contains(&incident.id) && !stories.contains_key(&incident.id) {
-            let id = incident.id;
-            stories.insert(id, story(conn, config, incident).await?);
-        }
-    }
+/// Everything customers may see at `now`, from the stories in `model` (its incidents in the
+/// 90-day window, the newest incidents and windows) and the newest updates for the feeds.
+pub async fn assemble(
+    model: &ReadModel,
+    conn: &mut Conn,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Snapshot> {
+    let revision = model.revision();
+    // Oldest first, as the page's history is built.
+    let stories: Vec<&Story> = model.core().collect();
 
     // Per component: current status (worst across open incidents) and stretches of history.
     let current = status::current(
         stories
-            .values()
+            .iter()
             .filter(|s| s.is_open())
             .flat_map(|s| s.components.iter().map(|(c, st)| (c.clone(), *st))),
     );
     let mut history: BTreeMap<String, Vec<Stretch>> = BTreeMap::new();
     let mut changed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    for s in stories.values() {
+    for s in &stories {
         let snapshots: Vec<_> = s
             .updates
             .iter()
@@ -189,46 +195,52 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
         .collect();
 
     let active: Vec<Story> = stories
-        .values()
+        .iter()
         .rev()
         .filter(|s| s.is_open() && !s.incident.is_maintenance())
-        .cloned()
+        .map(|s| (*s).clone())
         .collect();
     let indicator = status::indicator(
         components.iter().map(|c| c.status),
         active.iter().map(|s| s.incident.impact),
     );
-    let mut recent: Vec<Story> = stories
-        .into_values()
+    let recent: Vec<Story> = stories
+        .iter()
         .rev()
         .filter(|s| !s.incident.is_maintenance())
+        .take(RECENT_INCIDENTS as usize)
+        .map(|s| (*s).clone())
         .collect();
-    recent.truncate(RECENT_INCIDENTS as usize);
-    let mut maintenances = Vec::new();
-    for w in incidents::windows(conn, incidents::WindowFilter::All, RECENT_INCIDENTS).await? {
-        maintenances.push(story(conn, config, w).await?);
-    }
+    let maintenances: Vec<Story> = model.windows().cloned().collect();
 
     let feed_updates = updates::recent(conn, FEED_ENTRIES).await?;
-    let mut titles: BTreeMap<i64, (String, Impact)> = recent
-        .iter()
-        .map(|s| (s.incident.id, (s.incident.title.clone(), s.incident.impact)))
-        .collect();
-    let mut revisions: BTreeMap<i64, Vec<incidents::EtaRevision>> = recent
-        .iter()
-        .map(|s| (s.incident.id, s.eta_revisions.clone()))
-        .collect();
     let mut feed = Vec::with_capacity(feed_updates.len());
+    let mut others: BTreeMap<i64, (String, Impact, Vec<EtaRevision>)> = BTreeMap::new();
     for u in feed_updates {
-        if !titles.contains_key(&u.incident_id) {
-            if let Some(i) = incidents::get(conn, u.incident_id).await? {
-                titles.insert(i.id, (i.title, i.impact));
+        // The incident as the model holds it; one outside the model is read once.
+        let (title, impact, revisions) = match model.story(u.incident_id) {
+            Some(s) => (
+                s.incident.title.clone(),
+                s.incident.impact,
+                s.eta_revisions.as_slice(),
+            ),
+            None => {
+                if let std::collections::btree_map::Entry::Vacant(e) = others.entry(u.incident_id) {
+                    let (title, impact) = match incidents::get(conn, u.incident_id).await? {
+                        Some(i) => (i.title, i.impact),
+                        None => ("Incident".to_string(), Impact::None),
+                    };
+                    e.insert((
+                        title,
+                        impact,
+                        incidents::eta_revisions(conn, u.incident_id).await?,
+                    ));
+                }
+                let (t, i, r) = &others[&u.incident_id];
+                (t.clone(), *i, r.as_slice())
             }
-        }
-        if let std::collections::btree_map::Entry::Vacant(e) = revisions.entry(u.incident_id) {
-            e.insert(incidents::eta_revisions(conn, u.incident_id).await?);
-        }
-        let eta_change = revisions[&u.incident_id]
+        };
+        let eta_change = revisions
             .iter()
             .find(|r| r.update_id == Some(u.id))
             .and_then(|r| {
@@ -238,10 +250,6 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
                     reason: r.reason.clone(),
                 })
             });
-        let (title, impact) = titles
-            .get(&u.incident_id)
-            .cloned()
-            .unwrap_or_else(|| ("Incident".to_string(), Impact::None));
         feed.push(FeedItem {
             url: crate::commands::incident_url(config, u.incident_id),
             title,

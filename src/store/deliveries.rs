@@ -261,6 +261,55 @@ pub async fn mark_dead(conn: &mut Conn, id: i64, lease_owner: &str, error: &str)
     Ok(r.rows_affected() == 1)
 }
 
+/// What a worker learned about one delivery it holds, to be recorded on its row.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Delivered {
+        remote_id: Option<String>,
+        remote_url: Option<String>,
+        at: DateTime<Utc>,
+    },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    Dead {
+        error: String,
+    },
+}
+
+/// Records a batch of outcomes of deliveries held by `lease_owner` (one transaction, so one
+/// commit for the lot). For each, in order: false if its lease was lost meanwhile.
+pub async fn record(
+    conn: &mut Conn,
+    lease_owner: &str,
+    outcomes: &[(i64, Outcome)],
+) -> Result<Vec<bool>> {
+    let mut kept = Vec::with_capacity(outcomes.len());
+    for (id, o) in outcomes {
+        kept.push(match o {
+            Outcome::Delivered {
+                remote_id,
+                remote_url,
+                at,
+            } => {
+                mark_delivered(
+                    conn,
+                    *id,
+                    lease_owner,
+                    remote_id.as_deref(),
+                    remote_url.as_deref(),
+                    *at,
+                )
+                .await?
+            }
+            Outcome::Retry { at, error } => mark_retry(conn, *id, lease_owner, *at, error).await?,
+            Outcome::Dead { error } => mark_dead(conn, *id, lease_owner, error).await?,
+        });
+    }
+    Ok(kept)
+}
+
 /// Hands back everything `lease_prefix` holds (graceful shutdown), due again at once.
 pub async fn release_all(conn: &mut Conn, lease_prefix: &str, now: DateTime<Utc>) -> Result<u64> {
     let r = sqlx::query(

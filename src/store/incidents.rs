@@ -11,7 +11,7 @@ use crate::domain::{ComponentStatus, Impact, IncidentKind, IncidentStatus};
 pub use crate::domain::incident::Incident;
 
 #[derive(sqlx::FromRow)]
-struct IncidentRow {
+pub(super) struct IncidentRow {
     id: i64,
     title: String,
     impact: String,
@@ -75,6 +75,7 @@ macro_rules! select_incidents {
         )
     };
 }
+pub(super) use select_incidents;
 
 /// What a new incident is created with.
 pub struct NewIncident<'a> {
@@ -191,7 +192,7 @@ pub async fn revise(conn: &mut Conn, r: &Revision<'_>) -> Result<bool> {
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 1 {
-        super::changes::bump(conn).await?;
+        super::changes::bump(conn, r.id).await?;
     }
     Ok(done.rows_affected() == 1)
 }
@@ -445,8 +446,8 @@ pub async fn insert_window(conn: &mut Conn, n: &NewWindow<'_>) -> Result<Option<
     .bind(n.recurrence_key)
     .fetch_optional(&mut *conn)
     .await?;
-    if row.is_some() {
-        super::changes::bump(conn).await?;
+    if let Some((id,)) = row {
+        super::changes::bump(conn, id).await?;
     }
     Ok(row.map(|r| r.0))
 }
@@ -470,7 +471,7 @@ pub async fn set_window(
     .bind(ms(ends_at))
     .execute(&mut *conn)
     .await?;
-    super::changes::bump(conn).await?;
+    super::changes::bump(conn, id).await?;
     Ok(())
 }
 
@@ -492,7 +493,7 @@ pub async fn set_kind(conn: &mut Conn, id: i64, kind: IncidentKind) -> Result<()
         .bind(kind.as_str())
         .execute(&mut *conn)
         .await?;
-    super::changes::bump(conn).await?;
+    super::changes::bump(conn, id).await?;
     Ok(())
 }
 

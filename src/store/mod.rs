@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod incidents;
 pub mod installation;
 pub mod operators;
+pub mod read_model;
 pub mod retention;
 pub mod schedule;
 pub mod sessions;
@@ -20,6 +21,7 @@ pub mod subscribe_quota;
 pub mod subscribers;
 pub mod throttle;
 pub mod tokens;
+pub mod turn;
 pub mod updates;
 
 use std::ops::{Deref, DerefMut};
@@ -31,7 +33,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use turn::{Priority, TurnGuard, WriteTurn};
 
 pub type Conn = AnyConnection;
 
@@ -100,9 +102,10 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     /// SQLite has one writer at a time. Writers of this process take turns here, first come
-    /// first served, instead of spinning in SQLite's busy handler (whose growing sleeps starve
-    /// whoever has waited longest). Writers in other processes still meet `busy_timeout`.
-    write_turn: Option<Arc<Mutex<()>>>,
+    /// first served (the outbox's short writes first: see [`turn`]), instead of spinning in
+    /// SQLite's busy handler (whose growing sleeps starve whoever has waited longest). Writers
+    /// in other processes still meet `busy_timeout`.
+    write_turn: Option<Arc<WriteTurn>>,
 }
 
 /// SQLite's `synchronous` setting. Candor runs with `Full`: in WAL mode `NORMAL` may lose the
@@ -117,7 +120,7 @@ pub enum Durability {
 /// A write transaction (holding this process's write turn on SQLite). Derefs to a connection.
 pub struct Tx {
     tx: Transaction<'static, Any>,
-    _turn: Option<OwnedMutexGuard<()>>,
+    _turn: Option<TurnGuard>,
 }
 
 impl Tx {
@@ -143,7 +146,7 @@ impl DerefMut for Tx {
 /// write turn on SQLite).
 pub struct WriteConn {
     conn: PoolConnection<Any>,
-    _turn: Option<OwnedMutexGuard<()>>,
+    _turn: Option<TurnGuard>,
 }
 
 impl Deref for WriteConn {
@@ -226,7 +229,7 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
-        let write_turn = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let write_turn = (backend == Backend::Sqlite).then(|| Arc::new(WriteTurn::default()));
         Ok(Self {
             pool,
             backend,
@@ -272,7 +275,13 @@ impl Db {
     /// Starts a transaction that will write. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so a read-then-write transaction cannot fail to upgrade.
     pub async fn begin_write(&self) -> Result<Tx> {
-        let turn = self.write_turn().await;
+        self.begin_write_as(Priority::Normal).await
+    }
+
+    /// As [`Db::begin_write`], taking the write turn with `priority` (the outbox's batches of
+    /// outcomes are `Urgent`).
+    pub async fn begin_write_as(&self, priority: Priority) -> Result<Tx> {
+        let turn = self.write_turn(priority).await;
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -282,16 +291,22 @@ impl Db {
 
     /// A connection for one-statement writes (claims, outcomes), taken in turn on SQLite.
     pub async fn write_conn(&self) -> Result<WriteConn> {
-        let turn = self.write_turn().await;
+        self.write_conn_as(Priority::Normal).await
+    }
+
+    /// As [`Db::write_conn`], taking the write turn with `priority` (the outbox's claims are
+    /// `Urgent`).
+    pub async fn write_conn_as(&self, priority: Priority) -> Result<WriteConn> {
+        let turn = self.write_turn(priority).await;
         Ok(WriteConn {
             conn: self.pool.acquire().await?,
             _turn: turn,
         })
     }
 
-    async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+    async fn write_turn(&self, priority: Priority) -> Option<TurnGuard> {
         match &self.write_turn {
-            Some(m) => Some(m.clone().lock_owned().await),
+            Some(t) => Some(t.take(priority).await),
             None => None,
         }
     }

@@ -19,7 +19,11 @@ pub struct Swept {
     pub audit: u64,
     pub sessions: u64,
     pub login_throttle: u64,
+    pub public_changes: u64,
 }
+
+/// Rows of `public_changes` kept: an instance further behind than this reloads everything.
+pub const PUBLIC_CHANGES_KEPT: i64 = 10_000;
 
 // Finished deliveries of resolved incidents (an open incident's first post is its thread root),
 // and finished deliveries of no incident (confirmation mails).
@@ -79,6 +83,18 @@ pub async fn sweep(db: &Db, c: &Cutoffs, batch: i64) -> Result<Swept> {
         "DELETE FROM login_throttle WHERE throttle_key IN (SELECT throttle_key FROM login_throttle \
          WHERE last_at < $1 AND next_at < $1 LIMIT $2)",
         ms(c.sessions),
+        batch,
+    )
+    .await?;
+    let version = {
+        let mut conn = db.pool().acquire().await?;
+        super::changes::version(&mut conn).await?
+    };
+    swept.public_changes = batched(
+        db,
+        "DELETE FROM public_changes WHERE version IN (SELECT version FROM public_changes \
+         WHERE version <= $1 ORDER BY version LIMIT $2)",
+        version - PUBLIC_CHANGES_KEPT,
         batch,
     )
     .await?;

@@ -24,7 +24,7 @@ pub struct Update {
 }
 
 #[derive(sqlx::FromRow)]
-struct UpdateRow {
+pub(super) struct UpdateRow {
     id: i64,
     incident_id: i64,
     kind: String,
@@ -86,7 +86,7 @@ pub async fn insert(conn: &mut Conn, u: &NewUpdate<'_>) -> Result<i64> {
     .bind(ms(u.now))
     .fetch_one(&mut *conn)
     .await?;
-    super::changes::bump(conn).await?;
+    super::changes::bump(conn, u.incident_id).await?;
     Ok(id)
 }
 

@@ -18,6 +18,8 @@ mod maintenance;
 mod metrics;
 mod openapi;
 mod outbox;
+mod outbox_pace;
+mod read_model;
 mod resilience;
 mod retention;
 mod runon;

@@ -17,9 +17,10 @@ pub struct ChannelLimits {
     /// Sends per minute at most (unset: unlimited).
     #[serde(default)]
     pub per_minute: Option<u32>,
-    /// Deliveries in flight at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: u32,
+    /// Deliveries in flight at once (and claimed in one pass). Unset: 64 for the `log` kind
+    /// (a local append that can take many at once), 4 for every remote kind.
+    #[serde(default)]
+    pub concurrency: Option<u32>,
     /// Overrides `outbox.max_attempts` for this channel.
     #[serde(default)]
     pub max_attempts: Option<u32>,
@@ -28,9 +29,6 @@ pub struct ChannelLimits {
     pub timeout: Duration,
 }
 
-fn default_concurrency() -> u32 {
-    4
-}
 fn default_send_timeout() -> Duration {
     Duration::from_secs(15)
 }
@@ -39,7 +37,7 @@ impl Default for ChannelLimits {
     fn default() -> Self {
         Self {
             per_minute: None,
-            concurrency: default_concurrency(),
+            concurrency: None,
             max_attempts: None,
             timeout: default_send_timeout(),
         }
@@ -208,6 +206,13 @@ impl ChannelConfig {
             | ChannelConfig::Discord { limits, .. } => limits,
             ChannelConfig::Email(e) => &e.limits,
         }
+    }
+    /// Deliveries in flight at once: `limits.concurrency`, else the kind's default.
+    pub fn concurrency(&self) -> u32 {
+        self.limits().concurrency.unwrap_or(match self {
+            ChannelConfig::Log { .. } => 64,
+            _ => 4,
+        })
     }
     /// Which public updates this channel carries.
     pub fn only(&self) -> &ChannelFilter {
@@ -384,7 +389,7 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         check_id(&format!("channels.{id}"), id)?;
         ch.validate(id, &config.components)?;
         let l = ch.limits();
-        if l.concurrency == 0 {
+        if l.concurrency == Some(0) {
             return Err(ConfigError::invalid(
                 format!("channels.{id}.limits.concurrency"),
                 "must be at least 1",
