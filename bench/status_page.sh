@@ -1,30 +1,29 @@
 #!/usr/bin/env bash
-# Status page vs nginx: how fast Candor serves its cached status page (`GET /`) compared with
-# nginx serving the very same bytes as a static file, on the same machine, in the same run.
+# Candor vs nginx serving the same bytes: `/`, `/api/v2/summary.json`, `/feed.atom` and a resolved
+# incident's page, each at 64, 256 and 1,024 connections, the two servers alternating within each
+# cell (PAIRS pairs, order swapped every pair), on the same machine in the same run.
 #
 #   bash bench/status_page.sh
 #
-# Settings (environment): WRK_THREADS (2), WRK_CONNECTIONS (64), WRK_DURATION (15s),
-# WRK_WARMUP (2s), CANDOR_PORT / NGINX_PORT (a free port from 18080 / 18180 on),
-# NGINX_HTTP_EXTRA (directives added to nginx's http block, e.g. "open_file_cache max=16;"),
-# SKIP_BUILD=1 (reuse target/release/candor as it is, for repeated runs).
+# Settings (environment): WRK_THREADS (2), WRK_DURATION (5s per run), WRK_WARMUP (1s),
+# WRK_CONNECTIONS_LIST ("64 256 1024"), PAIRS (3), CANDOR_PORT / NGINX_PORT (a free port from
+# 18080 / 18180 on), NGINX_HTTP_EXTRA (directives added to nginx's http block), SKIP_BUILD=1
+# (reuse target/release/candor as it is, for repeated runs).
 #
 # What it does: installs nginx and wrk if missing (Debian packages), builds Candor in release
 # mode, starts it on a temporary SQLite database and config (log channels write to files in the
-# temp folder), seeds three incidents through the v1 API, copies the exact bytes of Candor's
-# `GET /` into an nginx root (checked with cmp), then runs wrk against Candor and then against
-# nginx with the same threads, connections and duration, after a short warm-up of each.
-# wrk sends no Accept-Encoding header, so both servers send the identity (uncompressed) bytes.
-# Peak RSS: Candor's VmHWM from /proc/<pid>/status; nginx's is the peak, over samples of VmRSS
-# every 200 ms during its run, of the sum over the master and all workers (the sum of their
-# VmHWM is printed too). Both servers and wrk share this machine's cores.
-# Last line printed: `ratio candor/nginx (requests/s): X.XX`.
+# temp folder), seeds three incidents through the v1 API (one resolved), copies the exact bytes
+# of each document into an nginx root under the same path (checked with cmp through nginx), then
+# measures every cell. wrk sends no Accept-Encoding header, so both servers send the identity
+# bytes. Per run: requests/s, CPU time per request (utime+stime of the server's processes over
+# the requests served) and peak RSS (VmRSS sampled every 200 ms; nginx: master + workers summed).
+# Both servers and wrk share this machine's cores.
+# Last line printed: `ratio candor/nginx (requests/s), median over cells: X.XX; lowest cell: Y.YY`.
 set -euo pipefail
 
 THREADS=${WRK_THREADS:-2}
-CONNS=${WRK_CONNECTIONS:-64}
-DURATION=${WRK_DURATION:-15s}
-WARMUP=${WRK_WARMUP:-2s}
+DURATION=${WRK_DURATION:-5s}
+WARMUP=${WRK_WARMUP:-1s}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -165,12 +164,21 @@ for i in $(seq 50); do
 done
 
 # --- 3. the same bytes for nginx ---------------------------------------------------------
+# Each document Candor serves from its cache is copied byte for byte into nginx's root under the
+# same path (curl sends no Accept-Encoding: identity bytes), and checked with cmp through nginx.
 root=$tmp/www
-mkdir -p "$root" "$tmp/nginx/logs"
-"${CURL[@]}" -f -o "$root/index.html" "$CURL_C/" # curl sends no Accept-Encoding: identity bytes
-page_bytes=$(stat -c %s "$root/index.html")
-chmod 755 "$tmp" "$root"
-chmod 644 "$root/index.html"
+mkdir -p "$root/api/v2" "$root/incidents" "$tmp/nginx/logs"
+DOCS=("/" "/api/v2/summary.json" "/feed.atom" "/incidents/$resolved_id")
+file_of() { # path -> file under the root
+  case $1 in
+    /) echo "$root/index.html" ;;
+    *) echo "$root$1" ;;
+  esac
+}
+for d in "${DOCS[@]}"; do
+  "${CURL[@]}" -f -o "$(file_of "$d")" "$CURL_C$d" || die "candor does not serve $d"
+done
+chmod -R a+rX "$tmp"
 
 cores=$(nproc)
 cat >"$tmp/nginx.conf" <<EOF
@@ -178,9 +186,11 @@ worker_processes $cores;
 daemon off;
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/logs/error.log warn;
+worker_rlimit_nofile 16384;
 events { worker_connections 4096; }
 http {
   default_type text/html;
+  types { application/json json; application/atom+xml atom; }
   access_log off;
   sendfile on;
   tcp_nopush on;
@@ -205,13 +215,17 @@ EOF
 nginx_pid=$!
 CURL_N="http://127.0.0.1:$NPORT"
 for i in $(seq 50); do
-  "${CURL[@]}" -o "$tmp/nginx-copy.html" -f "$CURL_N/" 2>/dev/null && break
+  "${CURL[@]}" -o /dev/null -f "$CURL_N/" 2>/dev/null && break
   kill -0 "$nginx_pid" 2>/dev/null || { cat "$tmp/nginx.out" >&2; die "nginx exited"; }
   ((i < 50)) || die "nginx not answering after 10 s"
   sleep 0.2
 done
-cmp "$root/index.html" "$tmp/nginx-copy.html" || die "nginx does not serve the same bytes"
-log "nginx on 127.0.0.1:$NPORT (master pid $nginx_pid, $cores workers) serves the same $page_bytes bytes (cmp OK)"
+for d in "${DOCS[@]}"; do
+  "${CURL[@]}" -f -o "$tmp/nginx-copy" "$CURL_N$d" || die "nginx does not serve $d"
+  cmp -s "$(file_of "$d")" "$tmp/nginx-copy" || die "nginx does not serve the same bytes for $d"
+done
+log "nginx on 127.0.0.1:$NPORT (master pid $nginx_pid, $cores workers) serves the same bytes for ${DOCS[*]} (cmp OK)"
+ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
 # --- 4. measure --------------------------------------------------------------------------
 tck=$(getconf CLK_TCK)
@@ -250,59 +264,89 @@ to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s -> ms
     else printf "%s", v }'
 }
 
-declare -A RPS P50 P99 RSS HWM CPU ERRS
-run() { # name url
-  local name=$1 url=$2 out=$tmp/wrk-$1.txt pids t0 t1 secs
+declare -A RPS CPUREQ PEAK
+run() { # server url conns -> sets RPS[server], CPUREQ[server] (CPU µs per request), PEAK[server]
+  local name=$1 url=$2 conns=$3 out=$tmp/wrk.txt pids t0 t1 reqs
   read -ra pids <<<"$(pids_of "$name")"
-  log "warm-up $name: wrk -t$THREADS -c$CONNS -d$WARMUP"
-  in_bg timeout 60 wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
+  in_bg timeout 60 wrk -t"$THREADS" -c"$conns" -d"$WARMUP" "$url" >/dev/null
   echo 0 >"$tmp/rss-$name"
   sample_rss "$tmp/rss-$name" "${pids[@]}" &
   sampler_pid=$!
   t0=$(cpu_ticks "${pids[@]}")
-  log "run $name: wrk -t$THREADS -c$CONNS -d$DURATION --latency $url"
-  in_bg timeout 300 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" >"$out"
+  in_bg timeout 300 wrk -t"$THREADS" -c"$conns" -d"$DURATION" "$url" >"$out"
   t1=$(cpu_ticks "${pids[@]}")
   stop_pid "$sampler_pid"
   sampler_pid=""
-  sed 's/^/    /' "$out" >&2
+  if grep -qE 'Non-2xx' "$out"; then
+    sed 's/^/    /' "$out" >&2
+    die "$name answered errors for $url (above)"
+  fi
   RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-  P50[$name]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-  P99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-  secs=$(awk '/requests in/ { v = $4; sub(/,$/, "", v); print v }' "$out")
-  ERRS[$name]=$( (grep -E 'Non-2xx|Socket errors' "$out" || true) | tr -s ' ' | paste -sd ';' -)
-  local hwm=0 p
-  for p in "${pids[@]}"; do hwm=$((hwm + $(kb_field "$p" VmHWM || echo 0))); done
-  HWM[$name]=$hwm
-  RSS[$name]=$(cat "$tmp/rss-$name")
-  CPU[$name]=$(awk -v d=$((t1 - t0)) -v tck="$tck" -v s="$secs" 'BEGIN {
-    w = s; sub(/s$/, "", w); if (w ~ /m$/) { sub(/m$/, "", w); w *= 60 }
-    printf "%.0f", (w > 0 ? 100 * d / tck / w : 0) }')
+  reqs=$(awk '/requests in/ { print $1 }' "$out")
+  CPUREQ[$name]=$(awk -v d=$((t1 - t0)) -v tck="$tck" -v r="$reqs" \
+    'BEGIN { printf "%.1f", (r > 0 ? 1e6 * d / tck / r : 0) }')
+  PEAK[$name]=$(cat "$tmp/rss-$name")
 }
-run candor "$CURL_C/"
-run nginx "$CURL_N/"
+
+# Every cell (document x connections) runs PAIRS pairs; within a pair the two servers run back
+# to back, and the order alternates from pair to pair, so a machine that gets busier or quieter
+# during the run moves both servers alike. Reported: the median of the per-pair ratios and
+# their range, the median CPU time per request, and the peak RSS.
+PAIRS=${PAIRS:-3}
+CONNS_LIST=${WRK_CONNECTIONS_LIST:-"64 256 1024"}
+results=$tmp/results.tsv
+: >"$results"
+for d in "${DOCS[@]}"; do
+  for c in $CONNS_LIST; do
+    for pair in $(seq "$PAIRS"); do
+      if ((pair % 2)); then order="candor nginx"; else order="nginx candor"; fi
+      for s in $order; do
+        if [[ $s == candor ]]; then run candor "$CURL_C$d" "$c"; else run nginx "$CURL_N$d" "$c"; fi
+      done
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$d" "$c" "$pair" "${RPS[candor]}" \
+        "${RPS[nginx]}" "${CPUREQ[candor]}" "${CPUREQ[nginx]}" "${PEAK[candor]}" \
+        "${PEAK[nginx]}" >>"$results"
+      log "$d c=$c pair $pair: candor ${RPS[candor]} req/s, nginx ${RPS[nginx]} req/s"
+    done
+  done
+done
 
 # --- 5. report ---------------------------------------------------------------------------
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-{
-  echo
-  echo "GET / ($page_bytes bytes, identity: no Accept-Encoding), wrk -t$THREADS -c$CONNS -d$DURATION --latency"
-  echo "(after a $WARMUP warm-up each); $cores cores shared by the server and wrk"
-  printf '%-8s %12s %9s %9s %14s %12s\n' server "requests/s" "p50 ms" "p99 ms" "peak RSS MiB" "server CPU"
-  for s in candor nginx; do
-    peak=${RSS[$s]}
-    [[ $s == candor ]] && peak=${HWM[$s]}
-    printf '%-8s %12s %9s %9s %14s %11s%%\n' "$s" "${RPS[$s]}" "${P50[$s]}" "${P99[$s]}" \
-      "$(mib "$peak")" "${CPU[$s]}"
-  done
-  echo "peak RSS: candor: VmHWM of its one process after its run (peak since start; the VmRSS"
-  echo "sampled every 200 ms during the run peaked at $(mib "${RSS[candor]}") MiB). nginx: the highest sum of"
-  echo "VmRSS over master + $cores workers, sampled every 200 ms during its run (sum of their VmHWM"
-  echo "after the run: $(mib "${HWM[nginx]}") MiB)."
-  echo "server CPU: utime+stime of the server's processes during the run / wall time (200% = both cores)."
-  for s in candor nginx; do
-    [[ -z ${ERRS[$s]} ]] || echo "$s wrk errors: ${ERRS[$s]}"
-  done
-  awk -v c="${RPS[candor]}" -v n="${RPS[nginx]}" \
-    'BEGIN { printf "ratio candor/nginx (requests/s): %.2f\n", (n > 0 ? c / n : 0) }'
-}
+python3 - "$results" "$THREADS" "$DURATION" "$WARMUP" "$PAIRS" "$cores" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+import statistics, sys
+path, threads, duration, warmup, pairs, cores, load = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+cells = {}
+for d, c, _pair, rc, rn, cc, cn, pc, pn in rows:
+    cells.setdefault((d, int(c)), []).append(
+        (float(rc), float(rn), float(cc), float(cn), int(pc), int(pn)))
+print()
+print(f"Candor vs nginx serving the same bytes (identity), wrk -t{threads} -d{duration} after a "
+      f"{warmup} warm-up each, {pairs} alternating pairs per cell; {cores} cores shared by both "
+      f"servers and wrk; 1-minute load average at the end: {load}")
+print("| document | conns | candor req/s | nginx req/s | ratio median (range) | CPU µs/req candor / nginx | peak RSS MiB candor / nginx |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+all_ratios, cpu_ratios, mem_ratios = [], [], []
+for (d, c), runs in sorted(cells.items()):
+    ratios = [rc / rn for rc, rn, *_ in runs if rn > 0]
+    med = statistics.median(ratios)
+    all_ratios.append(med)
+    cc = statistics.median(r[2] for r in runs)
+    cn = statistics.median(r[3] for r in runs)
+    cpu_ratios.append(cc / cn if cn else 0)
+    pc = max(r[4] for r in runs) / 1024
+    pn = max(r[5] for r in runs) / 1024
+    if c >= 1024:
+        mem_ratios.append(pc / pn if pn else 0)
+    print(f"| `{d}` | {c} | {statistics.median(r[0] for r in runs):.0f} | "
+          f"{statistics.median(r[1] for r in runs):.0f} | {med:.2f} ({min(ratios):.2f}–{max(ratios):.2f}) "
+          f"| {cc:.0f} / {cn:.0f} | {pc:.1f} / {pn:.1f} |")
+print("CPU µs/req: utime+stime of the server's processes during the run / requests served.")
+print("peak RSS: the highest VmRSS (candor: its process; nginx: master + workers summed), sampled every 200 ms.")
+if mem_ratios:
+    print(f"memory at 1,024 connections, candor / nginx (highest cell): {max(mem_ratios):.2f}")
+print(f"CPU per request, candor / nginx: median over cells {statistics.median(cpu_ratios):.2f}, "
+      f"highest cell {max(cpu_ratios):.2f}")
+print(f"ratio candor/nginx (requests/s), median over cells: {statistics.median(all_ratios):.2f}; "
+      f"lowest cell: {min(all_ratios):.2f}")
+PY
