@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::channels::{Channel, Confirmation, DeliveryContext, Message, SendError};
+use crate::channels::{Channel, Confirmation, DeliveryContext, Message, Reply, SendError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{to_chrono, Audience};
@@ -84,6 +84,8 @@ impl PassReport {
 enum Payload {
     Message(Box<Message>),
     Confirmation(Confirmation),
+    /// A reply in a customer's thread (the inbox).
+    Reply(Reply),
 }
 
 enum Outcome {
@@ -261,6 +263,8 @@ impl Outbox {
         let channel = lane.channel.id();
         let payload = if c.audience == Audience::Subscriber.as_str() {
             serde_json::from_str(&c.payload).map(Payload::Confirmation)
+        } else if c.audience == Audience::Reply.as_str() {
+            serde_json::from_str(&c.payload).map(Payload::Reply)
         } else {
             serde_json::from_str(&c.payload).map(|m| Payload::Message(Box::new(m)))
         };
@@ -269,6 +273,7 @@ impl Outbox {
                 let kind = match &p {
                     Payload::Message(m) => format!("{:?}", m.kind),
                     Payload::Confirmation(_) => "Confirmation".to_string(),
+                    Payload::Reply(_) => "Reply".to_string(),
                 };
                 tracing::Span::current().record("kind", tracing::field::display(kind));
                 p
@@ -314,6 +319,7 @@ impl Outbox {
             let sending = match &payload {
                 Payload::Message(msg) => lane.channel.deliver(msg, &ctx),
                 Payload::Confirmation(confirmation) => lane.channel.confirm(confirmation, &ctx),
+                Payload::Reply(reply) => lane.channel.reply(reply, &ctx),
             };
             catch_panic(sending).await.unwrap_or_else(|panic| {
                 tracing::error!(panic = %panic, "the channel panicked while sending");
