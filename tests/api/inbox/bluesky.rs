@@ -193,3 +193,115 @@ async fn bluesky_polling_keeps_within_ratelimit_headers_and_429s() {
     assert_eq!(list_requests(&m).await.len(), 3);
     t.finish().await;
 }
+
+#[tokio::test]
+async fn bluesky_answers_and_the_fixed_reply_name_the_thread_root_and_the_customer_post() {
+    use crate::console::{add_operator, Browser};
+    let m = MockServer::start().await;
+    let st = mount_bluesky(&m).await;
+    let t = app_with(None, Some(&m)).await;
+    let id = declare(&t).await;
+    t.dispatch_all().await;
+    let (uri, cid) = our_post(&t, id).await;
+    let ours = (uri.as_str(), cid.as_str());
+    let ann_uri;
+    {
+        let mut s = st.lock().unwrap();
+        s.notes.push(sky_note(
+            1,
+            "ann.bsky.social",
+            "reply",
+            Some((ours, ours)),
+            "is my data safe?",
+            at(10),
+        ));
+        ann_uri = s.notes[0]["uri"].as_str().unwrap().to_string();
+        s.notes.push(sky_note(
+            2,
+            "bob.bsky.social",
+            "reply",
+            Some((ours, (&ann_uri, "bafycustomer1"))),
+            "same",
+            at(20),
+        ));
+    }
+    t.advance(secs(60));
+    assert_eq!(poll(&t).await.received, 2);
+    add_operator(
+        &t,
+        "ana@acme.test",
+        candor::store::operators::Role::Responder,
+    )
+    .await;
+    let ana = Browser::new(&t);
+    ana.login("ana@acme.test").await;
+    let inbox = format!("/admin/incidents/{id}/inbox");
+    let conv = {
+        let mut conn = t.app.db.pool().acquire().await.unwrap();
+        candor::store::inbox::conversations(&mut conn, id)
+            .await
+            .unwrap()[0]
+            .id
+    };
+    assert_eq!(
+        ana.submit(&inbox, &format!("/admin/inbox/{conv}/claim"), &[])
+            .await
+            .status(),
+        303
+    );
+    let too_long = "é".repeat(301);
+    let r = ana
+        .submit(
+            &inbox,
+            &format!("/admin/inbox/{conv}/answer"),
+            &[("text", &too_long)],
+        )
+        .await;
+    assert_eq!(r.status(), 400, "301 graphemes");
+    let words = "Sorry, that's on us. Your data is safe; we'll tell you here when it's fixed.";
+    let r = ana
+        .submit(
+            &inbox,
+            &format!("/admin/inbox/{conv}/answer"),
+            &[("text", words)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    t.dispatch_all().await;
+    let thread = json!({ "root": { "uri": uri, "cid": cid }, "parent": { "uri": ann_uri, "cid": "bafycustomer1" } });
+    {
+        let s = st.lock().unwrap();
+        let body = s.made.last().unwrap();
+        let rkey = body["rkey"].as_str().unwrap();
+        assert_eq!(rkey.len(), 13, "a TID: {rkey}");
+        assert_eq!(
+            body,
+            &json!({
+                "repo": DID, "collection": "app.bsky.feed.post", "rkey": rkey,
+                "record": { "$type": "app.bsky.feed.post", "text": words,
+                    "createdAt": iso(t.clock_now()), "reply": thread }
+            })
+        );
+    }
+    let made = st.lock().unwrap().made.len();
+    t.post(
+        &format!("/api/v1/incidents/{id}/resolve"),
+        &json!({ "message": "Fixed." }),
+    )
+    .await;
+    t.dispatch_all().await;
+    let s = st.lock().unwrap();
+    assert_eq!(
+        s.made.len(),
+        made + 2,
+        "the resolution and Ann's reply; Bob was never answered"
+    );
+    let fixed = &s.made[made + 1]["record"];
+    assert_eq!(fixed["reply"], thread);
+    assert_eq!(
+        fixed["text"],
+        format!("It's fixed: Login failures is resolved. Thank you for telling us, and sorry again for the trouble. https://status.acme.test/incidents/{id}")
+    );
+    drop(s);
+    t.finish().await;
+}
