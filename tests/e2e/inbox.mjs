@@ -180,6 +180,7 @@ try {
   counts.failed++;
   console.log(`FAIL  inbox: ${e.stack || e}\n${candorLog.split('\n').slice(-20).join('\n')}`);
 } finally {
+  if (counts.failed) console.log(candorLog.split('\n').filter((l) => /ERROR|WARN/.test(l)).slice(-10).join('\n'));
   await browser.close();
   candor.kill('SIGTERM');
   server.close();

@@ -68,7 +68,8 @@ pub async fn page(
                         (
                             a.created_at,
                             json!({
-                                "from": a.kind, "body": a.body, "actor": a.actor, "state": a.state,
+                                "from": a.kind, "body": a.body, "state": a.state,
+                    "actor": a.actor.strip_prefix("operator:").unwrap_or(&a.actor),
                                 "url": crate::domain::inbox::safe_link(a.remote_url.as_deref()),
                                 "at": views::time(a.created_at, now, tz),
                             }),

@@ -290,18 +290,17 @@ async fn bluesky_answers_and_the_fixed_reply_name_the_thread_root_and_the_custom
     )
     .await;
     t.dispatch_all().await;
-    let s = st.lock().unwrap();
+    let all = st.lock().unwrap().made.clone();
     assert_eq!(
-        s.made.len(),
+        all.len(),
         made + 2,
         "the resolution and Ann's reply; Bob was never answered"
     );
-    let fixed = &s.made[made + 1]["record"];
+    let fixed = &all[made + 1]["record"];
     assert_eq!(fixed["reply"], thread);
     assert_eq!(
         fixed["text"],
         format!("It's fixed: Login failures is resolved. Thank you for telling us, and sorry again for the trouble. https://status.acme.test/incidents/{id}")
     );
-    drop(s);
     t.finish().await;
 }
