@@ -11,7 +11,8 @@
 //!
 //! Most deliveries carry an incident's [`Message`]; a delivery for the `subscriber` audience
 //! carries a [`Confirmation`] (a subscriber's double opt-in mail, of no incident), which the
-//! lane hands to [`Channel::confirm`].
+//! lane hands to [`Channel::confirm`]; one for the `reply` audience carries a [`Reply`] (an
+//! answer from the inbox, in a customer's thread), handed to [`Channel::reply`].
 
 pub mod limit;
 

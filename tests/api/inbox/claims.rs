@@ -175,6 +175,7 @@ async fn only_the_claimer_answers_in_the_thread_and_the_answered_are_told_it_is_
         .await
         .unwrap()
         .contains("501 characters long as mastodon counts them; the limit is 500"));
+    t.advance(secs(90));
     let words = "You're right, and we're sorry: Frankfurt is affected. We'll tell you here when it's fixed.";
     let r = ana
         .submit(
@@ -226,6 +227,25 @@ async fn only_the_claimer_answers_in_the_thread_and_the_answered_are_told_it_is_
     }
     let page = ana.page(&inbox).await;
     assert!(page.contains("Told it is fixed: ann@far.example"), "{page}");
+    // /metrics: half the conversations answered, 90 s to the first answer, every answered one
+    // of a resolved incident told it is fixed.
+    let metrics = t
+        .http
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "candor_inbox_conversations 2",
+        "candor_inbox_answered_ratio 0.5",
+        "candor_inbox_first_answer_seconds 90.0",
+        "candor_inbox_closed_ratio 1.0",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     t.finish().await;
 }
 
@@ -266,6 +286,19 @@ async fn an_incident_can_opt_out_of_telling_them_it_is_fixed() {
         before + 1,
         "the resolution only"
     );
+    // Retention: the inbox goes with the resolved incident's deliveries (90 days by default).
+    t.advance(secs(91 * 24 * 3600));
+    t.tick().await;
+    let mut conn = t.app.db.pool().acquire().await.unwrap();
+    assert!(candor::store::inbox::conversations(&mut conn, id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(candor::store::inbox::items(&mut conn, id)
+        .await
+        .unwrap()
+        .is_empty());
+    drop(conn);
     t.finish().await;
 }
 
