@@ -146,9 +146,17 @@ impl Inbox {
             }
         }
         let now = self.clock.now();
-        let mut unit = Unit::begin(&self.db, Some(self.changes.clone())).await?;
-        report.told_waiting = commands::inbox::tell_waiting(&self.env, unit.tx(), now).await?;
-        unit.commit().await?;
+        // A write only when some conversation is due to be told (each pass is a second apart).
+        let before = now - to_chrono(self.env.config.inbox.unclaimed_after);
+        let due = {
+            let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+            !store::waiting_untold(&mut conn, before).await?.is_empty()
+        };
+        if due {
+            let mut unit = Unit::begin(&self.db, Some(self.changes.clone())).await?;
+            report.told_waiting = commands::inbox::tell_waiting(&self.env, unit.tx(), now).await?;
+            unit.commit().await?;
+        }
         Ok(report)
     }
 

@@ -18,6 +18,7 @@ const TMP = env('E2E_TMP');
 const SHOTS = env('E2E_SHOTS');
 const RESULTS = env('E2E_RESULTS');
 const AXE = env('E2E_AXE');
+const OUT = env('E2E_OUT');
 const EMAIL = 'inbox-operator@example.com';
 const PASSWORD = `inbox-operator-password-${process.pid}`;
 const { counts, check } = checks();
@@ -162,6 +163,11 @@ try {
     await until('the flag', async () => { await page.goto(inbox); return (await page.locator('section.conversation.is-overdue').count()) === 2; });
   });
   await page.screenshot({ path: join(SHOTS, 'inbox.png'), fullPage: true });
+  await check('inbox: the page saved for the HTML checker', async () => {
+    const resp = await context.request.get(inbox);
+    if (resp.status() !== 200) return `GET ${inbox} answered ${resp.status()}`;
+    writeFileSync(join(OUT, 'console-inbox.html'), await resp.text());
+  });
   await check('inbox: axe-core finds no violations', () => axe(page, AXE));
   await check('inbox: no sideways scrolling at 390 px', async () => {
     await page.setViewportSize({ width: 390, height: 844 });

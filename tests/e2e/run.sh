@@ -403,7 +403,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 log "inbox: a second Candor listening to a stand-in Mastodon (inbox.mjs)"
-E2E_BIN="$BIN" E2E_CONFIG="$tmp/candor.yaml" E2E_TMP="$tmp" E2E_SHOTS="$SHOTS" E2E_AXE="$AXE_JS" \
+E2E_BIN="$BIN" E2E_CONFIG="$tmp/candor.yaml" E2E_TMP="$tmp" E2E_SHOTS="$SHOTS" E2E_AXE="$AXE_JS" E2E_OUT="$OUT" \
   E2E_RESULTS="$tmp/inbox-results" timeout -k 10 180 node "$E2E_DIR/inbox.mjs"
 node_rc=$?
 if [ -f "$tmp/inbox-results" ]; then
