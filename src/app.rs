@@ -208,6 +208,17 @@ impl App {
         )
     }
 
+    /// The inbox's poller (customers' replies and mentions; see `src/inbox`).
+    pub fn inbox(&self) -> crate::inbox::Inbox {
+        crate::inbox::Inbox::new(
+            self.db.clone(),
+            self.clock.clone(),
+            self.env(),
+            &self.channels,
+            self.changes.clone(),
+        )
+    }
+
     pub fn outbox(&self) -> Outbox {
         Outbox::new(
             self.db.clone(),
@@ -243,6 +254,11 @@ impl App {
                     .run(stop_workers.clone(), self.loops.clone()),
             ));
             workers.extend(outbox.spawn(self.changes.subscribe(), stop_workers.clone()));
+            if !self.config.inbox.channels.is_empty() {
+                workers.push(tokio::spawn(
+                    self.inbox().run(stop_workers.clone(), self.loops.clone()),
+                ));
+            }
         }
         if role != Role::Worker {
             workers.push(tokio::spawn(

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod outbox;
 pub mod render;

@@ -77,6 +77,10 @@ pub struct Metrics {
     estimate_median: FloatGauge,
     estimate_p90: FloatGauge,
     estimates: Gauge,
+    inbox_conversations: Gauge,
+    inbox_answered: FloatGauge,
+    inbox_closed: FloatGauge,
+    inbox_first_answer: FloatGauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -103,6 +107,10 @@ impl Metrics {
             estimate_median: FloatGauge::default(),
             estimate_p90: FloatGauge::default(),
             estimates: Gauge::default(),
+            inbox_conversations: Gauge::default(),
+            inbox_answered: FloatGauge::default(),
+            inbox_closed: FloatGauge::default(),
+            inbox_first_answer: FloatGauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -149,6 +157,26 @@ impl Metrics {
             "estimate_accuracy_incidents",
             "Resolved incidents of the last 90 days that had an estimate",
             m.estimates.clone(),
+        );
+        registry.register(
+            "inbox_conversations",
+            "Customers' conversations in the inbox (one per incident, channel and author), as far as retention keeps them",
+            m.inbox_conversations.clone(),
+        );
+        registry.register(
+            "inbox_answered_ratio",
+            "Share of inbox conversations answered by the team (NaN when there are none)",
+            m.inbox_answered.clone(),
+        );
+        registry.register(
+            "inbox_closed_ratio",
+            "Share of answered conversations of resolved incidents told it is fixed (NaN when there are none)",
+            m.inbox_closed.clone(),
+        );
+        registry.register(
+            "inbox_first_answer_seconds",
+            "Mean time from a customer's first post to the team's first answer, answered conversations (NaN when there are none)",
+            m.inbox_first_answer.clone(),
         );
         // Every outcome is there from the start (at 0), so a rate over it never starts from
         // a missing series.
@@ -236,6 +264,20 @@ impl Metrics {
         self.estimates.set(ratios.len() as i64);
         self.estimate_median.set(quantile(&ratios, 0.5));
         self.estimate_p90.set(quantile(&ratios, 0.9));
+
+        let t = crate::store::inbox::totals(conn).await?;
+        let share = |n: i64, of: i64| {
+            if of == 0 {
+                f64::NAN
+            } else {
+                n as f64 / of as f64
+            }
+        };
+        self.inbox_conversations.set(t.conversations);
+        self.inbox_answered.set(share(t.answered, t.conversations));
+        self.inbox_closed.set(share(t.closed, t.closable));
+        self.inbox_first_answer
+            .set(share(t.answer_seconds, t.answered));
 
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use super::fit::Counter;
 use super::{
     classify_status, describe_reqwest_error, error_text, wait_hint, Channel, DeliveryContext,
-    Message, Preview, Reset, SendError, Sent,
+    Message, Preview, Reply, Reset, SendError, Sent,
 };
 use crate::config::Secret;
 use crate::render::Renderer;
@@ -54,6 +54,8 @@ pub struct BlueskyChannel {
     http: reqwest::Client,
     renderer: Arc<Renderer>,
     session: Mutex<Option<Session>>,
+    /// The rate-limit headers of the latest answer (`RateLimit-*`), for the inbox's polling.
+    rate: std::sync::Mutex<crate::domain::inbox::Rate>,
 }
 
 /// A record key for one delivery: a valid TID (13 base32-sortable characters, top bit 0, 53
@@ -90,7 +92,7 @@ fn strong_ref(remote_id: &str) -> Option<serde_json::Value> {
 
 /// The post's address on bsky.app: `at://DID/app.bsky.feed.post/RKEY` →
 /// `https://bsky.app/profile/DID/post/RKEY`.
-fn web_url(uri: &str) -> Option<String> {
+pub fn web_url(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix("at://")?;
     let (did, rkey) = rest.split_once(&format!("/{COLLECTION}/"))?;
     Some(format!("https://bsky.app/profile/{did}/post/{rkey}"))
@@ -119,6 +121,7 @@ impl BlueskyChannel {
             http: super::http_client(timeout)?,
             renderer,
             session: Mutex::new(None),
+            rate: std::sync::Mutex::default(),
         })
     }
 
@@ -140,6 +143,10 @@ impl BlueskyChannel {
         now: DateTime<Utc>,
     ) -> Result<Call, SendError> {
         let resp = req.send().await.map_err(describe_reqwest_error)?;
+        let rate = crate::inbox::rate_of(resp.headers(), "ratelimit-", Reset::EpochSeconds, now);
+        if rate.remaining.is_some() {
+            *self.rate.lock().expect("rate lock") = rate;
+        }
         let status = resp.status();
         if status.is_success() {
             return resp
@@ -329,6 +336,55 @@ impl Channel for BlueskyChannel {
         if let (Some(root), Some(parent)) = (root, parent) {
             record["reply"] = json!({ "root": root, "parent": parent });
         }
+        self.create(&rkey, record, ctx).await
+    }
+
+    /// A reply in a customer's thread: `reply.root` = the thread's root, `reply.parent` = their
+    /// post, at most 300 graphemes; the record key is the delivery's, as for updates.
+    async fn reply(&self, r: &Reply, ctx: &DeliveryContext) -> Result<Sent, SendError> {
+        let length = Counter::Graphemes.count(&r.text);
+        if length > LIMIT {
+            return Err(SendError::permanent(format!(
+                "the reply is {length} graphemes long; Bluesky allows {LIMIT}"
+            )));
+        }
+        let (Some(parent), Some(root)) = (
+            strong_ref(&r.to),
+            strong_ref(r.root.as_deref().unwrap_or(&r.to)),
+        ) else {
+            return Err(SendError::permanent(format!(
+                "`{}` is not a post's uri and cid",
+                r.to
+            )));
+        };
+        let rkey = record_key(r.posted_at, ctx.delivery_id);
+        if ctx.attempt > 1 {
+            if let Some(r) = self.existing(&rkey, ctx.now).await? {
+                return Ok(sent(&r));
+            }
+        }
+        let record = json!({
+            "$type": COLLECTION,
+            "text": r.text,
+            "createdAt": r.posted_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "reply": { "root": root, "parent": parent },
+        });
+        self.create(&rkey, record, ctx).await
+    }
+
+    fn listener(&self) -> Option<&dyn crate::inbox::Listener> {
+        Some(self)
+    }
+}
+
+impl BlueskyChannel {
+    /// `com.atproto.repo.createRecord` of one post under `rkey`.
+    async fn create(
+        &self,
+        rkey: &str,
+        record: serde_json::Value,
+        ctx: &DeliveryContext,
+    ) -> Result<Sent, SendError> {
         let v = self
             .authed("createRecord", ctx.now, |s| {
                 self.http
@@ -344,6 +400,23 @@ impl Channel for BlueskyChannel {
         let r: StrongRef = serde_json::from_value(v)
             .map_err(|e| SendError::retryable(format!("createRecord: unreadable answer: {e}")))?;
         Ok(sent(&r))
+    }
+
+    /// An authenticated XRPC query (`GET /xrpc/METHOD?query`) with the kept session, and the
+    /// rate-limit headers it came back with: the inbox reads notifications with it.
+    pub(crate) async fn query(
+        &self,
+        method: &str,
+        query: &[(&str, String)],
+        now: DateTime<Utc>,
+    ) -> Result<(serde_json::Value, crate::domain::inbox::Rate), SendError> {
+        let v = self
+            .authed(method, now, |_| {
+                self.http.get(self.xrpc(method)).query(query)
+            })
+            .await?;
+        let rate = *self.rate.lock().expect("rate lock");
+        Ok((v, rate))
     }
 }
 

@@ -22,9 +22,10 @@ use tokio::sync::Mutex;
 use super::fit::Counter;
 use super::{
     classify_status, describe_reqwest_error, error_text, wait_hint, Channel, DeliveryContext,
-    Message, Preview, Reset, SendError, Sent,
+    Message, Preview, Reply, Reset, SendError, Sent,
 };
 use crate::config::Secret;
+use crate::domain::inbox::{mastodon_length, mastodon_reply_text};
 use crate::render::Renderer;
 
 /// Mastodon's defaults, used until the instance has said otherwise.
@@ -165,6 +166,69 @@ impl MastodonChannel {
             .map_err(|e| SendError::retryable(format!("GET {path}: {e}")))
     }
 
+    /// `GET path?query` with the account's token: the inbox reads notifications and threads
+    /// with the client and token that post.
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, SendError> {
+        self.http
+            .get(self.endpoint(path))
+            .bearer_auth(self.token.expose())
+            .query(query)
+            .send()
+            .await
+            .map_err(describe_reqwest_error)
+    }
+
+    /// The instance's limits as far as known (Mastodon's defaults until it was asked).
+    pub(crate) fn known_limits(&self) -> (usize, usize) {
+        let l = self
+            .limits
+            .try_lock()
+            .ok()
+            .and_then(|l| *l)
+            .unwrap_or(DEFAULT_LIMIT);
+        (l.max_characters, l.characters_reserved_per_url)
+    }
+
+    /// Posts `form` to `/api/v1/statuses` under an idempotency key: the status's id and URL.
+    async fn post_status(
+        &self,
+        form: &[(&str, String)],
+        key: String,
+        ctx: &DeliveryContext,
+    ) -> Result<Sent, SendError> {
+        let resp = self
+            .http
+            .post(self.endpoint("/api/v1/statuses"))
+            .bearer_auth(self.token.expose())
+            .header("Idempotency-Key", key)
+            .form(form)
+            .send()
+            .await
+            .map_err(describe_reqwest_error)?;
+        let status = resp.status();
+        if status.is_success() {
+            let s: Status = resp
+                .json()
+                .await
+                .map_err(|e| SendError::retryable(format!("unreadable status: {e}")))?;
+            return Ok(Sent {
+                remote_id: Some(s.id),
+                remote_url: s.url,
+            });
+        }
+        let wait = wait_hint(&resp, "x-ratelimit-reset", Reset::Iso8601, ctx.now);
+        let body = resp.text().await.unwrap_or_default();
+        Err(classify_status(
+            status,
+            &error_text(&body, &["error"]),
+            wait,
+        ))
+    }
+
     fn text(&self, msg: &Message, l: Limits) -> Result<(String, Counter), SendError> {
         let counter = Counter::GraphemesShortLinks {
             url: l.characters_reserved_per_url,
@@ -231,33 +295,32 @@ impl Channel for MastodonChannel {
         if let Some(parent) = ctx.thread_parent.as_ref().or(ctx.thread_root.as_ref()) {
             form.push(("in_reply_to_id", parent.clone()));
         }
-        let resp = self
-            .http
-            .post(self.endpoint("/api/v1/statuses"))
-            .bearer_auth(self.token.expose())
-            .header("Idempotency-Key", idempotency_key(msg, ctx))
-            .form(&form)
-            .send()
+        self.post_status(&form, idempotency_key(msg, ctx), ctx)
             .await
-            .map_err(describe_reqwest_error)?;
-        let status = resp.status();
-        if status.is_success() {
-            let s: Status = resp
-                .json()
-                .await
-                .map_err(|e| SendError::retryable(format!("unreadable status: {e}")))?;
-            return Ok(Sent {
-                remote_id: Some(s.id),
-                remote_url: s.url,
-            });
+    }
+
+    /// A reply in a customer's thread: `in_reply_to_id` = their status, their `@acct` first,
+    /// within the instance's limit as Mastodon counts it.
+    async fn reply(&self, r: &Reply, ctx: &DeliveryContext) -> Result<Sent, SendError> {
+        let l = self.limits(ctx).await?;
+        let mention = r.mention.as_deref().unwrap_or("");
+        let length = mastodon_length(mention, &r.text, l.characters_reserved_per_url);
+        if length > l.max_characters {
+            return Err(SendError::permanent(format!(
+                "the reply is {length} characters long; the instance allows {}",
+                l.max_characters
+            )));
         }
-        let wait = wait_hint(&resp, "x-ratelimit-reset", Reset::Iso8601, ctx.now);
-        let body = resp.text().await.unwrap_or_default();
-        Err(classify_status(
-            status,
-            &error_text(&body, &["error"]),
-            wait,
-        ))
+        let form = [
+            ("status", mastodon_reply_text(mention, &r.text)),
+            ("in_reply_to_id", r.to.clone()),
+        ];
+        let key = format!("{}-{}", ctx.idempotency_key, r.posted_at.timestamp_millis());
+        self.post_status(&form, key, ctx).await
+    }
+
+    fn listener(&self) -> Option<&dyn crate::inbox::Listener> {
+        Some(self)
     }
 }
 

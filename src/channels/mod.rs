@@ -44,6 +44,8 @@ pub enum MessageKind {
     OpsAlertResolved,
     /// To the team: an alert named a component (by label value) that the config does not map.
     OpsAlertUnmapped,
+    /// To the team: a customer's conversation in the inbox waits unclaimed.
+    OpsInboxWaiting,
     /// A maintenance window is announced.
     MaintenanceScheduled,
     /// An announced window changed (times, title, components) or was extended.
@@ -102,6 +104,22 @@ pub struct Message {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {
     pub subscriber_id: i64,
+}
+
+/// A reply to one customer's post, from the inbox (an operator's answer, or the "it is fixed"
+/// that closes the loop), as its delivery's payload: the words and exactly what they answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub conversation_id: i64,
+    /// The customer's post: Mastodon's status id, Bluesky's "`uri` `cid`".
+    pub to: String,
+    /// Bluesky: the thread's root post ("`uri` `cid`"); the post itself when it starts one.
+    pub root: Option<String>,
+    /// Mastodon: the customer's `acct`, mentioned first so they are told.
+    pub mention: Option<String>,
+    pub text: String,
+    /// When it was queued (a stable part of idempotency keys and record keys).
+    pub posted_at: DateTime<Utc>,
 }
 
 /// What the worker knows about this attempt.
@@ -170,6 +188,18 @@ pub trait Channel: Send + Sync + 'static {
             "channel `{}` does not send confirmation mails",
             self.id()
         )))
+    }
+    /// Sends one reply in a customer's thread (the inbox). Only Mastodon and Bluesky do; any
+    /// other refuses for good.
+    async fn reply(&self, _r: &Reply, _ctx: &DeliveryContext) -> Result<Sent, SendError> {
+        Err(SendError::permanent(format!(
+            "channel `{}` does not answer customers' posts",
+            self.id()
+        )))
+    }
+    /// The inbox's side of this channel (reading notifications), if it has one.
+    fn listener(&self) -> Option<&dyn crate::inbox::Listener> {
+        None
     }
     /// What this channel would publish for `msg`, exactly, for the console's preview: the text
     /// after fitting it to the platform's limit, and that limit. `None` for channels whose

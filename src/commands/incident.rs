@@ -314,6 +314,7 @@ pub async fn resolve(
         now,
     )
     .await?;
+    super::inbox::close_loop(env, conn, &after, now).await?;
     audit::record(
         conn,
         &actor.to_string(),

@@ -21,6 +21,7 @@ mod unit;
 pub use unit::Unit;
 pub mod alerts;
 pub mod console;
+pub mod inbox;
 pub mod maintenance;
 pub mod operators;
 pub mod review;

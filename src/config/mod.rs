@@ -15,6 +15,7 @@ pub mod components;
 pub mod console;
 pub mod database;
 pub mod honesty;
+pub mod inbox;
 mod interpolate;
 pub mod maintenance;
 pub mod ops;
@@ -40,6 +41,7 @@ pub use components::{ComponentConfig, GroupConfig};
 pub use console::{ConsoleConfig, IncidentTemplate};
 pub use database::DatabaseConfig;
 pub use honesty::HonestyConfig;
+pub use inbox::InboxConfig;
 pub use maintenance::MaintenanceConfig;
 pub use ops::OpsConfig;
 pub use outbox::OutboxConfig;
@@ -173,6 +175,9 @@ pub struct Config {
     /// How long finished history is kept (see `config/retention.rs`).
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Customers' replies and mentions (see `config/inbox.rs`).
+    #[serde(default)]
+    pub inbox: InboxConfig,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -275,6 +280,7 @@ impl Config {
         channels::validate(self)?;
         self.ops.validate(self)?;
         self.alertmanager.validate(self)?;
+        self.inbox.validate(self)?;
         self.console.validate(self)
     }
 

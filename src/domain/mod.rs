@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod estimates;
 pub mod honesty;
+pub mod inbox;
 pub mod incident;
 pub mod maintenance;
 pub mod schedule;
@@ -123,8 +124,9 @@ string_enum!(
 
 string_enum!(
     /// Whom a delivery is for: everyone (the status page's channels), the team, or one
-    /// subscriber privately (a confirmation mail).
-    Audience { Public => "public", Ops => "ops", Subscriber => "subscriber" }
+    /// subscriber privately (a confirmation mail), or one customer in their own thread (a reply
+    /// from the inbox).
+    Audience { Public => "public", Ops => "ops", Subscriber => "subscriber", Reply => "reply" }
 );
 
 string_enum!(

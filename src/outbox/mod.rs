@@ -11,7 +11,8 @@
 //!
 //! Most deliveries carry an incident's [`Message`]; a delivery for the `subscriber` audience
 //! carries a [`Confirmation`] (a subscriber's double opt-in mail, of no incident), which the
-//! lane hands to [`Channel::confirm`].
+//! lane hands to [`Channel::confirm`]; one for the `reply` audience carries a [`Reply`] (an
+//! answer from the inbox, in a customer's thread), handed to [`Channel::reply`].
 
 pub mod limit;
 
@@ -27,7 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::channels::{Channel, Confirmation, DeliveryContext, Message, SendError};
+use crate::channels::{Channel, Confirmation, DeliveryContext, Message, Reply, SendError};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{to_chrono, Audience};
@@ -85,6 +86,8 @@ impl PassReport {
 enum Payload {
     Message(Box<Message>),
     Confirmation(Confirmation),
+    /// A reply in a customer's thread (the inbox).
+    Reply(Reply),
 }
 
 impl Outbox {
@@ -339,6 +342,8 @@ impl Outbox {
         let channel = lane.channel.id();
         let payload = if c.audience == Audience::Subscriber.as_str() {
             serde_json::from_str(&c.payload).map(Payload::Confirmation)
+        } else if c.audience == Audience::Reply.as_str() {
+            serde_json::from_str(&c.payload).map(Payload::Reply)
         } else {
             serde_json::from_str(&c.payload).map(|m| Payload::Message(Box::new(m)))
         };
@@ -347,6 +352,7 @@ impl Outbox {
                 let kind = match &p {
                     Payload::Message(m) => format!("{:?}", m.kind),
                     Payload::Confirmation(_) => "Confirmation".to_string(),
+                    Payload::Reply(_) => "Reply".to_string(),
                 };
                 tracing::Span::current().record("kind", tracing::field::display(kind));
                 p
@@ -387,6 +393,7 @@ impl Outbox {
             let sending = match &payload {
                 Payload::Message(msg) => lane.channel.deliver(msg, &ctx),
                 Payload::Confirmation(confirmation) => lane.channel.confirm(confirmation, &ctx),
+                Payload::Reply(reply) => lane.channel.reply(reply, &ctx),
             };
             catch_panic(sending).await.unwrap_or_else(|panic| {
                 tracing::error!(panic = %panic, "the channel panicked while sending");

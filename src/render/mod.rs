@@ -127,6 +127,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/admin/subscribers.html"),
     ),
     (
+        "admin/inbox.html",
+        include_str!("../../templates/admin/inbox.html"),
+    ),
+    (
         "email/update/subject.txt.j2",
         include_str!("../../templates/email/update/subject.txt.j2"),
     ),

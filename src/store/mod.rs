@@ -10,6 +10,7 @@ pub mod changes;
 pub mod deliveries;
 pub mod history;
 pub mod idempotency;
+pub mod inbox;
 pub mod incidents;
 pub mod installation;
 pub mod operators;

@@ -20,10 +20,18 @@ pub struct Swept {
     pub sessions: u64,
     pub login_throttle: u64,
     pub public_changes: u64,
+    /// Inbox conversations (with their posts and answers) of incidents resolved before the
+    /// deliveries' cut-off.
+    pub inbox: u64,
 }
 
 /// Rows of `public_changes` kept: an instance further behind than this reloads everything.
 pub const PUBLIC_CHANGES_KEPT: i64 = 10_000;
+
+// Inbox conversations of incidents resolved before the deliveries' cut-off.
+const OLD_CONVERSATIONS: &str = "SELECT c.id FROM inbox_conversations c JOIN incidents i \
+     ON i.id = c.incident_id WHERE i.resolved_at IS NOT NULL AND i.resolved_at < $1 \
+     ORDER BY c.id LIMIT $2";
 
 // Finished deliveries of resolved incidents (an open incident's first post is its thread root),
 // and finished deliveries of no incident (confirmation mails).
@@ -58,6 +66,39 @@ pub async fn sweep(db: &Db, c: &Cutoffs, batch: i64) -> Result<Swept> {
         tx.commit().await?;
         swept.email_sends += sends;
         swept.deliveries += n;
+        if n < batch as u64 {
+            break;
+        }
+    }
+    loop {
+        let mut tx = db.begin_write().await?;
+        for table in ["inbox_answers", "inbox_items"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE conversation_id IN ({OLD_CONVERSATIONS})"
+            ))
+            .bind(ms(c.deliveries))
+            .bind(batch)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let n = sqlx::query(&format!(
+            "DELETE FROM inbox_conversations WHERE id IN ({OLD_CONVERSATIONS})"
+        ))
+        .bind(ms(c.deliveries))
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM inbox_incidents WHERE incident_id IN (SELECT id FROM incidents \
+             WHERE resolved_at IS NOT NULL AND resolved_at < $1) AND incident_id NOT IN \
+             (SELECT incident_id FROM inbox_conversations)",
+        )
+        .bind(ms(c.deliveries))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        swept.inbox += n;
         if n < batch as u64 {
             break;
         }

@@ -13,6 +13,7 @@ mod facts;
 mod feeds;
 mod guard;
 mod helpers;
+mod inbox;
 mod incidents;
 mod maintenance;
 mod metrics;

@@ -20,6 +20,9 @@
 #     title and an incident on every component, is no wider than the viewport (screenshots in
 #     out/widths/), axe-core on every console page, the subscribe form's tap targets, and an
 #     incident declared through the API appearing on the open dashboard within 2 s;
+#   - tests/e2e/inbox.mjs: a second Candor listening to a stand-in Mastodon; customers reply, an
+#     operator claims and answers; the inbox with claimed, answered and waiting conversations
+#     (screenshots inbox*.png in target/e2e-screenshots/);
 #   - the Nu Html Checker (vnu.jar) on the HTML of every public page kind and console page.
 # Ends with the line `N passed, M failed` and exits non-zero if anything failed. Screenshots
 # and logs land in tests/e2e/out/ (ignored by git). The server is always stopped.
@@ -396,6 +399,19 @@ if [ -f "$tmp/roles-results" ]; then
   if [ "$node_rc" != 0 ] && [ "$bf" = 0 ]; then fail "roles.mjs exited $node_rc"; fi
 else
   fail "roles.mjs stopped before reporting (exit $node_rc)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+log "inbox: a second Candor listening to a stand-in Mastodon (inbox.mjs)"
+E2E_BIN="$BIN" E2E_CONFIG="$tmp/candor.yaml" E2E_TMP="$tmp" E2E_SHOTS="$SHOTS" E2E_AXE="$AXE_JS" E2E_OUT="$OUT" \
+  E2E_RESULTS="$tmp/inbox-results" timeout -k 10 180 node "$E2E_DIR/inbox.mjs"
+node_rc=$?
+if [ -f "$tmp/inbox-results" ]; then
+  read -r bp bf <"$tmp/inbox-results"
+  passed=$((passed + bp)); failed=$((failed + bf))
+  if [ "$node_rc" != 0 ] && [ "$bf" = 0 ]; then fail "inbox.mjs exited $node_rc"; fi
+else
+  fail "inbox.mjs stopped before reporting (exit $node_rc)"
 fi
 
 # ---------------------------------------------------------------------------------------------

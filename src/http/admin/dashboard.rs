@@ -25,6 +25,8 @@ async fn open_rows(app: &App, signed: &Signed) -> Result<Vec<Value>, crate::stor
     let mut conn = app.db.pool().acquire().await?;
     let mut open = incidents::open(&mut conn).await?;
     urgency::most_urgent_first(&mut open, now);
+    let waiting_since = now - crate::domain::to_chrono(app.config.inbox.unclaimed_after);
+    let waiting = crate::store::inbox::waiting_by_incident(&mut conn, waiting_since).await?;
     let mut rows = Vec::new();
     for i in open {
         let comps = incidents::components(&mut conn, i.id).await?;
@@ -36,6 +38,7 @@ async fn open_rows(app: &App, signed: &Signed) -> Result<Vec<Value>, crate::stor
             "eta_passed": i.eta_at.is_some_and(|t| t <= now),
             "next_update": i.next_update_at.map(|t| views::time(t, now, tz)),
             "update_overdue": i.next_update_at.is_some_and(|t| t <= now),
+            "inbox_waiting": waiting.iter().find(|(id, _)| *id == i.id).map_or(0, |(_, n)| *n),
             "components": comps.iter().map(|(id, s)| json!({
                 "name": app.config.component_name(id),
                 "status": s, "label": views::component_label(*s),

@@ -32,6 +32,7 @@ pub enum Missing {
     Window,
     Delivery,
     Subscriber,
+    Conversation,
 }
 
 impl Missing {
@@ -43,6 +44,10 @@ impl Missing {
                 "There is no maintenance window with that number.",
             ),
             Missing::Delivery => ("No such delivery", "There is no delivery with that number."),
+            Missing::Conversation => (
+                "No such conversation",
+                "There is no conversation in the inbox with that number.",
+            ),
             Missing::Subscriber => (
                 "No such subscriber",
                 "There is no subscriber with that number (already removed?).",
@@ -354,6 +359,11 @@ console_id!(
     /// `/admin/deliveries/{id}`
     DeliveryId,
     Missing::Delivery
+);
+console_id!(
+    /// `/admin/inbox/{id}`: a conversation in an incident's inbox.
+    ConversationId,
+    Missing::Conversation
 );
 console_id!(
     /// `/admin/subscribers/{id}`

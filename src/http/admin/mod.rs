@@ -19,6 +19,7 @@
 pub mod audit;
 pub mod dashboard;
 pub mod error;
+pub mod inbox;
 pub mod incidents;
 pub mod maintenance;
 pub mod session;
@@ -55,6 +56,10 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/incidents/1/update"),
     ("POST", "/admin/incidents/1/resolve"),
     ("POST", "/admin/incidents/1/own"),
+    ("GET", "/admin/incidents/1/inbox"),
+    ("POST", "/admin/incidents/1/inbox/tell-fixed"),
+    ("POST", "/admin/inbox/1/claim"),
+    ("POST", "/admin/inbox/1/answer"),
     ("POST", "/admin/preview"),
     ("GET", "/admin/estimates"),
     ("POST", "/admin/deliveries/1/retry"),
@@ -119,6 +124,13 @@ pub fn router(app: &App) -> Router<App> {
         .route("/admin/incidents/{id}/update", post(incidents::update))
         .route("/admin/incidents/{id}/resolve", post(incidents::resolve))
         .route("/admin/incidents/{id}/own", post(dashboard::take_ownership))
+        .route("/admin/incidents/{id}/inbox", get(inbox::page))
+        .route(
+            "/admin/incidents/{id}/inbox/tell-fixed",
+            post(inbox::tell_fixed),
+        )
+        .route("/admin/inbox/{id}/claim", post(inbox::claim))
+        .route("/admin/inbox/{id}/answer", post(inbox::answer))
         .route("/admin/preview", post(incidents::preview))
         .route("/admin/estimates", get(incidents::estimates))
         .route("/admin/deliveries/{id}/retry", post(incidents::retry))
