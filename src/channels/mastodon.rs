@@ -10,6 +10,8 @@
 //!   after a lost response is recognised by the server (it keeps keys about an hour) and not
 //!   posted twice.
 //! - Later updates reply (`in_reply_to_id`) to the incident's latest post here.
+//! - A correction edits the corrected update's post (`PUT /api/v1/statuses/:id`), and replies
+//!   as well when the meaning changed.
 //! - A 429 waits for `Retry-After` or `X-RateLimit-Reset` (an ISO 8601 time).
 
 use std::sync::Arc;
@@ -225,6 +227,46 @@ impl Channel for MastodonChannel {
     }
 
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {
+        // A correction edits the original post (Mastodon keeps its edit history, visible to
+        // all); when the meaning changed it also replies, so followers who saw the first
+        // version are told. Without an original post here, it replies.
+        if let (Some(fix), Some(original)) = (&msg.correction, &ctx.corrects) {
+            let edited = self.edit(original, &fix.edited, ctx).await?;
+            if !fix.meaning_changed {
+                // No new post: the thread's latest post stays what the next update answers.
+                return Ok(Sent {
+                    remote_id: None,
+                    remote_url: edited.url,
+                });
+            }
+        }
+        self.post(msg, ctx).await
+    }
+}
+
+impl MastodonChannel {
+    /// `PUT /api/v1/statuses/:id` with the status's new text.
+    async fn edit(
+        &self,
+        id: &str,
+        msg: &Message,
+        ctx: &DeliveryContext,
+    ) -> Result<Status, SendError> {
+        let l = self.limits(ctx).await?;
+        let (text, _) = self.text(msg, l)?;
+        let resp = self
+            .http
+            .put(self.endpoint(&format!("/api/v1/statuses/{id}")))
+            .bearer_auth(self.token.expose())
+            .form(&[("status", text)])
+            .send()
+            .await
+            .map_err(describe_reqwest_error)?;
+        Self::answer(resp, ctx).await
+    }
+
+    /// `POST /api/v1/statuses`, replying to the thread's latest post.
+    async fn post(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {
         let l = self.limits(ctx).await?;
         let (text, _) = self.text(msg, l)?;
         let mut form = vec![("status", text)];
@@ -240,16 +282,21 @@ impl Channel for MastodonChannel {
             .send()
             .await
             .map_err(describe_reqwest_error)?;
+        let s = Self::answer(resp, ctx).await?;
+        Ok(Sent {
+            remote_id: Some(s.id),
+            remote_url: s.url,
+        })
+    }
+
+    /// The status a successful answer holds, or the error classified.
+    async fn answer(resp: reqwest::Response, ctx: &DeliveryContext) -> Result<Status, SendError> {
         let status = resp.status();
         if status.is_success() {
-            let s: Status = resp
+            return resp
                 .json()
                 .await
-                .map_err(|e| SendError::retryable(format!("unreadable status: {e}")))?;
-            return Ok(Sent {
-                remote_id: Some(s.id),
-                remote_url: s.url,
-            });
+                .map_err(|e| SendError::retryable(format!("unreadable status: {e}")));
         }
         let wait = wait_hint(&resp, "x-ratelimit-reset", Reset::Iso8601, ctx.now);
         let body = resp.text().await.unwrap_or_default();

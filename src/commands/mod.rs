@@ -13,6 +13,8 @@ use crate::render::{RenderError, Renderer};
 use crate::store::{Backend, StoreError};
 
 mod automatic;
+mod correct;
+pub use correct::{correct, Correct};
 mod incident;
 mod publish;
 pub use incident::*;

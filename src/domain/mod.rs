@@ -4,10 +4,12 @@
 //! `channels`.
 
 pub mod alerts;
+pub mod correction;
 pub mod estimates;
 pub mod honesty;
 pub mod incident;
 pub mod maintenance;
+pub mod record;
 pub mod schedule;
 pub mod status;
 pub mod subscriber;

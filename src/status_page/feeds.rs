@@ -49,6 +49,17 @@ pub fn entry_title(item: &FeedItem) -> String {
 pub fn entry_text(config: &Config, item: &FeedItem) -> String {
     let u = &item.update;
     let mut text = u.message.trim_end().to_string();
+    // Corrections follow the original words, never replace them.
+    for c in &u.corrections {
+        text.push_str("\n\n");
+        text.push_str(&crate::domain::correction::corrected_line(
+            c.created_at,
+            &c.reason,
+            config.site.time_zone,
+        ));
+        text.push_str("\nIt now reads: ");
+        text.push_str(c.message.trim_end());
+    }
     let names: Vec<&str> = u
         .components
         .keys()
@@ -108,10 +119,11 @@ pub fn atom(snapshot: &Snapshot, config: &Config) -> String {
         .iter()
         .map(|item| {
             let at = item.update.created_at.fixed_offset();
+            let updated = item.update.corrected_at().map_or(at, |c| c.fixed_offset());
             atom::Entry {
                 title: atom::Text::plain(entry_title(item)),
                 id: entry_id(config, item),
-                updated: at,
+                updated,
                 published: Some(at),
                 links: vec![atom_link(item.url.clone(), "alternate", "text/html")],
                 content: Some(atom::Content {

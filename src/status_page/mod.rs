@@ -5,6 +5,7 @@
 //!
 //! - `snapshot`: the read model and its queries;
 //! - `pages`, `feeds`, `v2`, `ics`: documents rendered from a snapshot (pure, no I/O);
+//! - `record`: the promise record as the pages word it;
 //! - `cache`: every document rendered and compressed once per change, served from memory;
 //! - `refresh`: when to rebuild.
 
@@ -12,6 +13,7 @@ pub mod cache;
 pub mod feeds;
 pub mod ics;
 pub mod pages;
+pub mod record;
 mod refresh;
 pub mod snapshot;
 pub mod v2;

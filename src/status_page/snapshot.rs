@@ -8,8 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::domain::record::{self, Record};
 use crate::domain::status::{self, Day, Indicator, Stretch};
-use crate::domain::{ComponentStatus, Impact, IncidentStatus};
+use crate::domain::{ComponentStatus, Impact, IncidentStatus, UpdateKind};
 use crate::store::incidents::{self, EtaRevision, Incident};
 use crate::store::updates::{self, Update};
 use crate::store::{Conn, Result};
@@ -46,6 +47,8 @@ pub struct Story {
     /// Oldest first.
     pub updates: Vec<Update>,
     pub eta_revisions: Vec<EtaRevision>,
+    /// When the first alert of its alert groups started, if any opened or joined it.
+    pub first_alert_at: Option<DateTime<Utc>>,
 }
 
 impl Story {
@@ -55,6 +58,32 @@ impl Story {
     /// The first estimate given, if any.
     pub fn first_eta(&self) -> Option<DateTime<Utc>> {
         self.eta_revisions.iter().find_map(|r| r.new_eta)
+    }
+    /// What the promise record reads of it.
+    pub fn facts(&self) -> record::Facts {
+        record::Facts {
+            started_at: self.incident.started_at,
+            resolved_at: self.incident.resolved_at,
+            updates: self
+                .updates
+                .iter()
+                .map(|u| record::Said {
+                    at: u.created_at,
+                    next_update_by: u.next_update_at,
+                    holding: u.kind == UpdateKind::Scheduled,
+                })
+                .collect(),
+            estimates: self
+                .eta_revisions
+                .iter()
+                .map(|r| (r.created_at, r.new_eta))
+                .collect(),
+            first_alert_at: self.first_alert_at,
+        }
+    }
+    /// Its own promise record at `now`.
+    pub fn record(&self, now: DateTime<Utc>) -> record::IncidentRecord {
+        record::incident(&self.facts(), now)
     }
     /// How many times the estimate changed after the first one.
     pub fn eta_changes(&self) -> usize {
@@ -92,6 +121,8 @@ pub struct Snapshot {
     pub maintenances: Vec<Story>,
     /// The newest updates, newest first.
     pub feed: Vec<FeedItem>,
+    /// The promise record of the last 90 days' incidents.
+    pub record: Record,
     /// Set when the database cannot be reached: the pages then show this (last good) state
     /// with a note saying since when. Never read from the database.
     pub stale_since: Option<DateTime<Utc>>,
@@ -119,6 +150,7 @@ pub async fn story(conn: &mut Conn, config: &Config, incident: Incident) -> Resu
         components: incidents::components(conn, id).await?,
         updates: updates::for_incident(conn, id).await?,
         eta_revisions: incidents::eta_revisions(conn, id).await?,
+        first_alert_at: crate::store::alert_groups::first_alert_at(conn, id).await?,
         incident,
     })
 }
@@ -188,6 +220,13 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
         })
         .collect();
 
+    let facts: Vec<record::Facts> = stories
+        .values()
+        .filter(|s| !s.incident.is_maintenance())
+        .map(Story::facts)
+        .collect();
+    let record = record::record(&facts, now);
+
     let active: Vec<Story> = stories
         .values()
         .rev()
@@ -250,7 +289,11 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
             eta_change,
         });
     }
-    let updated_at = feed.first().map(|f| f.update.created_at);
+    // A correction is a change too: the feeds' and the page's "last change" move with it.
+    let updated_at = feed
+        .iter()
+        .map(|f| f.update.corrected_at().unwrap_or(f.update.created_at))
+        .max();
     Ok(Snapshot {
         revision,
         now,
@@ -261,6 +304,7 @@ pub async fn build(conn: &mut Conn, config: &Config, now: DateTime<Utc>) -> Resu
         recent,
         maintenances,
         feed,
+        record,
         stale_since: None,
     })
 }

@@ -126,6 +126,8 @@ pub fn documents(snapshot: &Snapshot, config: &Config) -> Vec<(&'static str, Val
                 "components": components,
                 "incidents": unresolved,
                 "scheduled_maintenances": summary_windows,
+                // Candor's own: the promise record (as `GET /api/v1/record`).
+                "record": snapshot.record,
             }),
         ),
         (STATUS, json!({ "page": page, "status": status })),
@@ -463,20 +465,32 @@ impl<'a> View<'a> {
             Value::Array(affected.into_iter().map(|(_, v)| v).collect())
         };
         let at = self.time(u.created_at);
-        json!({
+        let mut v = json!({
             "id": u.id.to_string(),
             "status": u.status.as_str(),
             "body": u.message,
             "incident_id": u.incident_id.to_string(),
             "created_at": at,
-            "updated_at": at,
+            "updated_at": u.corrected_at().map_or_else(|| at.clone(), |c| self.time(c)),
             "display_at": at,
             "affected_components": affected,
             // Every update goes to every channel.
             "deliver_notifications": true,
             "custom_tweet": Value::Null,
             "tweet_id": Value::Null,
-        })
+        });
+        // Candor's own: corrections, oldest first; `body` keeps the words as first posted.
+        if !u.corrections.is_empty() {
+            v["corrections"] = u
+                .corrections
+                .iter()
+                .map(|c| {
+                    json!({ "body": c.message, "reason": c.reason,
+                            "created_at": self.time(c.created_at) })
+                })
+                .collect();
+        }
+        v
     }
 }
 

@@ -132,6 +132,35 @@ pub async fn seen(
     Ok(())
 }
 
+/// Notes when the group's alerts started (Alertmanager's `startsAt`): keeps the earliest seen.
+pub async fn note_start(conn: &mut Conn, id: i64, started_at: Option<DateTime<Utc>>) -> Result<()> {
+    let Some(at) = started_at else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE alert_groups SET alert_started_at = $2 WHERE id = $1 \
+         AND (alert_started_at IS NULL OR alert_started_at > $2)",
+    )
+    .bind(id)
+    .bind(ms(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// When an incident's first alert started: the earliest start of its groups (Alertmanager's
+/// `startsAt`, or when Candor first heard of the group where that is unknown).
+pub async fn first_alert_at(conn: &mut Conn, incident_id: i64) -> Result<Option<DateTime<Utc>>> {
+    let (at,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(COALESCE(alert_started_at, first_seen_at)) FROM alert_groups \
+         WHERE incident_id = $1",
+    )
+    .bind(incident_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(at.map(from_ms))
+}
+
 /// Retires a group's row: the next firing of its key starts afresh.
 pub async fn deactivate(conn: &mut Conn, id: i64) -> Result<()> {
     sqlx::query("UPDATE alert_groups SET active = NULL WHERE id = $1")

@@ -7,6 +7,7 @@
 pub mod alert_groups;
 pub mod audit;
 pub mod changes;
+pub mod corrections;
 pub mod deliveries;
 pub mod history;
 pub mod idempotency;

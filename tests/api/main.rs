@@ -18,6 +18,7 @@ mod maintenance;
 mod metrics;
 mod openapi;
 mod outbox;
+mod record;
 mod resilience;
 mod retention;
 mod runon;

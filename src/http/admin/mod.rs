@@ -118,6 +118,7 @@ pub fn router(app: &App) -> Router<App> {
         .route("/admin/incidents/{id}", get(incidents::show))
         .route("/admin/incidents/{id}/update", post(incidents::update))
         .route("/admin/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/admin/incidents/{id}/correct", post(incidents::correct))
         .route("/admin/incidents/{id}/own", post(dashboard::take_ownership))
         .route("/admin/preview", post(incidents::preview))
         .route("/admin/estimates", get(incidents::estimates))

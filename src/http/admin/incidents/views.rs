@@ -59,6 +59,12 @@ pub async fn updates_view(
             "id": u.id, "kind": u.kind, "status": u.status, "message": u.message,
             "author": u.author, "at": views::time(u.created_at, now, app.config.site.time_zone),
             "eta": u.eta_at.map(|t| views::time(t, now, app.config.site.time_zone)), "deliveries": mine,
+            "current": u.current_message(), "correctable": u.kind != crate::domain::UpdateKind::Notice,
+            "corrections": u.corrections.iter().map(|c| json!({
+                "at": views::time(c.created_at, now, app.config.site.time_zone),
+                "message": c.message, "reason": c.reason, "author": c.author,
+                "meaning_changed": c.meaning_changed,
+            })).collect::<Vec<_>>(),
         }));
     }
     Ok(out)
