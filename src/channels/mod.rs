@@ -58,6 +58,8 @@ pub enum MessageKind {
     MaintenanceCancelled,
     /// A published update was corrected: `Message::correction` says how.
     Correction,
+    /// The incident's postmortem was published: the final post, linking to it.
+    Postmortem,
 }
 
 /// What a correction message carries besides its announcement (`Message::body`).

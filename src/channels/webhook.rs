@@ -3,7 +3,8 @@
 //! `signing_secret`, the Standard Webhooks signature headers (`webhook-id`,
 //! `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`)
 //! so the receiver can check the body came from Candor, unaltered and recently. The body's
-//! `event` says what happened: `update.published`, `update.corrected` or `notice.ops`.
+//! `event` says what happened: `update.published`, `update.corrected`, `postmortem.published` or
+//! `notice.ops`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +143,7 @@ impl Channel for WebhookChannel {
 fn event(msg: &Message) -> &'static str {
     match (msg.audience, msg.kind) {
         (_, super::MessageKind::Correction) => "update.corrected",
+        (_, super::MessageKind::Postmortem) => "postmortem.published",
         (crate::domain::Audience::Ops, _) => "notice.ops",
         _ => "update.published",
     }

@@ -9,6 +9,7 @@ pub mod estimates;
 pub mod honesty;
 pub mod incident;
 pub mod maintenance;
+pub mod postmortem;
 pub mod record;
 pub mod schedule;
 pub mod status;

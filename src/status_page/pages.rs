@@ -156,6 +156,7 @@ fn incident_view(s: &Story, config: &Config, times: &Times) -> Value {
         "latest": updates.first().cloned(),
         "updates": updates,
         "record": super::record::incident_view(s, times),
+        "postmortem": s.postmortem.as_ref().map(|p| super::record::postmortem_view(p, config, times)),
     })
 }
 

@@ -1,5 +1,6 @@
 //! The promise record as the pages show it: the 90 days' figures with one sentence each on the
-//! status page, and one incident's own record on its page. Pure: the figures come from
+//! status page, and one incident's own record on its page; and a published postmortem with
+//! its action items (rendered Markdown, sanitised; overdue items marked). Pure: the figures come from
 //! `domain::record`, the words of times from `render::views`.
 
 use chrono::Duration;
@@ -84,4 +85,37 @@ pub fn incident_view(s: &Story, times: &Times) -> Option<Value> {
         "error": r.first_estimate_error_seconds.map(record::error_words),
         "alert": alert,
     }))
+}
+
+/// A published postmortem: its sanitised HTML and its action items, overdue ones marked.
+pub fn postmortem_view(
+    p: &crate::store::postmortems::Postmortem,
+    config: &crate::config::Config,
+    times: &Times,
+) -> Value {
+    use crate::domain::postmortem::{overdue, render};
+    let tz = config.site.time_zone;
+    let actions: Vec<Value> = p
+        .actions
+        .iter()
+        .map(|a| {
+            json!({
+                "text": a.text,
+                "owner": a.owner,
+                "due": crate::domain::text::human_date(a.due_on),
+                "due_iso": a.due_on.format("%Y-%m-%d").to_string(),
+                "done": a.done_at.map(|t| times.at(t)),
+                "overdue": overdue(a.due_on, a.done_at.is_some(), times.now, tz),
+            })
+        })
+        .collect();
+    json!({
+        "html": render(&p.body),
+        "published": p.published_at.map(|t| times.at(t)),
+        "updated": p
+            .published_at
+            .is_some_and(|pt| p.updated_at > pt)
+            .then(|| times.at(p.updated_at)),
+        "actions": actions,
+    })
 }

@@ -49,6 +49,8 @@ pub struct Story {
     pub eta_revisions: Vec<EtaRevision>,
     /// When the first alert of its alert groups started, if any opened or joined it.
     pub first_alert_at: Option<DateTime<Utc>>,
+    /// Its postmortem, once published.
+    pub postmortem: Option<crate::store::postmortems::Postmortem>,
 }
 
 impl Story {
@@ -151,6 +153,9 @@ pub async fn story(conn: &mut Conn, config: &Config, incident: Incident) -> Resu
         updates: updates::for_incident(conn, id).await?,
         eta_revisions: incidents::eta_revisions(conn, id).await?,
         first_alert_at: crate::store::alert_groups::first_alert_at(conn, id).await?,
+        postmortem: crate::store::postmortems::get(conn, id)
+            .await?
+            .filter(|p| p.published_at.is_some()),
         incident,
     })
 }

@@ -381,7 +381,7 @@ impl<'a> View<'a> {
             })
             .collect();
 
-        json!({
+        let mut v = json!({
             "id": i.id.to_string(),
             "name": i.title,
             "status": i.status.as_str(),
@@ -399,7 +399,14 @@ impl<'a> View<'a> {
             "eta": self.opt_time(i.eta_at),
             "next_update_at": self.opt_time(i.next_update_at),
             "eta_history": eta_history,
-        })
+        });
+        // Statuspage's postmortem fields, once one is published (Markdown, as written).
+        if let Some(pm) = &s.postmortem {
+            v["postmortem_body"] = json!(pm.body);
+            v["postmortem_body_last_updated_at"] = json!(self.time(pm.updated_at));
+            v["postmortem_published_at"] = self.opt_time(pm.published_at);
+        }
+        v
     }
 
     /// A scheduled maintenance: an incident object with Statuspage's `scheduled_for` and

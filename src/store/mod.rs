@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod incidents;
 pub mod installation;
 pub mod operators;
+pub mod postmortems;
 pub mod retention;
 pub mod schedule;
 pub mod sessions;

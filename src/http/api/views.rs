@@ -177,7 +177,7 @@ pub async fn incident(conn: &mut Conn, config: &Config, id: i64) -> Result<Optio
         .collect();
     let ops_notices = all_deliveries
         .into_iter()
-        .filter(|d| d.update_id.is_none())
+        .filter(|d| d.update_id.is_none() && d.audience == crate::domain::Audience::Ops)
         .collect();
     Ok(Some(IncidentDetail {
         summary: summary(config, &i, &current),

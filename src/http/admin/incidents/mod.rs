@@ -6,6 +6,7 @@
 //! refused (409) with their update shown and the operator's words kept.
 
 mod forms;
+pub mod postmortem;
 mod preview;
 mod views;
 
