@@ -1,5 +1,5 @@
 //! Postmortems: Markdown rendered with `pulldown-cmark` and sanitised with `ammonia` (no script,
-//! no event handler, no style, links made safe), and whether an action item is overdue, as a
+//! no event handler, no style, no image, links made safe), and whether an action item is overdue, as a
 //! pure function of `now`.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -21,7 +21,12 @@ pub fn render(markdown: &str) -> String {
     opts.insert(Options::ENABLE_TASKLISTS);
     let mut out = String::with_capacity(markdown.len() * 2);
     html::push_html(&mut out, Parser::new_ext(markdown, opts));
-    ammonia::clean(&out)
+    // Images are left out as well: the pages' CSP would not load another site's, and a raw
+    // `<img>` without `alt` is invalid HTML and says nothing to a screen reader.
+    ammonia::Builder::default()
+        .rm_tags(["img"])
+        .clean(&out)
+        .to_string()
 }
 
 /// The checked Markdown of a postmortem.

@@ -317,18 +317,26 @@ pub fn lines(r: &Record) -> Vec<Line> {
         Line {
             label: "First estimates",
             figure: error,
-            explanation: format!(
-                "The median difference between when we first said the fix would come and when it came, over {} resolved incidents that had an estimate.",
-                r.first_estimates_judged
-            ),
+            explanation: match r.first_estimates_judged {
+                0 => "The median difference between when we first said the fix would come and when it came; no resolved incident had an estimate yet.".into(),
+                n => format!(
+                    "The median difference between when we first said the fix would come and when it came, over {} resolved incident{} that had an estimate.",
+                    n,
+                    if n == 1 { "" } else { "s" }
+                ),
+            },
         },
         Line {
             label: "Alert to first post",
             figure: alert,
-            explanation: format!(
-                "The median time from our monitoring's first alert to our first post here, over {} incidents our alerts opened or joined.",
-                r.alerted_incidents
-            ),
+            explanation: match r.alerted_incidents {
+                0 => "The median time from our monitoring's first alert to our first post here; none of these incidents came from an alert.".into(),
+                n => format!(
+                    "The median time from our monitoring's first alert to our first post here, over {} incident{} our alerts opened or joined.",
+                    n,
+                    if n == 1 { "" } else { "s" }
+                ),
+            },
         },
     ]
 }

@@ -194,7 +194,7 @@ pub async fn incident_page(
         json!(pm.as_ref().map(|p| {
             let mut v = crate::status_page::record::postmortem_view(p, &app.config, &times);
             v["body"] = json!(p.body);
-            v["author"] = json!(p.author);
+            v["author"] = json!(crate::render::views::actor_name(&p.author));
             v["action_ids"] = json!(p
                 .actions
                 .iter()
