@@ -70,9 +70,9 @@ pub struct Promises {
     lateness: Vec<i64>,
 }
 
-/// Estimates of the fix.
+/// Estimates of the fix, counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Estimates {
+pub struct EstimateCounts {
     pub given: u32,
     pub met: u32,
     pub revised: u32,
@@ -84,7 +84,7 @@ pub struct Estimates {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct IncidentRecord {
     pub promises: Promises,
-    pub estimates: Estimates,
+    pub estimates: EstimateCounts,
     pub first_estimate: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     /// Resolution minus first estimate, in seconds (positive: fixed later than first said).
@@ -101,7 +101,7 @@ pub struct Record {
     /// Incidents started in the period (maintenance windows are not counted).
     pub incidents: u32,
     pub promises: Promises,
-    pub estimates: Estimates,
+    pub estimates: EstimateCounts,
     /// Resolved incidents that had a first estimate.
     pub first_estimates_judged: u32,
     /// Median of their first estimates' errors, in seconds (positive: fixed later than said).
@@ -175,8 +175,8 @@ fn promises(f: &Facts, now: DateTime<Utc>) -> Promises {
     p.finish()
 }
 
-fn estimates(f: &Facts, now: DateTime<Utc>) -> Estimates {
-    let mut e = Estimates::default();
+fn estimates(f: &Facts, now: DateTime<Utc>) -> EstimateCounts {
+    let mut e = EstimateCounts::default();
     for (i, (_, eta)) in f.estimates.iter().enumerate() {
         let Some(eta) = *eta else { continue };
         e.given += 1;
@@ -307,7 +307,7 @@ pub fn lines(r: &Record) -> Vec<Line> {
             ),
         },
         Line {
-            label: "Estimates of the fix",
+            label: "EstimateCounts of the fix",
             figure: format!(
                 "{} given: {} met, {} revised in time, {} missed",
                 e.given, e.met, e.revised, e.missed

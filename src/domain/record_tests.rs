@@ -80,7 +80,7 @@ fn estimates_met_revised_missed_and_pending() {
     let r = incident(&f, t(16, 0));
     assert_eq!(
         r.estimates,
-        Estimates {
+        EstimateCounts {
             given: 3,
             met: 1,
             revised: 1,
