@@ -54,3 +54,53 @@ async fn a_correction_mails_those_who_got_the_original_in_the_same_thread() {
     assert!(html.contains("it is only the EU region"));
     t.finish().await;
 }
+
+#[tokio::test]
+async fn a_published_postmortem_is_mailed_in_the_incidents_thread() {
+    let Some(sink) = start_sink() else { return };
+    let t = app_with_email(&sink, "").await;
+    subscribe_and_confirm(&t, &sink, "ann@example.com", json!([])).await;
+    let id = t
+        .declare(incident(json!({ "web": "partial_outage" })))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    t.dispatch_all().await;
+    let root = sink.wait_for(2).await[1].header("Message-ID").unwrap();
+    let r = t
+        .post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &json!({ "message": "Fixed." }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    t.dispatch_all().await;
+    sink.wait_for(3).await;
+    let (env, actor, now) = (
+        t.app.env(),
+        candor::commands::Actor::token("ci-script"),
+        t.clock_now(),
+    );
+    let mut unit = t.app.begin().await.unwrap();
+    candor::commands::save_postmortem(&env, unit.tx(), &actor, id, "# What happened", now)
+        .await
+        .unwrap();
+    candor::commands::publish_postmortem(&env, unit.tx(), &actor, id, now)
+        .await
+        .unwrap();
+    unit.commit().await.unwrap();
+    t.dispatch_all().await;
+    let mails = sink.wait_for(4).await;
+    let pm = &mails[3];
+    assert_eq!(pm.to(), "ann@example.com");
+    assert_eq!(pm.header("In-Reply-To"), Some(root));
+    let (text, _) = pm.parts();
+    assert!(text.contains("published our postmortem"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "https://status.acme.test/incidents/{id}#postmortem"
+        )),
+        "{text}"
+    );
+    t.finish().await;
+}
