@@ -209,16 +209,53 @@ impl MastodonChannel {
             .send()
             .await
             .map_err(describe_reqwest_error)?;
+        let s = Self::answer(resp, ctx).await?;
+        Ok(Sent {
+            remote_id: Some(s.id),
+            remote_url: s.url,
+        })
+    }
+
+    /// `PUT /api/v1/statuses/:id` with the status's new text.
+    async fn edit(
+        &self,
+        id: &str,
+        msg: &Message,
+        ctx: &DeliveryContext,
+    ) -> Result<Status, SendError> {
+        let l = self.limits(ctx).await?;
+        let (text, _) = self.text(msg, l)?;
+        let resp = self
+            .http
+            .put(self.endpoint(&format!("/api/v1/statuses/{id}")))
+            .bearer_auth(self.token.expose())
+            .form(&[("status", text)])
+            .send()
+            .await
+            .map_err(describe_reqwest_error)?;
+        Self::answer(resp, ctx).await
+    }
+
+    /// `POST /api/v1/statuses`, replying to the thread's latest post.
+    async fn post(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {
+        let l = self.limits(ctx).await?;
+        let (text, _) = self.text(msg, l)?;
+        let mut form = vec![("status", text)];
+        if let Some(parent) = ctx.thread_parent.as_ref().or(ctx.thread_root.as_ref()) {
+            form.push(("in_reply_to_id", parent.clone()));
+        }
+        self.post_status(&form, idempotency_key(msg, ctx), ctx)
+            .await
+    }
+
+    /// The status a successful answer holds, or the error classified.
+    async fn answer(resp: reqwest::Response, ctx: &DeliveryContext) -> Result<Status, SendError> {
         let status = resp.status();
         if status.is_success() {
-            let s: Status = resp
+            return resp
                 .json()
                 .await
-                .map_err(|e| SendError::retryable(format!("unreadable status: {e}")))?;
-            return Ok(Sent {
-                remote_id: Some(s.id),
-                remote_url: s.url,
-            });
+                .map_err(|e| SendError::retryable(format!("unreadable status: {e}")));
         }
         let wait = wait_hint(&resp, "x-ratelimit-reset", Reset::Iso8601, ctx.now);
         let body = resp.text().await.unwrap_or_default();
@@ -289,14 +326,20 @@ impl Channel for MastodonChannel {
     }
 
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {
-        let l = self.limits(ctx).await?;
-        let (text, _) = self.text(msg, l)?;
-        let mut form = vec![("status", text)];
-        if let Some(parent) = ctx.thread_parent.as_ref().or(ctx.thread_root.as_ref()) {
-            form.push(("in_reply_to_id", parent.clone()));
+        // A correction edits the original post (Mastodon keeps its edit history, visible to
+        // all); when the meaning changed it also replies, so followers who saw the first
+        // version are told. Without an original post here, it replies.
+        if let (Some(fix), Some(original)) = (&msg.correction, &ctx.corrects) {
+            let edited = self.edit(original, &fix.edited, ctx).await?;
+            if !fix.meaning_changed {
+                // No new post: the thread's latest post stays what the next update answers.
+                return Ok(Sent {
+                    remote_id: None,
+                    remote_url: edited.url,
+                });
+            }
         }
-        self.post_status(&form, idempotency_key(msg, ctx), ctx)
-            .await
+        self.post(msg, ctx).await
     }
 
     /// A reply in a customer's thread: `in_reply_to_id` = their status, their `@acct` first,

@@ -58,6 +58,28 @@ pub enum MessageKind {
     MaintenanceCompleted,
     /// An announced window will not happen.
     MaintenanceCancelled,
+    /// A published update was corrected: `Message::correction` says how.
+    Correction,
+    /// The incident's postmortem was published: the final post, linking to it.
+    Postmortem,
+}
+
+/// What a correction message carries besides its announcement (`Message::body`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorrectionFacts {
+    pub correction_id: i64,
+    /// The corrected update.
+    pub update_id: i64,
+    /// When the corrected update was first posted.
+    pub original_posted_at: DateTime<Utc>,
+    /// The update's words as corrected.
+    pub corrected_body: String,
+    pub reason: String,
+    /// Whether the meaning changed: a network that edits the original also replies then.
+    pub meaning_changed: bool,
+    /// The original post as it reads once edited (for networks that edit in place: Mastodon):
+    /// the original message with the corrected words and a line saying so.
+    pub edited: Box<Message>,
 }
 
 /// A component as a message names it.
@@ -96,6 +118,9 @@ pub struct Message {
     #[serde(default)]
     pub signature: Option<String>,
     pub posted_at: DateTime<Utc>,
+    /// Set on a `correction`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correction: Option<CorrectionFacts>,
 }
 
 /// A subscriber's confirmation mail (the double opt-in), as its delivery's payload: who it is
@@ -135,6 +160,9 @@ pub struct DeliveryContext {
     /// The remote id of this incident's latest post on this channel: what a reply answers, so
     /// the thread reads in order. Equal to `thread_root` after one post.
     pub thread_parent: Option<String>,
+    /// On a correction: the remote id of the corrected update's post on this channel, if it
+    /// was delivered here (what a network that edits posts edits).
+    pub corrects: Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -529,6 +557,7 @@ pub fn test_message(config: &Config, channel_id: &str, now: DateTime<Utc>) -> Me
         next_update_line: None,
         signature: None,
         posted_at: now,
+        correction: None,
     }
 }
 
@@ -568,6 +597,7 @@ pub async fn send_test(
         idempotency_key: format!("candor-test-{channel_id}-{}", now.timestamp_millis()),
         thread_root: None,
         thread_parent: None,
+        corrects: None,
         now,
     };
     let preview = channel.preview(&msg);

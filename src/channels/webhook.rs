@@ -2,7 +2,9 @@
 //! `Idempotency-Key` header that stays the same across retries of one delivery, and, with a
 //! `signing_secret`, the Standard Webhooks signature headers (`webhook-id`,
 //! `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`)
-//! so the receiver can check the body came from Candor, unaltered and recently.
+//! so the receiver can check the body came from Candor, unaltered and recently. The body's
+//! `event` says what happened: `update.published`, `update.corrected`, `postmortem.published` or
+//! `notice.ops`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +96,7 @@ impl Channel for WebhookChannel {
     async fn deliver(&self, msg: &Message, ctx: &DeliveryContext) -> Result<Sent, SendError> {
         let text = super::post_text(&self.renderer, msg)?;
         let body = serde_json::to_vec(&serde_json::json!({
+            "event": event(msg),
             "delivery_id": ctx.delivery_id,
             "attempt": ctx.attempt,
             "text": text,
@@ -132,6 +135,17 @@ impl Channel for WebhookChannel {
         let wait = retry_after(resp.headers(), ctx.now);
         let detail = resp.text().await.unwrap_or_default();
         Err(classify_status(status, &detail, wait))
+    }
+}
+
+/// What happened, for receivers that route on it: `update.corrected` for a correction,
+/// `notice.ops` for the team's notices, else `update.published`.
+fn event(msg: &Message) -> &'static str {
+    match (msg.audience, msg.kind) {
+        (_, super::MessageKind::Correction) => "update.corrected",
+        (_, super::MessageKind::Postmortem) => "postmortem.published",
+        (crate::domain::Audience::Ops, _) => "notice.ops",
+        _ => "update.published",
     }
 }
 

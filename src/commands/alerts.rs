@@ -109,6 +109,7 @@ pub async fn receive(
     match (n.status, current) {
         (GroupStatus::Firing, Some(g)) => {
             alert_groups::seen(conn, g.id, "firing", alerts, None, now).await?;
+            alert_groups::note_start(conn, g.id, n.started_at(now)).await?;
             if decide::refiring(&state(&g)) {
                 audit::record(
                     conn,
@@ -128,6 +129,7 @@ pub async fn receive(
             else {
                 return Ok(None);
             };
+            alert_groups::note_start(conn, row, n.started_at(now)).await?;
             if let Some(open) = joinable(conn, &mapped.components).await? {
                 alert_groups::link(conn, row, open, false).await?;
                 audit::record(

@@ -13,6 +13,10 @@ use crate::render::{RenderError, Renderer};
 use crate::store::{Backend, StoreError};
 
 mod automatic;
+mod correct;
+mod postmortem;
+pub use correct::{correct, Correct};
+pub use postmortem::{add_action, complete_action, publish_postmortem, save_postmortem};
 mod incident;
 mod publish;
 pub use incident::*;

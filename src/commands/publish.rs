@@ -288,6 +288,7 @@ pub(super) fn message(
         next_update_line,
         signature: extra.signature.clone(),
         posted_at: now,
+        correction: None,
     }
 }
 

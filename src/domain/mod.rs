@@ -4,11 +4,14 @@
 //! `channels`.
 
 pub mod alerts;
+pub mod correction;
 pub mod estimates;
 pub mod honesty;
 pub mod inbox;
 pub mod incident;
 pub mod maintenance;
+pub mod postmortem;
+pub mod record;
 pub mod schedule;
 pub mod status;
 pub mod subscriber;

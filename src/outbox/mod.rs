@@ -380,7 +380,19 @@ impl Outbox {
             }
             _ => (None, None),
         };
+        // A correction edits, where the network can, the corrected update's own post here.
+        let corrects = match &payload {
+            Payload::Message(m) => match &m.correction {
+                Some(fix) => {
+                    let mut conn = self.db.pool().acquire().await?;
+                    deliveries::remote_id_of_update(&mut conn, fix.update_id, channel).await?
+                }
+                None => None,
+            },
+            Payload::Confirmation(_) | Payload::Reply(_) => None,
+        };
         let ctx = DeliveryContext {
+            corrects,
             delivery_id: c.id,
             attempt: c.attempts,
             idempotency_key: format!("candor-delivery-{}", c.id),

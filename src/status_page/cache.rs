@@ -274,6 +274,7 @@ mod tests {
                 recent: Vec::new(),
                 maintenances: Vec::new(),
                 feed: Vec::new(),
+                record: Default::default(),
                 stale_since: None,
             }),
             assets: HashMap::new(),

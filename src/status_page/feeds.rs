@@ -49,6 +49,17 @@ pub fn entry_title(item: &FeedItem) -> String {
 pub fn entry_text(config: &Config, item: &FeedItem) -> String {
     let u = &item.update;
     let mut text = u.message.trim_end().to_string();
+    // Corrections follow the original words, never replace them.
+    for c in &u.corrections {
+        text.push_str("\n\n");
+        text.push_str(&crate::domain::correction::corrected_line(
+            c.created_at,
+            &c.reason,
+            config.site.time_zone,
+        ));
+        text.push_str("\nIt now reads: ");
+        text.push_str(c.message.trim_end());
+    }
     let names: Vec<&str> = u
         .components
         .keys()
@@ -82,6 +93,35 @@ pub fn entry_text(config: &Config, item: &FeedItem) -> String {
     text
 }
 
+/// The published postmortems of the stories the page keeps: (incident id, title, url, Markdown,
+/// published, last edited).
+fn postmortems(snapshot: &Snapshot) -> Vec<PostmortemEntry<'_>> {
+    snapshot
+        .recent
+        .iter()
+        .filter_map(|s| {
+            let p = s.postmortem.as_ref()?;
+            Some(PostmortemEntry {
+                id: s.incident.id,
+                title: &s.incident.title,
+                url: &s.url,
+                body: &p.body,
+                published: p.published_at?,
+                updated: p.updated_at.max(p.published_at?),
+            })
+        })
+        .collect()
+}
+
+struct PostmortemEntry<'a> {
+    id: i64,
+    title: &'a str,
+    url: &'a str,
+    body: &'a str,
+    published: DateTime<Utc>,
+    updated: DateTime<Utc>,
+}
+
 fn feed_title(config: &Config) -> String {
     format!("{} status", config.site.name)
 }
@@ -103,15 +143,16 @@ fn atom_link(href: String, rel: &str, mime_type: &str) -> atom::Link {
 /// The Atom feed document.
 pub fn atom(snapshot: &Snapshot, config: &Config) -> String {
     let home = format!("{}/", base(config));
-    let entries = snapshot
+    let mut entries: Vec<atom::Entry> = snapshot
         .feed
         .iter()
         .map(|item| {
             let at = item.update.created_at.fixed_offset();
+            let updated = item.update.corrected_at().map_or(at, |c| c.fixed_offset());
             atom::Entry {
                 title: atom::Text::plain(entry_title(item)),
                 id: entry_id(config, item),
-                updated: at,
+                updated,
                 published: Some(at),
                 links: vec![atom_link(item.url.clone(), "alternate", "text/html")],
                 content: Some(atom::Content {
@@ -123,6 +164,26 @@ pub fn atom(snapshot: &Snapshot, config: &Config) -> String {
             }
         })
         .collect();
+    // A published postmortem is an entry of its own (its Markdown as written).
+    for p in postmortems(snapshot) {
+        entries.push(atom::Entry {
+            title: atom::Text::plain(format!("{}: Postmortem", p.title)),
+            id: format!("{}/incidents/{}#postmortem", base(config), p.id),
+            updated: p.updated.fixed_offset(),
+            published: Some(p.published.fixed_offset()),
+            links: vec![atom_link(
+                format!("{}#postmortem", p.url),
+                "alternate",
+                "text/html",
+            )],
+            content: Some(atom::Content {
+                value: Some(p.body.to_string()),
+                content_type: Some("text".to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
     let feed = atom::Feed {
         title: atom::Text::plain(feed_title(config)),
         id: atom_url(config),
@@ -190,6 +251,20 @@ pub fn rss(snapshot: &Snapshot, config: &Config) -> String {
             ..Default::default()
         })
         .collect();
+    let mut items: Vec<rss::Item> = items;
+    for p in postmortems(snapshot) {
+        items.push(rss::Item {
+            title: Some(format!("{}: Postmortem", p.title)),
+            link: Some(format!("{}#postmortem", p.url)),
+            description: Some(html_text(p.body)),
+            guid: Some(rss::Guid {
+                value: format!("{}/incidents/{}#postmortem", base(config), p.id),
+                permalink: false,
+            }),
+            pub_date: Some(p.published.to_rfc2822()),
+            ..Default::default()
+        });
+    }
     // `<atom:link rel="self">`, as the RSS Advisory Board recommends.
     let self_link = rss::extension::Extension {
         name: "atom:link".to_string(),

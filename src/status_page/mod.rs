@@ -6,6 +6,7 @@
 //! - `snapshot`: what customers may see, assembled from the read model;
 //! - `model`: the read model kept in memory, reloading only the incidents a change touched;
 //! - `pages`, `feeds`, `v2`, `ics`: documents rendered from a snapshot (pure, no I/O);
+//! - `record`: the promise record as the pages word it;
 //! - `cache`: every document rendered and compressed once per change, served from memory;
 //! - `refresh`: when to rebuild.
 
@@ -14,6 +15,7 @@ pub mod feeds;
 pub mod ics;
 pub mod model;
 pub mod pages;
+pub mod record;
 mod refresh;
 pub mod snapshot;
 pub mod v2;

@@ -95,6 +95,8 @@ impl ReadModel {
                     components: loaded.components.remove(&id).unwrap_or_default(),
                     updates: loaded.updates.remove(&id).unwrap_or_default(),
                     eta_revisions: loaded.eta_revisions.remove(&id).unwrap_or_default(),
+                    first_alert_at: loaded.first_alert_at.remove(&id),
+                    postmortem: loaded.postmortems.remove(&id),
                     incident,
                 },
             );

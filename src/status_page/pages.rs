@@ -99,6 +99,13 @@ fn incident_view(s: &Story, config: &Config, times: &Times) -> Value {
                 "status_label": status_label(u.status),
                 "message": u.message,
                 "at": times.at(u.created_at),
+                // The original words stay; each correction follows with its time and reason.
+                "corrections": u.corrections.iter().map(|c| json!({
+                    "at": times.at(c.created_at),
+                    "message": c.message,
+                    "reason": c.reason,
+                })).collect::<Vec<_>>(),
+                "current": u.current_message(),
             })
         })
         .collect();
@@ -148,6 +155,8 @@ fn incident_view(s: &Story, config: &Config, times: &Times) -> Value {
         "components": components,
         "latest": updates.first().cloned(),
         "updates": updates,
+        "record": super::record::incident_view(s, times),
+        "postmortem": s.postmortem.as_ref().map(|p| super::record::postmortem_view(p, config, times)),
     })
 }
 
@@ -268,6 +277,7 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
         "groups": groups,
         "recent": recent,
         "history_days": super::snapshot::HISTORY_DAYS,
+        "record": super::record::page_view(&s.record),
         "updated": s.updated_at.map(|t| times.at(t)),
         "stale_since": s.stale_since.map(|t| times.at(t)),
         "subscribe": config.email_channel().map(|_| json!({

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::domain::record::{self, Record};
 use crate::domain::status::{self, Day, Indicator, Stretch};
-use crate::domain::{ComponentStatus, Impact, IncidentStatus};
+use crate::domain::{ComponentStatus, Impact, IncidentStatus, UpdateKind};
 use crate::store::incidents::{self, EtaRevision, Incident};
 use crate::store::updates::{self, Update};
 use crate::store::{Conn, Result};
@@ -48,6 +49,10 @@ pub struct Story {
     /// Oldest first.
     pub updates: Vec<Update>,
     pub eta_revisions: Vec<EtaRevision>,
+    /// When the first alert of its alert groups started, if any opened or joined it.
+    pub first_alert_at: Option<DateTime<Utc>>,
+    /// Its postmortem, once published.
+    pub postmortem: Option<crate::store::postmortems::Postmortem>,
 }
 
 impl Story {
@@ -57,6 +62,32 @@ impl Story {
     /// The first estimate given, if any.
     pub fn first_eta(&self) -> Option<DateTime<Utc>> {
         self.eta_revisions.iter().find_map(|r| r.new_eta)
+    }
+    /// What the promise record reads of it.
+    pub fn facts(&self) -> record::Facts {
+        record::Facts {
+            started_at: self.incident.started_at,
+            resolved_at: self.incident.resolved_at,
+            updates: self
+                .updates
+                .iter()
+                .map(|u| record::Said {
+                    at: u.created_at,
+                    next_update_by: u.next_update_at,
+                    holding: u.kind == UpdateKind::Scheduled,
+                })
+                .collect(),
+            estimates: self
+                .eta_revisions
+                .iter()
+                .map(|r| (r.created_at, r.new_eta))
+                .collect(),
+            first_alert_at: self.first_alert_at,
+        }
+    }
+    /// Its own promise record at `now`.
+    pub fn record(&self, now: DateTime<Utc>) -> record::IncidentRecord {
+        record::incident(&self.facts(), now)
     }
     /// How many times the estimate changed after the first one.
     pub fn eta_changes(&self) -> usize {
@@ -94,6 +125,8 @@ pub struct Snapshot {
     pub maintenances: Vec<Story>,
     /// The newest updates, newest first.
     pub feed: Vec<FeedItem>,
+    /// The promise record of the last 90 days' incidents.
+    pub record: Record,
     /// Set when the database cannot be reached: the pages then show this (last good) state
     /// with a note saying since when. Never read from the database.
     pub stale_since: Option<DateTime<Utc>>,
@@ -121,6 +154,10 @@ pub async fn story(conn: &mut Conn, config: &Config, incident: Incident) -> Resu
         components: incidents::components(conn, id).await?,
         updates: updates::for_incident(conn, id).await?,
         eta_revisions: incidents::eta_revisions(conn, id).await?,
+        first_alert_at: crate::store::alert_groups::first_alert_at(conn, id).await?,
+        postmortem: crate::store::postmortems::get(conn, id)
+            .await?
+            .filter(|p| p.published_at.is_some()),
         incident,
     })
 }
@@ -194,6 +231,13 @@ pub async fn assemble(
         })
         .collect();
 
+    let facts: Vec<record::Facts> = stories
+        .iter()
+        .filter(|s| !s.incident.is_maintenance())
+        .map(|s| s.facts())
+        .collect();
+    let record = record::record(&facts, now);
+
     let active: Vec<Story> = stories
         .iter()
         .rev()
@@ -258,7 +302,11 @@ pub async fn assemble(
             eta_change,
         });
     }
-    let updated_at = feed.first().map(|f| f.update.created_at);
+    // A correction is a change too: the feeds' and the page's "last change" move with it.
+    let updated_at = feed
+        .iter()
+        .map(|f| f.update.corrected_at().unwrap_or(f.update.created_at))
+        .max();
     Ok(Snapshot {
         revision,
         now,
@@ -269,6 +317,7 @@ pub async fn assemble(
         recent,
         maintenances,
         feed,
+        record,
         stale_since: None,
     })
 }

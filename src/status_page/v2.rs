@@ -126,6 +126,8 @@ pub fn documents(snapshot: &Snapshot, config: &Config) -> Vec<(&'static str, Val
                 "components": components,
                 "incidents": unresolved,
                 "scheduled_maintenances": summary_windows,
+                // Candor's own: the promise record (as `GET /api/v1/record`).
+                "record": snapshot.record,
             }),
         ),
         (STATUS, json!({ "page": page, "status": status })),
@@ -379,7 +381,7 @@ impl<'a> View<'a> {
             })
             .collect();
 
-        json!({
+        let mut v = json!({
             "id": i.id.to_string(),
             "name": i.title,
             "status": i.status.as_str(),
@@ -397,7 +399,14 @@ impl<'a> View<'a> {
             "eta": self.opt_time(i.eta_at),
             "next_update_at": self.opt_time(i.next_update_at),
             "eta_history": eta_history,
-        })
+        });
+        // Statuspage's postmortem fields, once one is published (Markdown, as written).
+        if let Some(pm) = &s.postmortem {
+            v["postmortem_body"] = json!(pm.body);
+            v["postmortem_body_last_updated_at"] = json!(self.time(pm.updated_at));
+            v["postmortem_published_at"] = self.opt_time(pm.published_at);
+        }
+        v
     }
 
     /// A scheduled maintenance: an incident object with Statuspage's `scheduled_for` and
@@ -463,20 +472,32 @@ impl<'a> View<'a> {
             Value::Array(affected.into_iter().map(|(_, v)| v).collect())
         };
         let at = self.time(u.created_at);
-        json!({
+        let mut v = json!({
             "id": u.id.to_string(),
             "status": u.status.as_str(),
             "body": u.message,
             "incident_id": u.incident_id.to_string(),
             "created_at": at,
-            "updated_at": at,
+            "updated_at": u.corrected_at().map_or_else(|| at.clone(), |c| self.time(c)),
             "display_at": at,
             "affected_components": affected,
             // Every update goes to every channel.
             "deliver_notifications": true,
             "custom_tweet": Value::Null,
             "tweet_id": Value::Null,
-        })
+        });
+        // Candor's own: corrections, oldest first; `body` keeps the words as first posted.
+        if !u.corrections.is_empty() {
+            v["corrections"] = u
+                .corrections
+                .iter()
+                .map(|c| {
+                    json!({ "body": c.message, "reason": c.reason,
+                            "created_at": self.time(c.created_at) })
+                })
+                .collect();
+        }
+        v
     }
 }
 

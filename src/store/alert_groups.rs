@@ -106,6 +106,8 @@ pub async fn link(conn: &mut Conn, id: i64, incident_id: i64, opened: bool) -> R
         .bind(i64::from(opened))
         .execute(&mut *conn)
         .await?;
+    // The incident's first alert (its public promise record) may have moved.
+    super::changes::bump(conn, incident_id).await?;
     Ok(())
 }
 
@@ -130,6 +132,39 @@ pub async fn seen(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Notes when the group's alerts started (Alertmanager's `startsAt`): keeps the earliest seen.
+pub async fn note_start(conn: &mut Conn, id: i64, started_at: Option<DateTime<Utc>>) -> Result<()> {
+    let Some(at) = started_at else {
+        return Ok(());
+    };
+    let moved: Option<(Option<i64>,)> = sqlx::query_as(
+        "UPDATE alert_groups SET alert_started_at = $2 WHERE id = $1 \
+         AND (alert_started_at IS NULL OR alert_started_at > $2) RETURNING incident_id",
+    )
+    .bind(id)
+    .bind(ms(at))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((Some(incident_id),)) = moved {
+        // The incident's first alert (its public promise record) moved.
+        super::changes::bump(conn, incident_id).await?;
+    }
+    Ok(())
+}
+
+/// When an incident's first alert started: the earliest start of its groups (Alertmanager's
+/// `startsAt`, or when Candor first heard of the group where that is unknown).
+pub async fn first_alert_at(conn: &mut Conn, incident_id: i64) -> Result<Option<DateTime<Utc>>> {
+    let (at,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(COALESCE(alert_started_at, first_seen_at)) FROM alert_groups \
+         WHERE incident_id = $1",
+    )
+    .bind(incident_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(at.map(from_ms))
 }
 
 /// Retires a group's row: the next firing of its key starts afresh.

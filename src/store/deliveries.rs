@@ -343,6 +343,46 @@ pub async fn thread_parent(
     thread_post(conn, incident_id, channel, "DESC").await
 }
 
+/// The remote id of an update's own post on a channel (its first delivery there that has one,
+/// not counting a correction's): what a correction edits on networks that edit.
+pub async fn remote_id_of_update(
+    conn: &mut Conn,
+    update_id: i64,
+    channel: &str,
+) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT remote_id FROM deliveries WHERE update_id = $1 AND channel = $2 \
+         AND audience = 'public' AND state = 'delivered' AND remote_id IS NOT NULL \
+         ORDER BY id LIMIT 1",
+    )
+    .bind(update_id)
+    .bind(channel)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.and_then(|(r,)| r))
+}
+
+/// The channels an update was sent to (public deliveries that did not die), and one of its
+/// payloads (every public channel gets the same message).
+pub async fn reach_of_update(
+    conn: &mut Conn,
+    update_id: i64,
+) -> Result<(Vec<String>, Option<String>)> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT channel, payload FROM deliveries WHERE update_id = $1 AND audience = 'public' \
+         AND state <> 'dead' ORDER BY id",
+    )
+    .bind(update_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let payload = rows.first().map(|(_, p)| p.clone());
+    let mut channels: Vec<String> = rows.into_iter().map(|(c, _)| c).collect();
+    channels.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    channels.retain(|c| seen.insert(c.clone()));
+    Ok((channels, payload))
+}
+
 async fn thread_post(
     conn: &mut Conn,
     incident_id: i64,

@@ -7,6 +7,7 @@
 pub mod alert_groups;
 pub mod audit;
 pub mod changes;
+pub mod corrections;
 pub mod deliveries;
 pub mod history;
 pub mod idempotency;
@@ -14,6 +15,7 @@ pub mod inbox;
 pub mod incidents;
 pub mod installation;
 pub mod operators;
+pub mod postmortems;
 pub mod read_model;
 pub mod retention;
 pub mod schedule;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::corrections;
 use super::incidents::{select_incidents, EtaRevision, Incident, IncidentRow};
+use super::postmortems::{self, Postmortem};
 use super::updates::{Update, UpdateRow};
 use super::{from_ms, ms, opt_from_ms, parse_enum, Conn, Result};
 use crate::domain::ComponentStatus;
@@ -68,6 +70,10 @@ pub struct Loaded {
     pub updates: BTreeMap<i64, Vec<Update>>,
     /// Oldest first per incident.
     pub eta_revisions: BTreeMap<i64, Vec<EtaRevision>>,
+    /// When each incident's first alert started (those linked to Alertmanager's groups).
+    pub first_alert_at: BTreeMap<i64, DateTime<Utc>>,
+    /// Published postmortems.
+    pub postmortems: BTreeMap<i64, Postmortem>,
 }
 
 pub async fn load(conn: &mut Conn, ids: &[i64]) -> Result<Loaded> {
@@ -100,6 +106,15 @@ pub async fn load(conn: &mut Conn, ids: &[i64]) -> Result<Loaded> {
         }
 
         let sql = format!(
+            "SELECT {} FROM corrections WHERE incident_id IN ({list}) ORDER BY id",
+            corrections::COLUMNS
+        );
+        let mut q = sqlx::query_as::<_, corrections::Row>(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        let mut fixes = corrections::group(q.fetch_all(&mut *conn).await?);
+        let sql = format!(
             "SELECT id, incident_id, kind, status, message, eta_at, next_update_at, components, \
              author, created_at FROM updates WHERE incident_id IN ({list}) ORDER BY id"
         );
@@ -108,8 +123,37 @@ pub async fn load(conn: &mut Conn, ids: &[i64]) -> Result<Loaded> {
             q = q.bind(id);
         }
         for row in q.fetch_all(&mut *conn).await? {
-            let u = Update::try_from(row)?;
+            let mut u = Update::try_from(row)?;
+            u.corrections = fixes.remove(&u.id).unwrap_or_default();
             out.updates.entry(u.incident_id).or_default().push(u);
+        }
+
+        let sql = format!(
+            "SELECT incident_id, MIN(COALESCE(alert_started_at, first_seen_at)) FROM alert_groups \
+             WHERE incident_id IN ({list}) GROUP BY incident_id"
+        );
+        let mut q = sqlx::query_as::<_, (i64, Option<i64>)>(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for (incident, at) in q.fetch_all(&mut *conn).await? {
+            if let Some(at) = at {
+                out.first_alert_at.insert(incident, from_ms(at));
+            }
+        }
+
+        let sql = format!(
+            "SELECT incident_id FROM postmortems WHERE published_at IS NOT NULL \
+             AND incident_id IN ({list})"
+        );
+        let mut q = sqlx::query_as::<_, (i64,)>(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for (incident,) in q.fetch_all(&mut *conn).await? {
+            if let Some(p) = postmortems::get(conn, incident).await? {
+                out.postmortems.insert(incident, p);
+            }
         }
 
         let sql = format!(

@@ -311,9 +311,11 @@ pub async fn recipients_page(
     conn: &mut Conn,
     delivery_id: i64,
     (incident_id, channel): (i64, &str),
+    got_update: Option<i64>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<Recipient>> {
+    // `got_update` (a correction): only those who were sent that update here.
     Ok(sqlx::query_as(
         "SELECT s.id, s.email, s.components, s.unsubscribe_salt, \
            (SELECT MIN(d.id) FROM deliveries d \
@@ -323,6 +325,9 @@ pub async fn recipients_page(
          FROM subscribers s \
          WHERE s.confirmed_at IS NOT NULL AND s.unsubscribed_at IS NULL AND s.id > $2 \
          AND NOT EXISTS (SELECT 1 FROM email_sends e WHERE e.delivery_id = $1 AND e.subscriber_id = s.id) \
+         AND ($6 = 0 OR EXISTS (SELECT 1 FROM deliveries g \
+              JOIN email_sends h ON h.delivery_id = g.id AND h.subscriber_id = s.id \
+            WHERE g.update_id = $6 AND g.channel = $5 AND g.id <> $1 AND h.state = 'sent')) \
          ORDER BY s.id LIMIT $3",
     )
     .bind(delivery_id)
@@ -330,6 +335,7 @@ pub async fn recipients_page(
     .bind(limit)
     .bind(incident_id)
     .bind(channel)
+    .bind(got_update.unwrap_or(0))
     .fetch_all(&mut *conn)
     .await?)
 }

@@ -21,6 +21,23 @@ pub struct Update {
     pub components: BTreeMap<String, ComponentStatus>,
     pub author: String,
     pub created_at: DateTime<Utc>,
+    /// Its corrections, oldest first (the update's own words never change).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<super::corrections::Correction>,
+}
+
+impl Update {
+    /// The words as they read now: the latest correction's, else the original.
+    pub fn current_message(&self) -> &str {
+        self.corrections
+            .last()
+            .map(|c| c.message.as_str())
+            .unwrap_or(&self.message)
+    }
+    /// When it was last corrected, if ever.
+    pub fn corrected_at(&self) -> Option<DateTime<Utc>> {
+        self.corrections.last().map(|c| c.created_at)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -52,6 +69,7 @@ impl TryFrom<UpdateRow> for Update {
                 .map_err(|e| StoreError::Corrupt(format!("update {} components: {e}", r.id)))?,
             author: r.author,
             created_at: from_ms(r.created_at),
+            corrections: Vec::new(),
         })
     }
 }
@@ -99,7 +117,32 @@ pub async fn for_incident(conn: &mut Conn, incident_id: i64) -> Result<Vec<Updat
     .bind(incident_id)
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter().map(Update::try_from).collect()
+    let mut corrections = super::corrections::for_incident(conn, incident_id).await?;
+    rows.into_iter()
+        .map(|r| {
+            let mut u = Update::try_from(r)?;
+            u.corrections = corrections.remove(&u.id).unwrap_or_default();
+            Ok(u)
+        })
+        .collect()
+}
+
+/// One update.
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<Update>> {
+    let row: Option<UpdateRow> = sqlx::query_as(
+        "SELECT id, incident_id, kind, status, message, eta_at, next_update_at, components, author, \
+         created_at FROM updates WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut u = Update::try_from(row)?;
+    u.corrections = super::corrections::for_incident(conn, u.incident_id)
+        .await?
+        .remove(&u.id)
+        .unwrap_or_default();
+    Ok(Some(u))
 }
 
 /// How many updates of `kind` an incident has had (used to vary the wording of scheduled ones).
@@ -134,7 +177,14 @@ pub async fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<Update>> {
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter().map(Update::try_from).collect()
+    let mut corrections = super::corrections::for_newest_updates(conn, limit).await?;
+    rows.into_iter()
+        .map(|r| {
+            let mut u = Update::try_from(r)?;
+            u.corrections = corrections.remove(&u.id).unwrap_or_default();
+            Ok(u)
+        })
+        .collect()
 }
 
 /// A number that moves whenever anything the public sees changes (the change counter, bumped in

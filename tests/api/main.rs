@@ -21,6 +21,7 @@ mod openapi;
 mod outbox;
 mod outbox_pace;
 mod read_model;
+mod record;
 mod resilience;
 mod retention;
 mod runon;

@@ -87,6 +87,25 @@ async fn every_kind_of_change_renders_the_same_bytes_as_a_full_rebuild() {
     .await)
     .await;
     same_as_full_rebuild(&t, "a resolution").await;
+    let shown: Value = t
+        .get(&format!("/api/v1/incidents/{a}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first_update = shown["updates"][0]["id"]
+        .as_i64()
+        .expect("the first update's id");
+    ok(t.post(
+        &format!("/api/v1/incidents/{a}/updates/{first_update}/corrections"),
+        &json!({
+            "message": "Some users in the EU cannot log in.", "reason": "It is only the EU.",
+            "meaning_changed": true
+        }),
+    )
+    .await)
+    .await;
+    same_as_full_rebuild(&t, "a correction").await;
 
     // The scheduler's own updates (a holding update, an apology when the estimate passes).
     t.advance(Duration::from_secs(3 * 3600));

@@ -309,6 +309,8 @@ async fn v2_json_has_statuspages_shape_with_the_estimate_added() {
                 "components",
                 "incidents",
                 "scheduled_maintenances",
+                // Candor's own: the promise record.
+                "record",
             ],
         ),
         ("/api/v2/status.json", &["page", "status"]),

@@ -23,6 +23,9 @@
 #   - tests/e2e/inbox.mjs: a second Candor listening to a stand-in Mastodon; customers reply, an
 #     operator claims and answers; the inbox with claimed, answered and waiting conversations
 #     (screenshots inbox*.png in target/e2e-screenshots/);
+#   - tests/e2e/honesty.mjs: the promise record on the status page, a corrected update, and a
+#     postmortem written, previewed and published from the console with an overdue action item
+#     (screenshots target/e2e-screenshots/honesty-*.png);
 #   - the Nu Html Checker (vnu.jar) on the HTML of every public page kind and console page.
 # Ends with the line `N passed, M failed` and exits non-zero if anything failed. Screenshots
 # and logs land in tests/e2e/out/ (ignored by git). The server is always stopped.
@@ -387,6 +390,46 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+log "honesty: the promise record, a corrected update, a published postmortem (honesty.mjs)"
+# An incident with an estimate, one update, a correction of its first words (the meaning
+# changed), resolved; honesty.mjs then writes and publishes its postmortem from the console.
+honesty_id=""
+if resp=$(api POST /api/v1/incidents 201 '{ "title": "Search results missing", "impact": "minor",
+    "message": "Search returns no results for customers in the US region.",
+    "components": { "web": "degraded_performance" }, "eta_in": "40m" }'); then
+  honesty_id=$(field id <<<"$resp")
+  first_update=$(node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).updates[0].id))' <<<"$resp")
+  api POST "/api/v1/incidents/$honesty_id/updates" 200 '{ "message": "We found a stuck index rebuild and are rolling it back." }' >/dev/null \
+    || fail "honesty: update"
+  api POST "/api/v1/incidents/$honesty_id/updates/$first_update/corrections" 201 '{
+    "message": "Search returns no results for customers in the EU region.",
+    "reason": "we named the wrong region", "meaning_changed": true }' >/dev/null \
+    && pass "honesty: POST .../corrections answers 201" || fail "honesty: correction"
+  api POST "/api/v1/incidents/$honesty_id/resolve" 200 '{ "message": "Search is back for everyone." }' >/dev/null \
+    || fail "honesty: resolve"
+  record=$(curl -s --max-time 10 "$BASE/api/v1/record")
+  if node -e 'const r=JSON.parse(process.argv[1]); process.exit(r.days===90 && r.estimates.given>0 ? 0 : 1)' "$record"; then
+    pass "honesty: GET /api/v1/record answers the 90 days' figures without a token"
+  else
+    fail "honesty: GET /api/v1/record: $record"
+  fi
+  E2E_BASE="$BASE" E2E_SHOTS="$SHOTS" E2E_RESULTS="$tmp/honesty-results" E2E_AXE="$AXE_JS" \
+    E2E_OPERATOR_EMAIL="$OPERATOR_EMAIL" E2E_OPERATOR_PASSWORD="$OPERATOR_PASSWORD" \
+    E2E_HONESTY_ID="$honesty_id" timeout -k 10 180 node "$E2E_DIR/honesty.mjs"
+  node_rc=$?
+  if [ -f "$tmp/honesty-results" ]; then
+    read -r bp bf <"$tmp/honesty-results"
+    passed=$((passed + bp)); failed=$((failed + bf))
+    if [ "$node_rc" != 0 ] && [ "$bf" = 0 ]; then fail "honesty.mjs exited $node_rc"; fi
+    echo "honesty screenshots: $SHOTS/honesty-*.png"
+  else
+    fail "honesty.mjs stopped before reporting (exit $node_rc)"
+  fi
+else
+  fail "honesty: declare"
+fi
+
+# ---------------------------------------------------------------------------------------------
 log "roles and sign-in throttling: a responder's and an admin's walk, a parallel flood (roles.mjs)"
 E2E_BASE="$BASE" E2E_OUT="$OUT" E2E_AXE="$AXE_JS" E2E_SHOTS="$SHOTS" E2E_RESULTS="$tmp/roles-results" \
   E2E_OPERATOR_EMAIL="$OPERATOR_EMAIL" E2E_OPERATOR_PASSWORD="$OPERATOR_PASSWORD" \
@@ -424,10 +467,11 @@ declare -A pages=(
   [history.html]="/history"
   [not-found.html]="/incidents/999999"
   [maintenance.html]="/incidents/${maintenance_id:-999998}"
+  [honesty.html]="/incidents/${honesty_id:-999997}"
 )
 declare -A want_code=([not-found.html]=404)
 files=()
-for f in status.html incident.html resolved-incident.html history.html not-found.html maintenance.html; do
+for f in status.html incident.html resolved-incident.html history.html not-found.html maintenance.html honesty.html; do
   code=$(curl -s --max-time 10 -o "$OUT/$f" -w '%{http_code}' "$BASE${pages[$f]}") || code=000
   want=${want_code[$f]:-200}
   if [ "$code" = "$want" ]; then

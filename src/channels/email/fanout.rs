@@ -198,7 +198,10 @@ impl EmailChannel {
             ));
         }
         let ids = self.ids().await?;
-        let message_id = ids.update(msg.incident_id, msg.update_id, ctx.delivery_id);
+        let message_id = match &msg.correction {
+            Some(c) => ids.correction(msg.incident_id, c.correction_id),
+            None => ids.update(msg.incident_id, msg.update_id, ctx.delivery_id),
+        };
         // The incident's mails so far, by delivery: each recipient's copy replies to the first
         // that reached them (as recorded when it was delivered, else as it was named).
         let thread = {
@@ -252,6 +255,7 @@ impl EmailChannel {
                         &mut conn,
                         ctx.delivery_id,
                         (msg.incident_id, &self.id),
+                        msg.correction.as_ref().map(|c| c.update_id),
                         after,
                         self.page_size,
                     )
@@ -261,7 +265,9 @@ impl EmailChannel {
                 let Some(last) = page.last() else { break };
                 after = last.id;
                 for r in page {
-                    if subscribers::wants(&r.components, &components)
+                    // A correction goes to everyone who got the original, whatever they
+                    // follow now.
+                    if (msg.correction.is_some() || subscribers::wants(&r.components, &components))
                         && work_tx.send_async(r).await.is_err()
                     {
                         return Ok(()); // no sender left

@@ -62,6 +62,15 @@ impl Ids {
         )
     }
 
+    /// The Message-ID of a correction's mails: its own, so that it replies in the thread
+    /// rather than repeating the corrected update's.
+    pub fn correction(&self, incident_id: i64, correction_id: i64) -> String {
+        format!(
+            "<incident-{incident_id}.correction-{correction_id}.{}@{}>",
+            self.install, self.domain
+        )
+    }
+
     /// A fresh Message-ID for one confirmation mail (each attempt's mail carries another link,
     /// so it is another message).
     pub fn confirmation(&self, subscriber_id: i64) -> String {

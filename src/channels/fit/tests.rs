@@ -47,6 +47,7 @@ fn message(title: &str, body: &str, components: &[&str]) -> Message {
         next_update_line: Some(NEXT.into()),
         posted_at: t,
         signature: None,
+        correction: None,
     }
 }
 

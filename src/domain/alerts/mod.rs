@@ -92,6 +92,22 @@ impl Notification {
         Ok(())
     }
 
+    /// When the group's alerts started: the earliest `startsAt` that parses, never later than
+    /// `now` (Alertmanager's clock may run ahead of ours). None when no alert carries one.
+    pub fn started_at(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.alerts
+            .iter()
+            .filter_map(|a| chrono::DateTime::parse_from_rfc3339(a.starts_at.trim()).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            // Go's zero time, which Alertmanager writes for "unset".
+            .filter(|t| chrono::Datelike::year(t) > 1)
+            .min()
+            .map(|t| t.min(now))
+    }
+
     /// The alerts' labels, the group's common labels first: where mapping looks for a label.
     fn label_values<'a>(&'a self, label: &str) -> Vec<&'a str> {
         let mut out: Vec<&str> = Vec::new();
@@ -182,6 +198,32 @@ mod tests {
                 fingerprint: String::new(),
             }],
         }
+    }
+
+    #[test]
+    fn started_at_is_the_earliest_start_never_after_now() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T14:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut n = notification(&[]);
+        assert_eq!(n.started_at(now), None, "no startsAt");
+        let mut second = n.alerts[0].clone();
+        n.alerts[0].starts_at = "2026-11-24T13:52:10.5+01:00".into();
+        second.starts_at = "2026-11-24T13:50:00Z".into();
+        n.alerts.push(second.clone());
+        second.starts_at = "0001-01-01T00:00:00Z".into();
+        n.alerts.push(second);
+        assert_eq!(
+            n.started_at(now).unwrap().to_rfc3339(),
+            "2026-11-24T12:52:10.500+00:00"
+        );
+        n.alerts[0].starts_at = "2026-11-24T15:00:00Z".into();
+        n.alerts[1].starts_at = "garbage".into();
+        assert_eq!(
+            n.started_at(now),
+            Some(now),
+            "a clock ahead of ours is clamped"
+        );
     }
 
     #[test]

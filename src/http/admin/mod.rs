@@ -60,6 +60,11 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/incidents/1/inbox/tell-fixed"),
     ("POST", "/admin/inbox/1/claim"),
     ("POST", "/admin/inbox/1/answer"),
+    ("POST", "/admin/incidents/1/correct"),
+    ("POST", "/admin/incidents/1/postmortem"),
+    ("POST", "/admin/incidents/1/postmortem/publish"),
+    ("POST", "/admin/incidents/1/postmortem/actions"),
+    ("POST", "/admin/incidents/1/postmortem/actions/done"),
     ("POST", "/admin/preview"),
     ("GET", "/admin/estimates"),
     ("POST", "/admin/deliveries/1/retry"),
@@ -123,6 +128,23 @@ pub fn router(app: &App) -> Router<App> {
         .route("/admin/incidents/{id}", get(incidents::show))
         .route("/admin/incidents/{id}/update", post(incidents::update))
         .route("/admin/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/admin/incidents/{id}/correct", post(incidents::correct))
+        .route(
+            "/admin/incidents/{id}/postmortem",
+            post(incidents::postmortem::save),
+        )
+        .route(
+            "/admin/incidents/{id}/postmortem/publish",
+            post(incidents::postmortem::publish),
+        )
+        .route(
+            "/admin/incidents/{id}/postmortem/actions",
+            post(incidents::postmortem::add_action),
+        )
+        .route(
+            "/admin/incidents/{id}/postmortem/actions/done",
+            post(incidents::postmortem::complete_action),
+        )
         .route("/admin/incidents/{id}/own", post(dashboard::take_ownership))
         .route("/admin/incidents/{id}/inbox", get(inbox::page))
         .route(

@@ -2,12 +2,14 @@
 
 pub mod alertmanager;
 pub mod components;
+pub mod corrections;
 pub mod doc;
 mod docs_page;
 pub mod estimates;
 pub mod incidents;
 mod maintenance_types;
 pub mod maintenances;
+pub mod record;
 pub mod views;
 
 use std::sync::LazyLock;
@@ -35,8 +37,10 @@ fn routes() -> OpenApiRouter<App> {
         .routes(routes!(incidents::show))
         .routes(routes!(incidents::update))
         .routes(routes!(incidents::resolve))
+        .routes(routes!(corrections::create))
         .routes(routes!(components::list))
         .routes(routes!(estimates::get))
+        .routes(routes!(record::get))
         .routes(routes!(alertmanager::receive))
         .routes(routes!(subscribe::subscribe_api, subscribe::list))
         .routes(routes!(subscribe::counts))

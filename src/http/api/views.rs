@@ -71,6 +71,9 @@ pub struct UpdateView {
     pub components: Vec<ComponentRef>,
     pub author: String,
     pub created_at: DateTime<Utc>,
+    /// Corrections, oldest first; `message` keeps the words as first posted.
+    pub corrections: Vec<crate::store::corrections::Correction>,
+    /// The update's deliveries, its corrections' included.
     pub deliveries: Vec<Delivery>,
 }
 
@@ -167,13 +170,14 @@ pub async fn incident(conn: &mut Conn, config: &Config, id: i64) -> Result<Optio
                 components: components(config, &u.components),
                 author: u.author,
                 created_at: u.created_at,
+                corrections: u.corrections,
                 deliveries: mine,
             }
         })
         .collect();
     let ops_notices = all_deliveries
         .into_iter()
-        .filter(|d| d.update_id.is_none())
+        .filter(|d| d.update_id.is_none() && d.audience == crate::domain::Audience::Ops)
         .collect();
     Ok(Some(IncidentDetail {
         summary: summary(config, &i, &current),

@@ -17,6 +17,7 @@ mod dashboard;
 mod estimates;
 mod incidents;
 mod maintenance;
+mod postmortem;
 mod roles;
 mod subscribers;
 mod throttle;

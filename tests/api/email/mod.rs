@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 mod confirm;
+mod correction;
 mod fanout;
 mod headers;
 mod threading;

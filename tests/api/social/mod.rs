@@ -21,6 +21,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use crate::helpers::*;
 
 mod bluesky;
+mod corrections;
 mod discord;
 mod mastodon;
 mod shared;

@@ -401,3 +401,48 @@ async fn x_worker_killed_mid_send_is_taken_over_and_the_duplicate_refusal_ends_i
     assert_eq!((d.state.as_str(), d.attempts), ("delivered", 2));
     t.finish().await;
 }
+
+#[tokio::test]
+async fn x_replies_in_the_thread_with_a_correction() {
+    let m = MockServer::start().await;
+    let n = AtomicUsize::new(0);
+    Mock::given(method("POST"))
+        .and(path("/2/tweets"))
+        .and(header("content-type", "application/json"))
+        .respond_with(move |_: &Request| {
+            tweet(&format!(
+                "19000000000000000{}",
+                n.fetch_add(1, Ordering::SeqCst)
+            ))
+        })
+        .expect(2)
+        .mount(&m)
+        .await;
+    let t = app(x_yaml(&m)).await;
+    let id = declare(&t, "Sign-ins fail in the US region.").await;
+    t.dispatch_all().await;
+    let update_id = t.incident(id).await["updates"][0]["id"].as_i64().unwrap();
+    let r = t
+        .post(
+            &format!("/api/v1/incidents/{id}/updates/{update_id}/corrections"),
+            &json!({ "message": "Sign-ins fail in the EU region.", "reason": "wrong region" }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    t.dispatch_all().await;
+    let reqs = requests_to(&m, "/2/tweets").await;
+    assert_eq!(reqs.len(), 2);
+    assert_oauth_signed(&reqs[1]);
+    let reply = json_of(&reqs[1]);
+    assert_eq!(
+        reply["reply"],
+        json!({ "in_reply_to_tweet_id": "190000000000000000" })
+    );
+    let text = reply["text"].as_str().unwrap();
+    assert!(
+        text.contains("It now reads: \"Sign-ins fail in the EU region.\"")
+            && text.contains("Why: wrong region"),
+        "{text}"
+    );
+    t.finish().await;
+}

@@ -6,6 +6,7 @@
 //! refused (409) with their update shown and the operator's words kept.
 
 mod forms;
+pub mod postmortem;
 mod preview;
 mod views;
 
@@ -184,6 +185,59 @@ pub async fn update(
     }
     .await;
     after_write(&app, &signed, id, &draft, done, ("updated", now)).await
+}
+
+/// `POST /admin/incidents/{id}/correct`: a correction of one published update (fields
+/// `update_id`, `message`, `reason`, `meaning_changed`).
+pub async fn correct(
+    State(app): State<App>,
+    signed: Signed,
+    IncidentId(id): IncidentId,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, ConsoleError> {
+    let field = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let draft = Draft::from_fields(&[]);
+    let Some(update_id) = crate::http::extract::parse_id(field("update_id").trim()) else {
+        return incident_page(
+            &app,
+            &signed,
+            id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Notice::Error(
+                "update_id: the form lost which update to correct; reload the page".into(),
+            ),
+            None,
+        )
+        .await;
+    };
+    let fix = commands::Correct {
+        message: field("message"),
+        reason: field("reason"),
+        meaning_changed: !field("meaning_changed").is_empty(),
+    };
+    let now = app.clock.now();
+    let done = async {
+        let mut unit = app.begin().await?;
+        commands::correct(
+            &app.env(),
+            unit.tx(),
+            &signed.actor(),
+            (id, update_id),
+            fix,
+            now,
+        )
+        .await?;
+        unit.commit().await?;
+        Ok(())
+    }
+    .await;
+    after_write(&app, &signed, id, &draft, done, ("corrected", now)).await
 }
 
 /// `POST /admin/incidents/{id}/resolve`

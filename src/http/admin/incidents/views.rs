@@ -59,6 +59,12 @@ pub async fn updates_view(
             "id": u.id, "kind": u.kind, "status": u.status, "message": u.message,
             "author": u.author, "at": views::time(u.created_at, now, app.config.site.time_zone),
             "eta": u.eta_at.map(|t| views::time(t, now, app.config.site.time_zone)), "deliveries": mine,
+            "current": u.current_message(), "correctable": u.kind != crate::domain::UpdateKind::Notice,
+            "corrections": u.corrections.iter().map(|c| json!({
+                "at": views::time(c.created_at, now, app.config.site.time_zone),
+                "message": c.message, "reason": c.reason, "author": c.author,
+                "meaning_changed": c.meaning_changed,
+            })).collect::<Vec<_>>(),
         }));
     }
     Ok(out)
@@ -146,10 +152,11 @@ pub async fn incident_page(
         let dels = deliveries::for_incident(&mut conn, id).await?;
         let revs = incidents::eta_revisions(&mut conn, id).await?;
         let ups = updates_view(app, &mut conn, &ups, &dels, now).await?;
-        Ok::<_, StoreError>(Some((inc, comps, ups, revs)))
+        let pm = crate::store::postmortems::get(&mut conn, id).await?;
+        Ok::<_, StoreError>(Some((inc, comps, ups, revs, pm)))
     }
     .await;
-    let (inc, comps, updates_view, revs) =
+    let (inc, comps, updates_view, revs, pm) =
         loaded?.ok_or(ConsoleError::NotFound(Missing::Incident))?;
     let latest = updates_view.first().cloned();
     let mut form_draft = draft.cloned().unwrap_or_default();
@@ -180,6 +187,22 @@ pub async fn incident_page(
         "actor": r.actor, "reason": r.reason, "at": views::time(r.created_at, now, app.config.site.time_zone),
     })).collect::<Vec<_>>()));
     ctx.insert("form".into(), form_context(app, &form_draft));
+    // The postmortem: its draft, the preview as the public page will show it, its actions.
+    let times = crate::render::views::Times::live(now, app.config.site.time_zone);
+    ctx.insert(
+        "postmortem".into(),
+        json!(pm.as_ref().map(|p| {
+            let mut v = crate::status_page::record::postmortem_view(p, &app.config, &times);
+            v["body"] = json!(p.body);
+            v["author"] = json!(crate::render::views::actor_name(&p.author));
+            v["action_ids"] = json!(p
+                .actions
+                .iter()
+                .map(|a| json!({ "id": a.id, "done": a.done_at.is_some() }))
+                .collect::<Vec<_>>());
+            v
+        })),
+    );
     let (error, stale) = match notice {
         Notice::None => (None, None),
         Notice::Error(e) => (Some(e), None),
