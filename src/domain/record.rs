@@ -307,7 +307,7 @@ pub fn lines(r: &Record) -> Vec<Line> {
             ),
         },
         Line {
-            label: "EstimateCounts of the fix",
+            label: "Estimates of the fix",
             figure: format!(
                 "{} given: {} met, {} revised in time, {} missed",
                 e.given, e.met, e.revised, e.missed

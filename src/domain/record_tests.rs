@@ -165,3 +165,19 @@ fn medians_of_even_counts_round_down() {
     assert_eq!(median(&[1, 2]), Some(1));
     assert_eq!(median(&[-3, -2]), Some(-3));
 }
+
+/// The page's labels are customers' words: a rename of a type in the code once turned
+/// "Estimates of the fix" into "EstimateCounts of the fix" on every status page.
+#[test]
+fn the_record_is_labelled_in_plain_words() {
+    let labels: Vec<&str> = lines(&Record::default()).iter().map(|l| l.label).collect();
+    assert_eq!(
+        labels,
+        [
+            "Updates on time",
+            "Estimates of the fix",
+            "First estimates",
+            "Alert to first post"
+        ]
+    );
+}
