@@ -56,6 +56,8 @@ pub struct AppInner {
     pub email: Option<Arc<channels::email::EmailChannel>>,
     /// The state of this instance's background loops (reported by `/readyz`).
     pub loops: Arc<crate::supervise::Loops>,
+    /// The configured mirrors (also in `channels`, as `mirror:<name>`).
+    pub mirrors: Vec<Arc<crate::mirror::MirrorChannel>>,
 }
 
 impl Deref for App {
@@ -142,6 +144,15 @@ impl AppBuilder {
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut suffix);
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "candor".into());
         let instance = format!("{host}-{}-{}", std::process::id(), hex::encode(suffix));
+        let mirrors = crate::mirror::build(&config)?;
+        for m in &mirrors {
+            channels.insert(m.id().to_string(), m.clone());
+        }
+        if !mirrors.is_empty() {
+            let names: Vec<&str> = mirrors.iter().map(|m| m.name()).collect();
+            let mut conn = db.write_conn().await?;
+            crate::store::mirrors::register(&mut conn, &names).await?;
+        }
         let (changes, _) = watch::channel(0);
         let mut model = crate::status_page::model::ReadModel::default();
         let first = {
@@ -151,7 +162,7 @@ impl AppBuilder {
             let snap = snapshot::assemble(&model, &mut conn, &config, now).await?;
             pages::build(snap, &config, &renderer, now, None)?
         };
-        Ok(App(Arc::new(AppInner {
+        let app = App(Arc::new(AppInner {
             config,
             db,
             clock: self.clock,
@@ -164,7 +175,12 @@ impl AppBuilder {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             email,
             loops: Arc::default(),
-        })))
+            mirrors,
+        }));
+        for m in &app.mirrors {
+            m.bind(&app);
+        }
+        Ok(app)
     }
 }
 
@@ -177,6 +193,15 @@ impl App {
             migrate: true,
             durability: Default::default(),
         }
+    }
+
+    /// A handle that does not keep the application alive (held by its own mirrors).
+    pub fn weak(&self) -> std::sync::Weak<AppInner> {
+        Arc::downgrade(&self.0)
+    }
+
+    pub fn from_inner(inner: Arc<AppInner>) -> Self {
+        Self(inner)
     }
 
     /// What commands need besides a transaction.
@@ -263,6 +288,11 @@ impl App {
         if role != Role::Worker {
             workers.push(tokio::spawn(
                 self.clone().keep_pages_fresh(stop_workers.clone()),
+            ));
+        }
+        if role != Role::Web && !self.mirrors.is_empty() {
+            workers.push(tokio::spawn(
+                self.clone().keep_mirrors(stop_workers.clone()),
             ));
         }
         // PostgreSQL: other instances' changes wake this one at once (polling stays).

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod http;
 pub mod inbox;
 pub mod metrics;
+pub mod mirror;
 pub mod outbox;
 pub mod render;
 pub mod scheduler;

@@ -81,6 +81,14 @@ pub struct Metrics {
     inbox_answered: FloatGauge,
     inbox_closed: FloatGauge,
     inbox_first_answer: FloatGauge,
+    mirror_written: Family<MirrorLabels, Counter>,
+    mirror_age: Family<MirrorLabels, FloatGauge>,
+    mirror_behind: Family<MirrorLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MirrorLabels {
+    mirror: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -111,6 +119,9 @@ impl Metrics {
             inbox_answered: FloatGauge::default(),
             inbox_closed: FloatGauge::default(),
             inbox_first_answer: FloatGauge::default(),
+            mirror_written: Family::default(),
+            mirror_age: Family::default(),
+            mirror_behind: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -178,6 +189,21 @@ impl Metrics {
             "Mean time from a customer's first post to the team's first answer, answered conversations (NaN when there are none)",
             m.inbox_first_answer.clone(),
         );
+        registry.register(
+            "mirror_objects_written",
+            "Objects written to each mirror by this instance (documents whose bytes changed)",
+            m.mirror_written.clone(),
+        );
+        registry.register(
+            "mirror_age_seconds",
+            "Time since each mirror was last published whole and current (NaN: never)",
+            m.mirror_age.clone(),
+        );
+        registry.register(
+            "mirror_behind_changes",
+            "Public changes committed that each mirror does not hold yet",
+            m.mirror_behind.clone(),
+        );
         // Every outcome is there from the start (at 0), so a rate over it never starts from
         // a missing series.
         for p in [Promise::Kept, Promise::Late, Promise::HoldingUpdate] {
@@ -197,6 +223,20 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// A publish to `mirror` finished.
+    pub fn mirror_published(
+        &self,
+        mirror: &str,
+        report: &crate::mirror::Report,
+        _at: DateTime<Utc>,
+    ) {
+        self.mirror_written
+            .get_or_create(&MirrorLabels {
+                mirror: mirror.to_string(),
+            })
+            .inc_by(report.written as u64);
     }
 
     pub fn promise(&self, p: Promise) {
@@ -278,6 +318,23 @@ impl Metrics {
         self.inbox_closed.set(share(t.closed, t.closable));
         self.inbox_first_answer
             .set(share(t.answer_seconds, t.answered));
+
+        let version = crate::store::changes::version(conn).await?;
+        let mirrors: Vec<(String, Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT name, version, published_at FROM mirror_targets")
+                .fetch_all(&mut *conn)
+                .await?;
+        for (name, v, at) in mirrors {
+            let labels = MirrorLabels { mirror: name };
+            self.mirror_written.get_or_create(&labels).inc_by(0);
+            let age = at
+                .map(|t| (now - from_ms(t)).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(f64::NAN);
+            self.mirror_age.get_or_create(&labels).set(age);
+            self.mirror_behind
+                .get_or_create(&labels)
+                .set(v.map_or(version, |v| (version - v).max(0)));
+        }
 
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

@@ -229,6 +229,18 @@ pub trait Channel: Send + Sync + 'static {
             self.id()
         )))
     }
+    /// Publishes the public site (a mirror). Only mirrors do; any other channel refuses for
+    /// good.
+    async fn publish(
+        &self,
+        _p: &crate::mirror::Publish,
+        _ctx: &DeliveryContext,
+    ) -> Result<Sent, SendError> {
+        Err(SendError::permanent(format!(
+            "channel `{}` does not publish the site",
+            self.id()
+        )))
+    }
     /// The inbox's side of this channel (reading notifications), if it has one.
     fn listener(&self) -> Option<&dyn crate::inbox::Listener> {
         None

@@ -11,6 +11,7 @@ pub mod client;
 mod incidents;
 mod init;
 mod maintenance;
+mod mirror;
 mod operators;
 mod remote;
 mod serve;
@@ -157,6 +158,13 @@ enum Command {
         #[command(subcommand)]
         command: maintenance::MaintenanceCommand,
     },
+    /// Publish the status page to the configured mirrors (see `mirrors:` in the config).
+    Mirror {
+        #[command(flatten)]
+        local: LocalArgs,
+        #[command(subcommand)]
+        command: mirror::MirrorCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -240,7 +248,8 @@ impl Command {
             | Command::CheckConfig { local }
             | Command::Token { local, .. }
             | Command::Operator { local, .. }
-            | Command::Channel { local, .. } => Some(local),
+            | Command::Channel { local, .. }
+            | Command::Mirror { local, .. } => Some(local),
             Command::Incident { .. }
             | Command::Maintenance { .. }
             | Command::Completions { .. } => None,
@@ -288,6 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             operators::run(&connect(&config).await?, command).await
         }
         Command::Channel { command, .. } => channels::run(&config, command).await,
+        Command::Mirror { command, .. } => mirror::run(config, command).await,
         Command::Serve { role, .. } => serve::run(config, role).await,
     }
 }

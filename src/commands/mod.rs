@@ -27,6 +27,7 @@ pub mod alerts;
 pub mod console;
 pub mod inbox;
 pub mod maintenance;
+pub mod mirror;
 pub mod operators;
 pub mod review;
 pub mod subscribers;

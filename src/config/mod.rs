@@ -18,6 +18,7 @@ pub mod honesty;
 pub mod inbox;
 mod interpolate;
 pub mod maintenance;
+pub mod mirrors;
 pub mod ops;
 pub mod outbox;
 pub mod policies;
@@ -43,6 +44,7 @@ pub use database::DatabaseConfig;
 pub use honesty::HonestyConfig;
 pub use inbox::InboxConfig;
 pub use maintenance::MaintenanceConfig;
+pub use mirrors::{MirrorTarget, MirrorsConfig};
 pub use ops::OpsConfig;
 pub use outbox::OutboxConfig;
 pub use policies::{Policies, UpdatePolicy};
@@ -178,6 +180,9 @@ pub struct Config {
     /// Customers' replies and mentions (see `config/inbox.rs`).
     #[serde(default)]
     pub inbox: InboxConfig,
+    /// Static copies of the public site (see `config/mirrors.rs`).
+    #[serde(default)]
+    pub mirrors: MirrorsConfig,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -281,6 +286,7 @@ impl Config {
         self.ops.validate(self)?;
         self.alertmanager.validate(self)?;
         self.inbox.validate(self)?;
+        self.mirrors.validate()?;
         self.console.validate(self)
     }
 

@@ -129,7 +129,7 @@ string_enum!(
     /// Whom a delivery is for: everyone (the status page's channels), the team, or one
     /// subscriber privately (a confirmation mail), or one customer in their own thread (a reply
     /// from the inbox).
-    Audience { Public => "public", Ops => "ops", Subscriber => "subscriber", Reply => "reply" }
+    Audience { Public => "public", Ops => "ops", Subscriber => "subscriber", Reply => "reply", Mirror => "mirror" }
 );
 
 string_enum!(

@@ -117,7 +117,9 @@ async fn metrics(State(app): State<App>, headers: axum::http::HeaderMap) -> Resp
             .into_response();
         }
     }
-    let channels: Vec<String> = app.config.channels.keys().cloned().collect();
+    let channels: Vec<String> = (app.config.channels.keys().cloned())
+        .chain(app.config.mirrors.targets.iter().map(|t| t.channel()))
+        .collect();
     let rendered = async {
         let mut conn = app.db.pool().acquire().await?;
         app.metrics

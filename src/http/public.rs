@@ -14,9 +14,8 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::http::error::ApiError;
-use crate::status_page::cache::Asset;
-use crate::status_page::{pages, snapshot};
-use crate::store::incidents;
+use crate::status_page::on_demand::{self, ASSETS};
+use crate::status_page::pages;
 
 pub fn router() -> Router<App> {
     Router::new()
@@ -27,6 +26,9 @@ pub fn router() -> Router<App> {
         .route("/api/v2/{*path}", get(v2).layer(v2_cors()))
         .route("/incidents/{id}", get(incident))
         .route("/history", get(history))
+        .route("/history/", get(history))
+        .route("/history/{month}", get(history_month))
+        .route("/heartbeat.json", get(heartbeat))
         .route("/assets/{name}", get(asset))
         .merge(super::subscribe::public_router())
 }
@@ -61,36 +63,25 @@ fn v2_cors() -> tower_http::cors::CorsLayer {
         .max_age(std::time::Duration::from_secs(24 * 3600))
 }
 
-/// The pages' scripts, as files (the Content-Security-Policy allows no inline script), and the
-/// default mark (favicon and logo): name, content type, body.
-const ASSETS: &[(&str, &str, &str)] = &[
+/// The heartbeat a mirror carries (see `src/mirror`): on the live site always now, so the
+/// pages' script never calls the live page stale.
+async fn heartbeat(State(app): State<App>) -> Response {
+    let body = on_demand::heartbeat(app.clock.now(), app.pages.current().snapshot.revision);
     (
-        "local-time.js",
-        JS,
-        include_str!("../../templates/assets/local-time.js"),
-    ),
-    (
-        "countdown.js",
-        JS,
-        include_str!("../../templates/assets/countdown.js"),
-    ),
-    (
-        "preview.js",
-        JS,
-        include_str!("../../templates/assets/preview.js"),
-    ),
-    (
-        "mark.svg",
-        "image/svg+xml",
-        include_str!("../../templates/assets/mark.svg"),
-    ),
-    (
-        "live.js",
-        JS,
-        include_str!("../../templates/assets/live.js"),
-    ),
-];
-const JS: &str = "text/javascript; charset=utf-8";
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(on_demand::HEARTBEAT_CACHE_CONTROL),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
 
 async fn asset(State(app): State<App>, Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
@@ -99,7 +90,7 @@ async fn asset(State(app): State<App>, Path(name): Path<String>) -> Response {
                 (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
                 (
                     header::CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=3600"),
+                    HeaderValue::from_static(on_demand::ASSET_CACHE_CONTROL),
                 ),
             ],
             *body,
@@ -107,21 +98,6 @@ async fn asset(State(app): State<App>, Path(name): Path<String>) -> Response {
             .into_response(),
         None => not_found_page(&app, "This page does not exist."),
     }
-}
-
-/// Renders (and compresses) a document on a blocking thread, a few at a time, so the async
-/// threads stay free to answer from the cache.
-async fn render_blocking<F>(app: &App, render: F) -> anyhow::Result<Asset>
-where
-    F: FnOnce() -> anyhow::Result<Asset> + Send + 'static,
-{
-    let _slot = app
-        .pages
-        .render_slots
-        .acquire()
-        .await
-        .map_err(|e| anyhow::anyhow!("render slots closed: {e}"))?;
-    tokio::task::spawn_blocking(render).await?
 }
 
 /// An incident page: from the cache for recent incidents, rendered on demand for older ones.
@@ -147,23 +123,8 @@ async fn incident(State(app): State<App>, Path(raw): Path<String>, headers: Head
     if let Some(asset) = app.pages.on_demand(current.snapshot.revision, &key) {
         return asset.respond(&headers);
     }
-    let rendered = async {
-        let mut conn = app.db.pool().acquire().await?;
-        let Some(inc) = incidents::get(&mut conn, id).await? else {
-            return Ok::<_, anyhow::Error>(None);
-        };
-        let story = snapshot::story(&mut conn, &app.config, inc).await?;
-        drop(conn);
-        let (config, renderer, now) = (app.config.clone(), app.renderer.clone(), app.clock.now());
-        let asset = render_blocking(&app, move || {
-            Ok(pages::incident_page(&story, &config, &renderer, now, None)?)
-        })
-        .await?;
-        Ok(Some(asset))
-    }
-    .await;
-    match rendered {
-        Ok(Some(asset)) => {
+    match app.render_incident(id).await {
+        Ok(Some((asset, _))) => {
             let asset = Arc::new(asset);
             app.pages
                 .keep(current.snapshot.revision, key, asset.clone());
@@ -179,59 +140,47 @@ struct HistoryQuery {
     month: Option<String>,
 }
 
-/// `2026-11`: four digits, a dash, two digits, and a real month.
-fn parse_month(raw: &str) -> Option<NaiveDate> {
-    let b = raw.as_bytes();
-    let shape = b.len() == 7
-        && b[4] == b'-'
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[5..].iter().all(u8::is_ascii_digit);
-    if !shape {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(raw[..4].parse().ok()?, raw[5..].parse().ok()?, 1)
-}
-
-/// Past incidents by month: `/history?month=2026-11` (default: this month). Only months from
-/// the first incident's to this one exist; each is rendered once per change and kept.
+/// Past incidents by month: `/history?month=2026-11` (default: this month).
 async fn history(
     State(app): State<App>,
     query: Result<Query<HistoryQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let now = app.clock.now();
-    let this_month = NaiveDate::from_ymd_opt(now.year(), now.month(), 1).expect("a month");
     let month = match query.map(|q| q.0.month) {
-        Ok(None) => Some(this_month),
-        Ok(Some(m)) => parse_month(m.trim()),
+        Ok(None) => Some(on_demand::month_of(app.clock.now())),
+        Ok(Some(m)) => on_demand::parse_month(m.trim()),
         Err(_) => None,
     };
+    history_of(app, month, headers).await
+}
+
+/// The same at a path of its own, `/history/2026-11` (what the pages link to: it needs no
+/// query string, so a static mirror serves it too).
+async fn history_month(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    history_of(app, on_demand::parse_month(raw.trim()), headers).await
+}
+
+/// Only months from the first incident's to this one exist; each is rendered once per change
+/// and kept.
+async fn history_of(app: App, month: Option<NaiveDate>, headers: HeaderMap) -> Response {
+    let now = app.clock.now();
+    let this_month = on_demand::month_of(now);
     let Some(month) = month else {
         return page(
             &app,
             StatusCode::BAD_REQUEST,
             "No such month",
-            "The month parameter must look like ?month=2026-11.",
+            "Name the month like /history/2026-11.",
         );
     };
-    let current = app.pages.current();
-    let revision = current.snapshot.revision;
-    let first = match app.pages.first_incident(revision) {
-        Some(f) => f,
-        None => {
-            let looked_up = async {
-                let mut conn = app.db.pool().acquire().await?;
-                Ok::<_, anyhow::Error>(incidents::first_started(&mut conn).await?)
-            }
-            .await;
-            match looked_up {
-                Ok(f) => {
-                    app.pages.keep_first_incident(revision, f);
-                    f
-                }
-                Err(e) => return unavailable_page(&app, &e),
-            }
-        }
+    let revision = app.pages.current().snapshot.revision;
+    let first = match app.first_incident().await {
+        Ok(f) => f,
+        Err(e) => return unavailable_page(&app, &e),
     };
     let first_month = first
         .map(|f| NaiveDate::from_ymd_opt(f.year(), f.month(), 1).expect("a month"))
@@ -242,7 +191,7 @@ async fn history(
             &app,
             StatusCode::BAD_REQUEST,
             "No such month",
-            "Ask for a month no later than this one, like ?month=2026-11.",
+            "Ask for a month no later than this one, like /history/2026-11.",
         );
     }
     if month < first_month {
@@ -261,27 +210,7 @@ async fn history(
     if let Some(asset) = app.pages.on_demand(revision, &key) {
         return asset.respond(&headers);
     }
-    let rendered = async {
-        let from = month.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-        let to = month
-            .checked_add_months(chrono::Months::new(1))
-            .expect("in range")
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc();
-        let list = {
-            let mut conn = app.db.pool().acquire().await?;
-            incidents::started_between(&mut conn, from, to).await?
-        };
-        let (config, renderer) = (app.config.clone(), app.renderer.clone());
-        render_blocking(&app, move || {
-            Ok(pages::history_page(
-                month, &list, first, &config, &renderer, now,
-            )?)
-        })
-        .await
-    }
-    .await;
+    let rendered = app.render_history(month, first).await;
     match rendered {
         Ok(asset) => {
             let asset = Arc::new(asset);

@@ -88,6 +88,8 @@ enum Payload {
     Confirmation(Confirmation),
     /// A reply in a customer's thread (the inbox).
     Reply(Reply),
+    /// A publish of the public site to a mirror.
+    Publish(crate::mirror::Publish),
 }
 
 impl Outbox {
@@ -119,7 +121,20 @@ impl Outbox {
                     renews_lease: cfg.long_running(),
                 })
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // Each mirror is a lane of its own: one publish at a time (each writes what changed
+        // since the last), renewing its lease while a full publish runs.
+        let mut lanes = lanes;
+        lanes.extend(config.mirrors.targets.iter().filter_map(|t| {
+            Some(Lane {
+                channel: channels.get(&t.channel())?.clone(),
+                limiter: None,
+                concurrency: 1,
+                max_attempts: config.outbox.max_attempts.map(i64::from),
+                timeout: Duration::from_secs(600),
+                renews_lease: true,
+            })
+        }));
         let backoff = ExponentialBuilder::default()
             .with_min_delay(config.outbox.backoff_min)
             .with_max_delay(config.outbox.backoff_max)
@@ -169,6 +184,24 @@ impl Outbox {
                 return Ok(total);
             }
             total.add(r);
+        }
+    }
+
+    /// Passes over the lanes whose channel `only` accepts until nothing more is due there
+    /// (`candor mirror sync`).
+    pub async fn drain_only(&self, only: impl Fn(&str) -> bool) -> Result<PassReport, StoreError> {
+        let mut total = PassReport::default();
+        loop {
+            let lanes = self.lanes.iter().filter(|l| only(l.channel.id()));
+            let results = futures::future::join_all(lanes.map(|l| self.run_lane(l))).await;
+            let mut pass = PassReport::default();
+            for r in results {
+                pass.add(r?);
+            }
+            if pass.claimed == 0 {
+                return Ok(total);
+            }
+            total.add(pass);
         }
     }
 
@@ -344,6 +377,8 @@ impl Outbox {
             serde_json::from_str(&c.payload).map(Payload::Confirmation)
         } else if c.audience == Audience::Reply.as_str() {
             serde_json::from_str(&c.payload).map(Payload::Reply)
+        } else if c.audience == Audience::Mirror.as_str() {
+            serde_json::from_str(&c.payload).map(Payload::Publish)
         } else {
             serde_json::from_str(&c.payload).map(|m| Payload::Message(Box::new(m)))
         };
@@ -353,6 +388,8 @@ impl Outbox {
                     Payload::Message(m) => format!("{:?}", m.kind),
                     Payload::Confirmation(_) => "Confirmation".to_string(),
                     Payload::Reply(_) => "Reply".to_string(),
+                    Payload::Publish(p) if p.full => "PublishFull".to_string(),
+                    Payload::Publish(_) => "Publish".to_string(),
                 };
                 tracing::Span::current().record("kind", tracing::field::display(kind));
                 p
@@ -389,7 +426,7 @@ impl Outbox {
                 }
                 None => None,
             },
-            Payload::Confirmation(_) | Payload::Reply(_) => None,
+            Payload::Confirmation(_) | Payload::Reply(_) | Payload::Publish(_) => None,
         };
         let ctx = DeliveryContext {
             corrects,
@@ -406,6 +443,7 @@ impl Outbox {
                 Payload::Message(msg) => lane.channel.deliver(msg, &ctx),
                 Payload::Confirmation(confirmation) => lane.channel.confirm(confirmation, &ctx),
                 Payload::Reply(reply) => lane.channel.reply(reply, &ctx),
+                Payload::Publish(p) => lane.channel.publish(p, &ctx),
             };
             catch_panic(sending).await.unwrap_or_else(|panic| {
                 tracing::error!(panic = %panic, "the channel panicked while sending");

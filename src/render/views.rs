@@ -110,6 +110,9 @@ pub fn site_view(config: &Config) -> Value {
         "on_accent": s.colours.on_accent,
         "zone": s.time_zone.name(),
         "footer_links": s.footer_links.iter().map(|l| json!({ "label": l.label, "url": l.url })).collect::<Vec<_>>(),
+        // With mirrors, the pages' script (`heartbeat.js`) shows a banner on a copy whose
+        // heartbeat is older than this many seconds.
+        "heartbeat_after": (!config.mirrors.targets.is_empty()).then(|| config.mirrors.stale_after.as_secs()),
     })
 }
 

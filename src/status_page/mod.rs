@@ -14,6 +14,7 @@ pub mod cache;
 pub mod feeds;
 pub mod ics;
 pub mod model;
+pub mod on_demand;
 pub mod pages;
 pub mod record;
 mod refresh;

@@ -20,6 +20,16 @@ use crate::render::views::{component_label, site_view, Times};
 use crate::render::{RenderError, Renderer};
 use crate::store::incidents::Incident;
 
+/// What every public page's layout needs, with the link to this month's history page (a path,
+/// not a query string, so a static mirror serves it too).
+fn public_site(config: &Config, now: DateTime<Utc>) -> Value {
+    let mut site = site_view(config);
+    site["history_path"] = json!(super::on_demand::history_path(super::on_demand::month_of(
+        now
+    )));
+    site
+}
+
 fn kind_label(k: UpdateKind) -> &'static str {
     match k {
         UpdateKind::Operator => "Update",
@@ -269,7 +279,7 @@ fn index_context(s: &Snapshot, config: &Config) -> Value {
         .map(|(d, list)| json!({ "label": human_date(d), "incidents": list }))
         .collect();
     json!({
-        "site": site_view(config),
+        "site": public_site(config, now),
         "indicator": s.indicator.as_str(),
         "description": s.indicator.description(),
         "active": s.active.iter().map(|st| incident_view(st, config, &times)).collect::<Vec<_>>(),
@@ -358,7 +368,7 @@ fn incident_context(
     stale_since: Option<DateTime<Utc>>,
 ) -> Value {
     json!({
-        "site": site_view(config),
+        "site": public_site(config, times.now),
         "incident": incident_view(story, config, times),
         "stale_since": stale_since.map(|t| times.at(t)),
     })
@@ -400,7 +410,7 @@ pub fn history_page(
         })
         .collect();
     let ctx = json!({
-        "site": site_view(config),
+        "site": public_site(config, now),
         "month_label": month.format("%B %Y").to_string(),
         "incidents": list,
         "prev": prev.map(|p| json!({ "param": p.format("%Y-%m").to_string(), "label": p.format("%B %Y").to_string() })),

@@ -483,6 +483,18 @@ pub async fn for_incident(conn: &mut Conn, incident_id: i64) -> Result<Vec<Deliv
     rows.into_iter().map(Delivery::try_from).collect()
 }
 
+/// The newest delivery on `channel` (a mirror's last publish).
+pub async fn latest_on_channel(conn: &mut Conn, channel: &str) -> Result<Option<Delivery>> {
+    let row: Option<DeliveryRow> = sqlx::query_as(
+        "SELECT id, update_id, channel, audience, state, attempts, next_attempt_at, remote_id, remote_url, \
+         last_error, created_at, delivered_at FROM deliveries WHERE channel = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(channel)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(Delivery::try_from).transpose()
+}
+
 /// How many deliveries are in each state (for health and tests).
 pub async fn count_by_state(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
     Ok(

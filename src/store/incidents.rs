@@ -413,6 +413,14 @@ pub async fn first_started(conn: &mut Conn) -> Result<Option<DateTime<Utc>>> {
     Ok(opt_from_ms(v))
 }
 
+/// Every incident's id, oldest first (a mirror's full publish renders each one's page).
+pub async fn all_ids(conn: &mut Conn) -> Result<Vec<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM incidents ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// What a new maintenance window is created with.
 pub struct NewWindow<'a> {
     pub title: &'a str,

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod inbox;
 pub mod incidents;
 pub mod installation;
+pub mod mirrors;
 pub mod operators;
 pub mod postmortems;
 pub mod read_model;
