@@ -20,6 +20,9 @@ use crate::status_page::pages;
 pub fn router() -> Router<App> {
     Router::new()
         .route("/", get(cached))
+        // The front page's object key on a mirror: a CDN that fails over between Candor and a
+        // bucket asks both origins for it.
+        .route("/index.html", get(front_page))
         .route("/feed.atom", get(cached))
         .route("/feed.rss", get(cached))
         .route("/maintenance.ics", get(cached))
@@ -36,6 +39,13 @@ pub fn router() -> Router<App> {
 /// A document rendered at the last rebuild.
 async fn cached(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Response {
     match app.pages.get(uri.path()) {
+        Some(asset) => asset.respond(&headers),
+        None => not_found_page(&app, "This page does not exist."),
+    }
+}
+
+async fn front_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    match app.pages.get("/") {
         Some(asset) => asset.respond(&headers),
         None => not_found_page(&app, "This page does not exist."),
     }

@@ -46,7 +46,7 @@ impl App {
     }
 
     /// Queues a publish on every mirror (one already waiting carries it).
-    async fn queue_publish(&self, full: bool) -> Result<(), StoreError> {
+    pub async fn queue_publish(&self, full: bool) -> Result<(), StoreError> {
         let now = self.clock.now();
         let mut queued = false;
         {
@@ -62,7 +62,7 @@ impl App {
     }
 
     /// Queues a publish on every mirror behind the change counter with none waiting.
-    async fn queue_behind(&self) -> Result<(), StoreError> {
+    pub async fn queue_behind(&self) -> Result<(), StoreError> {
         let behind = {
             let mut conn = self.db.pool().acquire().await?;
             let version = changes::version(&mut conn).await?;

@@ -17,6 +17,7 @@ mod inbox;
 mod incidents;
 mod maintenance;
 mod metrics;
+mod mirror;
 mod openapi;
 mod outbox;
 mod outbox_pace;
