@@ -382,6 +382,7 @@ mod tests {
                 "token",
                 "operator",
                 "channel",
+                "mirror",
                 "init",
             ]
             .iter()
