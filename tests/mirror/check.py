@@ -55,9 +55,9 @@ def get(url, headers=None):
     req = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers.items()), r.read()
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers.items()), e.read()
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
 def call(base, token, method, path, body):
@@ -95,7 +95,7 @@ def nginx_conf(mirror, port, tmp):
     # Drop the port-80 redirect server; keep the maps and the site's server block.
     blocks = re.split(r"\nserver \{", text)
     head, servers = blocks[0], ["server {" + b for b in blocks[1:]]
-    site = next(s for s in servers if "root " in s)
+    site = next(s for s in servers if "gzip_static" in s)
     site = re.sub(r"\n\s*listen [^\n]*;", "", site)
     site = re.sub(r"\n\s*ssl_[^\n]*;", "", site)
     site = re.sub(r"\n\s*add_header Strict-Transport-Security[^\n]*;", "", site)
@@ -120,6 +120,7 @@ http {{
 
 def main():
     tmp = tempfile.mkdtemp(prefix="candor-mirror-")
+    os.chmod(tmp, 0o755)  # nginx's workers (another user when run as root) read the mirror
     mirror = os.path.join(tmp, "mirror")
     port, nginx_port = free_port(), free_port()
     base, nbase = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{nginx_port}"
@@ -166,7 +167,14 @@ def main():
         nginx = subprocess.Popen(["nginx", "-c", os.path.join(tmp, "nginx.conf"), "-g", "daemon off;"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if not wait_for("nginx to start", lambda: get(nbase + "/")[0] == 200):
-            print(nginx.stderr.read().decode() if nginx.poll() is not None else "")
+            try:
+                print("nginx answers", get(nbase + "/")[0])
+            except OSError as e:
+                print("nginx does not answer:", e)
+                if nginx.poll() is not None:
+                    print(nginx.stderr.read().decode())
+            with open(os.path.join(tmp, "nginx.error.log")) as f:
+                print(f.read()[-2000:])
             return
 
         keys = []
@@ -194,11 +202,11 @@ def main():
                 diffs.append(f"{p}: live {ls}, mirror {ms}")
             elif lb != mb:
                 diffs.append(f"{p}: bytes differ ({len(lb)} live, {len(mb)} mirror)")
-            elif norm_type(lh.get("Content-Type")) != norm_type(mh.get("Content-Type")):
-                diffs.append(f"{p}: Content-Type {lh.get('Content-Type')} live, {mh.get('Content-Type')} mirror")
+            elif norm_type(lh.get("content-type")) != norm_type(mh.get("content-type")):
+                diffs.append(f"{p}: Content-Type {lh.get('content-type')} live, {mh.get('content-type')} mirror")
             if len(lb) >= 512:
                 gs, gh, gb = get(nbase + p, {"Accept-Encoding": "gzip"})
-                if gh.get("Content-Encoding") != "gzip" or gzip.decompress(gb) != lb:
+                if gh.get("content-encoding") != "gzip" or gzip.decompress(gb) != lb:
                     diffs.append(f"{p}: nginx's gzip answer is not the live document compressed")
         if diffs:
             bad("every document on the mirror is the live one", "\n      ".join(diffs))
@@ -206,7 +214,7 @@ def main():
             ok(f"every document nginx serves from the mirror is the live one, byte for byte, with its content type ({len(paths)} documents, gzip too)")
 
         hs, hh, hb = get(nbase + "/heartbeat.json")
-        if hs == 200 and hh.get("Cache-Control") == "no-cache":
+        if hs == 200 and hh.get("cache-control") == "no-cache":
             ok("the heartbeat is served with Cache-Control: no-cache")
         else:
             bad("the heartbeat is served with Cache-Control: no-cache", f"{hs} {hh}")
