@@ -33,7 +33,8 @@ impl Default for MirrorsConfig {
     }
 }
 
-/// One place the site is published to.
+/// One place the site is published to. (Read once at start: the variants' sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum MirrorTarget {

@@ -112,7 +112,7 @@ pub fn site_view(config: &Config) -> Value {
         "footer_links": s.footer_links.iter().map(|l| json!({ "label": l.label, "url": l.url })).collect::<Vec<_>>(),
         // With mirrors, the pages' script (`heartbeat.js`) shows a banner on a copy whose
         // heartbeat is older than this many seconds.
-        "heartbeat_after": (!config.mirrors.targets.is_empty()).then(|| config.mirrors.stale_after.as_secs()),
+        "heartbeat_after": (!config.mirrors.targets.is_empty()).then_some(config.mirrors.stale_after.as_secs()),
     })
 }
 
