@@ -51,6 +51,8 @@ pub struct AppInner {
     pub pages: PageCache,
     /// The read model the pages are built from, updated by each rebuild with what changed.
     pub model: tokio::sync::Mutex<crate::status_page::model::ReadModel>,
+    /// Taken by whoever rebuilds the pages after finding them stale (see `refresh_pages`).
+    pub rebuilding: tokio::sync::Mutex<()>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The email channel subscribers sign up for, if one is configured.
     pub email: Option<Arc<channels::email::EmailChannel>>,
@@ -172,6 +174,7 @@ impl AppBuilder {
             instance,
             pages: PageCache::new(first),
             model: tokio::sync::Mutex::new(model),
+            rebuilding: tokio::sync::Mutex::new(()),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             email,
             loops: Arc::default(),

@@ -45,6 +45,8 @@ pub struct MirrorChannel {
     app: OnceLock<Weak<AppInner>>,
     /// This instance's copy of the manifest, with the generation it was read at.
     manifest: tokio::sync::Mutex<Option<(i64, std::collections::HashMap<String, String>)>>,
+    /// Per incident, its history line as last published here (see `publish::history_line`).
+    history_lines: tokio::sync::Mutex<std::collections::HashMap<i64, u64>>,
 }
 
 impl MirrorChannel {
@@ -55,6 +57,7 @@ impl MirrorChannel {
             target: Target::open(config, timeout)?,
             app: OnceLock::new(),
             manifest: tokio::sync::Mutex::new(None),
+            history_lines: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 

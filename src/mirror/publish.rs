@@ -3,7 +3,6 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::target::Object;
@@ -127,9 +126,14 @@ impl MirrorChannel {
             let mut cached = self.manifest.lock().await;
             let manifest = match cached.take() {
                 Some((generation, m)) if generation == state.generation => m,
-                _ => mirrors::manifest(&mut conn, &self.name)
-                    .await
-                    .map_err(store_err)?,
+                _ => {
+                    // Another instance published (or this one failed half way): what this one
+                    // remembers of the history lines is not to be trusted either.
+                    self.history_lines.lock().await.clear();
+                    mirrors::manifest(&mut conn, &self.name)
+                        .await
+                        .map_err(store_err)?
+                }
             };
             (state, manifest)
         };
@@ -319,11 +323,11 @@ impl MirrorChannel {
         month_turned: bool,
     ) -> Result<(Vec<Doc>, Vec<String>), SendError> {
         let mut docs: Vec<Doc> = on_demand::static_assets()
-            .into_iter()
+            .iter()
             .map(|(path, asset)| Doc {
-                key: key_of(&path),
-                rank: rank(&path),
-                asset,
+                key: key_of(path),
+                rank: rank(path),
+                asset: asset.clone(),
             })
             .collect();
         // Everything the rebuild renders (the front page, recent incidents, feeds, JSON).
@@ -335,13 +339,14 @@ impl MirrorChannel {
             });
         }
         let snap = &pages.snapshot;
-        let mut started: HashMap<i64, DateTime<Utc>> = snap
+        let mut known: HashMap<i64, &crate::store::incidents::Incident> = snap
             .recent
             .iter()
             .chain(&snap.active)
             .chain(&snap.maintenances)
-            .map(|s| (s.incident.id, s.incident.started_at))
+            .map(|s| (s.incident.id, &s.incident))
             .collect();
+        let mut read = Vec::new();
         let in_window = |id: i64| pages.assets.contains_key(&format!("/incidents/{id}"));
         // Older incidents: all of them on a full publish, the changed ones otherwise.
         let older: Vec<i64> = match changed {
@@ -359,8 +364,8 @@ impl MirrorChannel {
         let mut gone = Vec::new();
         for id in older {
             match app.render_incident(id).await.map_err(render_err)? {
-                Some((asset, at)) => {
-                    started.insert(id, at);
+                Some((asset, inc)) => {
+                    read.push(inc);
                     let path = format!("/incidents/{id}");
                     docs.push(Doc {
                         key: key_of(&path),
@@ -371,20 +376,27 @@ impl MirrorChannel {
                 None => gone.push(key_of(&format!("/incidents/{id}"))),
             }
         }
-        // History months: all on a full publish; otherwise those of the changed incidents, and
-        // the last two when the month has turned (the new month, and the old one's "next").
+        for inc in &read {
+            known.insert(inc.id, inc);
+        }
+        // History months: all on a full publish; otherwise the months of changed incidents whose
+        // line in the history (title, impact, status, start, end) changed, and the last two when
+        // the month has turned (the new month, and the old one's "next").
         let first = app.first_incident().await.map_err(render_err)?;
         let now = app.clock.now();
         let all = on_demand::months(first, now);
         let months: BTreeSet<chrono::NaiveDate> = match changed {
             None => all.iter().copied().collect(),
             Some(ids) => {
-                let mut m: BTreeSet<_> = ids
-                    .iter()
-                    .filter_map(|id| started.get(id))
-                    .map(|t| month_of(*t))
-                    .filter(|m| all.contains(m))
-                    .collect();
+                let mut lines = self.history_lines.lock().await;
+                let mut m: BTreeSet<_> = BTreeSet::new();
+                for inc in ids.iter().filter_map(|id| known.get(id)) {
+                    let line = history_line(inc);
+                    if lines.insert(inc.id, line) != Some(line) {
+                        m.insert(month_of(inc.started_at));
+                    }
+                }
+                m.retain(|m| all.contains(m));
                 if month_turned {
                     m.extend(all.iter().rev().take(2).copied());
                 }
@@ -392,16 +404,43 @@ impl MirrorChannel {
             }
         };
         for month in months {
-            let asset = app.render_history(month, first).await.map_err(render_err)?;
+            // Kept per revision with the pages rendered on demand: the live route and every
+            // mirror share one rendering.
+            let cache_key = format!("history:{month}");
+            let asset = match app.pages.on_demand(pages.snapshot.revision, &cache_key) {
+                Some(a) => a,
+                None => {
+                    let a = Arc::new(app.render_history(month, first).await.map_err(render_err)?);
+                    app.pages
+                        .keep(pages.snapshot.revision, cache_key, a.clone());
+                    a
+                }
+            };
             let path = history_path(month);
             docs.push(Doc {
                 key: key_of(&path),
                 rank: rank(&path),
-                asset: Arc::new(asset),
+                asset,
             });
         }
         Ok((docs, gone))
     }
+}
+
+/// What an incident's line on its month's history page is made of, hashed: a change that
+/// leaves it alone leaves the month's page alone.
+fn history_line(i: &crate::store::incidents::Incident) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &i.title,
+        i.impact.as_str(),
+        i.status.as_str(),
+        i.started_at,
+        i.resolved_at,
+    )
+        .hash(&mut h);
+    h.finish()
 }
 
 /// The heartbeat's key.

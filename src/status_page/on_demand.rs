@@ -117,14 +117,17 @@ impl App {
         tokio::task::spawn_blocking(render).await?
     }
 
-    /// Renders incident `id`'s page from the database (`None`: no such incident).
-    pub async fn render_incident(&self, id: i64) -> anyhow::Result<Option<(Asset, DateTime<Utc>)>> {
+    /// Renders incident `id`'s page from the database (`None`: no such incident), with the
+    /// incident as read.
+    pub async fn render_incident(
+        &self,
+        id: i64,
+    ) -> anyhow::Result<Option<(Asset, crate::store::incidents::Incident)>> {
         let mut conn = self.db.pool().acquire().await?;
         let Some(inc) = incidents::get(&mut conn, id).await? else {
             return Ok(None);
         };
-        let started = inc.started_at;
-        let story = snapshot::story(&mut conn, &self.config, inc).await?;
+        let story = snapshot::story(&mut conn, &self.config, inc.clone()).await?;
         drop(conn);
         let (config, renderer, now) =
             (self.config.clone(), self.renderer.clone(), self.clock.now());
@@ -133,7 +136,7 @@ impl App {
                 Ok(pages::incident_page(&story, &config, &renderer, now, None)?)
             })
             .await?;
-        Ok(Some((asset, started)))
+        Ok(Some((asset, inc)))
     }
 
     /// When the first incident started, as of the pages' current revision (looked up once per
@@ -179,17 +182,21 @@ impl App {
 }
 
 /// Every static file, as assets by path (`/assets/<name>`): what the mirror publishes.
-pub fn static_assets() -> Vec<(String, Arc<Asset>)> {
-    let cc = axum::http::HeaderValue::from_static(ASSET_CACHE_CONTROL);
-    ASSETS
-        .iter()
-        .map(|(n, ct, body)| {
-            (
-                format!("/assets/{n}"),
-                Arc::new(Asset::new(ct, body.as_bytes().to_vec(), &cc)),
-            )
-        })
-        .collect()
+/// Compressed once per process.
+pub fn static_assets() -> &'static [(String, Arc<Asset>)] {
+    static ALL: std::sync::LazyLock<Vec<(String, Arc<Asset>)>> = std::sync::LazyLock::new(|| {
+        let cc = axum::http::HeaderValue::from_static(ASSET_CACHE_CONTROL);
+        ASSETS
+            .iter()
+            .map(|(n, ct, body)| {
+                (
+                    format!("/assets/{n}"),
+                    Arc::new(Asset::new(ct, body.as_bytes().to_vec(), &cc)),
+                )
+            })
+            .collect()
+    });
+    &ALL
 }
 
 #[cfg(test)]

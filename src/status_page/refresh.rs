@@ -35,20 +35,33 @@ impl App {
     /// have written it), or if they are a minute old (the day bars move with time). Returns
     /// whether it rebuilt.
     pub async fn refresh_pages(&self) -> anyhow::Result<bool> {
+        if !self.pages_stale().await? {
+            return Ok(false);
+        }
+        // Callers (the refresher, each mirror's publish) that find the pages stale at the same
+        // time take turns, and each looks again when its turn comes: one rebuild per change,
+        // not one per caller.
+        let _turn = self.rebuilding.lock().await;
+        if !self.pages_stale().await? {
+            return Ok(false);
+        }
+        self.rebuild_pages().await?;
+        Ok(true)
+    }
+
+    /// Whether the pages miss a change in the database, carry the stale mark, or are a minute
+    /// old (or of another day).
+    async fn pages_stale(&self) -> anyhow::Result<bool> {
         let current = self.pages.current();
         let now = self.clock.now();
         let revision = {
             let mut conn = self.db.pool().acquire().await?;
             crate::store::updates::revision(&mut conn).await?
         };
-        let stale = revision != current.snapshot.revision
+        Ok(revision != current.snapshot.revision
             || current.snapshot.stale_since.is_some()
             || now - current.built_at >= chrono::Duration::seconds(60)
-            || now.date_naive() != current.built_at.date_naive();
-        if stale {
-            self.rebuild_pages().await?;
-        }
-        Ok(stale)
+            || now.date_naive() != current.built_at.date_naive())
     }
 
     /// Keeps the pages fresh until `stop`: at once after this instance's own changes, every
