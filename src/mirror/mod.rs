@@ -95,15 +95,19 @@ impl Channel for MirrorChannel {
     async fn publish(&self, p: &Publish, ctx: &DeliveryContext) -> Result<Sent, SendError> {
         let app = self.app()?;
         let report = self.run(&app, p.full, ctx).await?;
-        tracing::info!(
-            mirror = %self.name,
-            full = p.full,
-            written = report.written,
-            deleted = report.deleted,
-            unchanged = report.unchanged,
-            revision = report.revision,
-            "mirror published"
-        );
+        if report.written + report.deleted > 0 || p.full {
+            tracing::info!(
+                mirror = %self.name,
+                full = p.full,
+                written = report.written,
+                deleted = report.deleted,
+                unchanged = report.unchanged,
+                revision = report.revision,
+                "mirror published"
+            );
+        } else {
+            tracing::debug!(mirror = %self.name, revision = report.revision, "mirror current; heartbeat written");
+        }
         app.metrics.mirror_published(&self.name, &report, ctx.now);
         Ok(Sent {
             remote_id: Some(format!("revision {}", report.revision)),
