@@ -14,6 +14,10 @@
 //!   fixed later than first said), for resolved incidents that had one.
 //! - **Alert to first post** is from the first alert's start (Alertmanager's `startsAt`) of the
 //!   incident's alert groups to its first public update; zero when the post came first.
+//! - **Customers who wrote** are the inbox's conversations (one per customer, incident and
+//!   network) about the period's incidents: the share a person answered, the median time from
+//!   the customer's first post to that answer, and how many of those answered about a resolved
+//!   incident were told in their thread that it was fixed.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -110,6 +114,62 @@ pub struct Record {
     pub alerted_incidents: u32,
     /// Median time from the first alert to the first public post, in seconds.
     pub alert_to_post_median_seconds: Option<i64>,
+    /// Customers who wrote to us on social networks about the period's incidents (the inbox).
+    pub conversations: Conversations,
+}
+
+/// One customer's conversation in the inbox, as the record needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub first_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub fixed_told_at: Option<DateTime<Utc>>,
+    pub incident_resolved: bool,
+}
+
+/// How the team answered the customers who wrote in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Conversations {
+    /// Conversations (one per customer, incident and network).
+    pub conversations: u32,
+    /// Answered by a person in the customer's thread.
+    pub answered: u32,
+    /// `answered / conversations` (null when nobody wrote).
+    pub share_answered: Option<f64>,
+    /// Median time from a customer's first post to the team's first answer, in seconds.
+    pub first_answer_median_seconds: Option<i64>,
+    /// Answered conversations about incidents since resolved.
+    pub closable: u32,
+    /// Of those, the ones told in their thread that it was fixed.
+    pub closed: u32,
+    /// `closed / closable` (null when none).
+    pub share_closed: Option<f64>,
+}
+
+/// The inbox's part of the record, from its conversations.
+pub fn conversations(list: &[Conversation]) -> Conversations {
+    let answered: Vec<i64> = list
+        .iter()
+        .filter_map(|c| c.answered_at.map(|a| (a - c.first_at).num_seconds().max(0)))
+        .collect();
+    let closable = list
+        .iter()
+        .filter(|c| c.answered_at.is_some() && c.incident_resolved)
+        .count() as u32;
+    let closed = list
+        .iter()
+        .filter(|c| c.answered_at.is_some() && c.incident_resolved && c.fixed_told_at.is_some())
+        .count() as u32;
+    let share = |n: u32, of: u32| (of > 0).then(|| f64::from(n) / f64::from(of));
+    Conversations {
+        conversations: list.len() as u32,
+        answered: answered.len() as u32,
+        share_answered: share(answered.len() as u32, list.len() as u32),
+        first_answer_median_seconds: median(&answered),
+        closable,
+        closed,
+        share_closed: share(closed, closable),
+    }
 }
 
 /// The median of whole seconds (the lower-middle and upper-middle averaged, rounded down).
@@ -338,7 +398,46 @@ pub fn lines(r: &Record) -> Vec<Line> {
                 ),
             },
         },
+        conversation_line(&r.conversations),
     ]
+}
+
+fn conversation_line(c: &Conversations) -> Line {
+    let label = "Customers who wrote to us";
+    let Some(share) = c.share_answered else {
+        return Line {
+            label,
+            figure: "nobody wrote to us about these incidents".into(),
+            explanation: "Replies and mentions on social networks about these incidents; a person answers each in the customer's own thread.".into(),
+        };
+    };
+    let wait = match c.first_answer_median_seconds {
+        Some(s) => format!(
+            " The median first answer came {} after they wrote.",
+            human_duration(Duration::seconds(s))
+        ),
+        None => String::new(),
+    };
+    let told = match c.closable {
+        0 => String::new(),
+        n => format!(
+            " {} of the {n} we answered about an incident since fixed {} told in their thread that it was fixed.",
+            c.closed,
+            if c.closed == 1 { "was" } else { "were" }
+        ),
+    };
+    Line {
+        label,
+        figure: format!(
+            "{}% answered ({} of {})",
+            (share * 100.0).round(),
+            c.answered,
+            c.conversations
+        ),
+        explanation: format!(
+            "Replies and mentions on social networks about these incidents, answered by a person in the customer's own thread.{wait}{told}"
+        ),
+    }
 }
 
 #[cfg(test)]

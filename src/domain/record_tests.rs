@@ -153,7 +153,8 @@ fn the_record_covers_ninety_days_and_takes_medians() {
     );
     assert_eq!(r.promises.share_kept, None);
     let words = lines(&r);
-    assert_eq!(words.len(), 4);
+    assert_eq!(words.len(), 5);
+    assert_eq!(words[4].figure, "nobody wrote to us about these incidents");
     assert_eq!(words[2].figure, "10 minutes later than first said");
     assert_eq!(words[0].figure, "no promises due yet");
 }
@@ -177,7 +178,52 @@ fn the_record_is_labelled_in_plain_words() {
             "Updates on time",
             "Estimates of the fix",
             "First estimates",
-            "Alert to first post"
+            "Alert to first post",
+            "Customers who wrote to us"
         ]
     );
+}
+
+#[test]
+fn conversations_count_answers_waits_and_the_told() {
+    let t = |m: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + m * 60, 0).unwrap();
+    let c = |first: i64, answered: Option<i64>, told: Option<i64>, resolved: bool| Conversation {
+        first_at: t(first),
+        answered_at: answered.map(t),
+        fixed_told_at: told.map(t),
+        incident_resolved: resolved,
+    };
+    // Answered after 2, 4 and 10 minutes; one never answered; of the answered about resolved
+    // incidents (two), one was told.
+    let r = conversations(&[
+        c(0, Some(2), Some(30), true),
+        c(0, Some(4), None, true),
+        c(5, Some(15), None, false),
+        c(6, None, None, true),
+    ]);
+    assert_eq!(
+        (r.conversations, r.answered, r.closable, r.closed),
+        (4, 3, 2, 1)
+    );
+    assert_eq!(r.share_answered, Some(0.75));
+    assert_eq!(r.share_closed, Some(0.5));
+    assert_eq!(r.first_answer_median_seconds, Some(240));
+    let line = lines(&Record {
+        conversations: r,
+        ..Record::default()
+    })
+    .pop()
+    .unwrap();
+    assert_eq!(line.figure, "75% answered (3 of 4)");
+    assert!(
+        line.explanation.contains("came 4 minutes after"),
+        "{}",
+        line.explanation
+    );
+    assert!(
+        line.explanation.contains("1 of the 2 we answered"),
+        "{}",
+        line.explanation
+    );
+    assert_eq!(conversations(&[]).share_answered, None);
 }

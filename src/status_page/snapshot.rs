@@ -236,7 +236,10 @@ pub async fn assemble(
         .filter(|s| !s.incident.is_maintenance())
         .map(|s| s.facts())
         .collect();
-    let record = record::record(&facts, now);
+    let mut record = record::record(&facts, now);
+    let since = now - chrono::Duration::days(record::RECORD_DAYS);
+    record.conversations =
+        record::conversations(&crate::store::inbox::record_facts(conn, since).await?);
 
     let active: Vec<Story> = stories
         .iter()

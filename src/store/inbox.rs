@@ -549,6 +549,32 @@ pub struct Totals {
     pub answer_seconds: i64,
 }
 
+/// The conversations about incidents started since `since`, as the promise record reads them.
+pub async fn record_facts(
+    conn: &mut Conn,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<crate::domain::record::Conversation>> {
+    let rows: Vec<(i64, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT c.first_at, c.answered_at, c.fixed_told_at, i.resolved_at \
+         FROM inbox_conversations c JOIN incidents i ON i.id = c.incident_id \
+         WHERE i.started_at >= $1",
+    )
+    .bind(super::ms(since))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(first, answered, told, resolved)| crate::domain::record::Conversation {
+                first_at: super::from_ms(first),
+                answered_at: super::opt_from_ms(answered),
+                fixed_told_at: super::opt_from_ms(told),
+                incident_resolved: resolved.is_some(),
+            },
+        )
+        .collect())
+}
+
 pub async fn totals(conn: &mut Conn) -> Result<Totals> {
     let (conversations, answered, closable, closed, answer_ms): (i64, i64, i64, i64, i64) =
         sqlx::query_as(

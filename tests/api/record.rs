@@ -133,6 +133,10 @@ async fn the_record_matches_a_hand_computation() {
         "first_estimate_error_median_seconds": 1740,
         "alerted_incidents": 1,
         "alert_to_post_median_seconds": 89,
+        // Nobody wrote in (the inbox's figures are checked in tests/api/inbox/claims.rs).
+        "conversations": { "conversations": 0, "answered": 0, "share_answered": null,
+                           "first_answer_median_seconds": null, "closable": 0, "closed": 0,
+                           "share_closed": null },
     });
     let record = public_json(&t, "/api/v1/record").await;
     assert_eq!(record, expected);

@@ -246,6 +246,19 @@ async fn only_the_claimer_answers_in_the_thread_and_the_answered_are_told_it_is_
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
+    // The public promise record says the same, by hand: 2 customers wrote, Ann was answered
+    // 90 s after she wrote (the median of one), and told it was fixed (1 of 1).
+    let page = t.page("/").await.text().await.unwrap();
+    assert!(page.contains("Customers who wrote to us"), "{page}");
+    assert!(page.contains("50% answered (1 of 2)"), "{page}");
+    let record: serde_json::Value = t.get("/api/v1/record").await.json().await.unwrap();
+    assert_eq!(
+        record["conversations"],
+        serde_json::json!({
+            "conversations": 2, "answered": 1, "share_answered": 0.5,
+            "first_answer_median_seconds": 90, "closable": 1, "closed": 1, "share_closed": 1.0
+        })
+    );
     t.finish().await;
 }
 
