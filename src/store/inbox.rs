@@ -554,7 +554,9 @@ pub async fn record_facts(
     conn: &mut Conn,
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<crate::domain::record::Conversation>> {
-    let rows: Vec<(i64, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+    // first post, first answer, told it is fixed, the incident's resolution
+    type Row = (i64, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT c.first_at, c.answered_at, c.fixed_told_at, i.resolved_at \
          FROM inbox_conversations c JOIN incidents i ON i.id = c.incident_id \
          WHERE i.started_at >= $1",
