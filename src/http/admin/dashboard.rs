@@ -59,8 +59,14 @@ pub async fn page(State(app): State<App>, signed: Signed) -> Result<Response, Co
     let troubled: Vec<_> = troubled
         .into_iter()
         .map(|(incident_id, d)| {
+            // What a delivery of no incident is, by its audience.
+            let what = match d.audience {
+                crate::domain::Audience::Mirror => "Publish to the mirror",
+                crate::domain::Audience::Reply => "Answer to a customer",
+                _ => "Confirmation mail",
+            };
             json!({
-                "id": d.id, "incident_id": incident_id, "channel": d.channel, "state": d.state,
+                "id": d.id, "incident_id": incident_id, "what": what, "channel": d.channel, "state": d.state,
                 "attempts": d.attempts, "error": d.last_error,
                 "at": views::time(d.created_at, now, app.config.site.time_zone),
                 "next_attempt": d.next_attempt_at.map(|t| views::time(t, now, app.config.site.time_zone)),

@@ -253,6 +253,20 @@ async fn a_target_that_is_down_is_retried_while_the_other_publishes() {
         !metrics.contains("candor_mirror_behind_changes{mirror=\"s3\"} 0"),
         "{metrics}"
     );
+    // The console's dashboard lists it with the deliveries that failed, named for what it is.
+    crate::console::add_operator(
+        &t,
+        "ops@acme.test",
+        candor::store::operators::Role::Responder,
+    )
+    .await;
+    let console = crate::console::Browser::new(&t);
+    console.login("ops@acme.test").await;
+    let dashboard = console.page("/admin").await;
+    assert!(
+        dashboard.contains("Publish to the mirror") && dashboard.contains("mirror:s3"),
+        "{dashboard}"
+    );
 
     // The server comes up; after the backoff the retry publishes everything.
     let Some(_moto) = start_moto(port).await else {
