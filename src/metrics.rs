@@ -226,12 +226,7 @@ impl Metrics {
     }
 
     /// A publish to `mirror` finished.
-    pub fn mirror_published(
-        &self,
-        mirror: &str,
-        report: &crate::mirror::Report,
-        _at: DateTime<Utc>,
-    ) {
+    pub fn mirror_published(&self, mirror: &str, report: &crate::mirror::Report) {
         self.mirror_written
             .get_or_create(&MirrorLabels {
                 mirror: mirror.to_string(),

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -193,7 +193,7 @@ async fn history_of(app: App, month: Option<NaiveDate>, headers: HeaderMap) -> R
         Err(e) => return unavailable_page(&app, &e),
     };
     let first_month = first
-        .map(|f| NaiveDate::from_ymd_opt(f.year(), f.month(), 1).expect("a month"))
+        .map(on_demand::month_of)
         .unwrap_or(this_month)
         .min(this_month);
     if month > this_month {
@@ -216,17 +216,8 @@ async fn history_of(app: App, month: Option<NaiveDate>, headers: HeaderMap) -> R
             ),
         );
     }
-    let key = format!("history:{month}");
-    if let Some(asset) = app.pages.on_demand(revision, &key) {
-        return asset.respond(&headers);
-    }
-    let rendered = app.render_history(month, first).await;
-    match rendered {
-        Ok(asset) => {
-            let asset = Arc::new(asset);
-            app.pages.keep(revision, key, asset.clone());
-            asset.respond(&headers)
-        }
+    match app.history_asset(revision, month, first).await {
+        Ok(asset) => asset.respond(&headers),
         Err(e) => unavailable_page(&app, &e),
     }
 }

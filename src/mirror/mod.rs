@@ -108,7 +108,7 @@ impl Channel for MirrorChannel {
         } else {
             tracing::debug!(mirror = %self.name, revision = report.revision, "mirror current; heartbeat written");
         }
-        app.metrics.mirror_published(&self.name, &report, ctx.now);
+        app.metrics.mirror_published(&self.name, &report);
         Ok(Sent {
             remote_id: Some(format!("revision {}", report.revision)),
             remote_url: None,

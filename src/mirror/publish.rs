@@ -252,25 +252,19 @@ impl MirrorChannel {
                 },
             )
             .await?;
-        let generation = {
+        let finished = {
             let mut conn = app.db.write_conn().await.map_err(store_err)?;
-            if !mirrors::finish(&mut conn, &self.name, owner, revision, now)
+            mirrors::finish(&mut conn, &self.name, owner, revision, now)
                 .await
                 .map_err(store_err)?
-            {
-                self.forget().await;
-                return Err(SendError::retryable(
-                    "lost this mirror's lease to another worker before finishing",
-                ));
-            }
-            mirrors::state(&mut conn, &self.name)
-                .await
-                .map_err(store_err)?
-                .map(|s| s.generation)
         };
-        if let Some(g) = generation {
-            *self.manifest.lock().await = Some((g, manifest));
-        }
+        let Some(generation) = finished else {
+            self.forget().await;
+            return Err(SendError::retryable(
+                "lost this mirror's lease to another worker before finishing",
+            ));
+        };
+        *self.manifest.lock().await = Some((generation, manifest));
         Ok(report)
     }
 
@@ -406,16 +400,10 @@ impl MirrorChannel {
         for month in months {
             // Kept per revision with the pages rendered on demand: the live route and every
             // mirror share one rendering.
-            let cache_key = format!("history:{month}");
-            let asset = match app.pages.on_demand(pages.snapshot.revision, &cache_key) {
-                Some(a) => a,
-                None => {
-                    let a = Arc::new(app.render_history(month, first).await.map_err(render_err)?);
-                    app.pages
-                        .keep(pages.snapshot.revision, cache_key, a.clone());
-                    a
-                }
-            };
+            let asset = app
+                .history_asset(pages.snapshot.revision, month, first)
+                .await
+                .map_err(render_err)?;
             let path = history_path(month);
             docs.push(Doc {
                 key: key_of(&path),

@@ -152,6 +152,24 @@ impl App {
         Ok(f)
     }
 
+    /// The history page of `month` as of pages revision `revision`: rendered once per revision
+    /// and kept with the documents rendered on demand (the public route and every mirror share
+    /// it).
+    pub async fn history_asset(
+        &self,
+        revision: i64,
+        month: NaiveDate,
+        first: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<Arc<Asset>> {
+        let key = format!("history:{month}");
+        if let Some(asset) = self.pages.on_demand(revision, &key) {
+            return Ok(asset);
+        }
+        let asset = Arc::new(self.render_history(month, first).await?);
+        self.pages.keep(revision, key, asset.clone());
+        Ok(asset)
+    }
+
     /// Renders the history page of `month` (which must lie between the first incident's month
     /// and this one).
     pub async fn render_history(

@@ -78,25 +78,26 @@ pub async fn release_lease(conn: &mut Conn, name: &str, owner: &str) -> Result<(
     Ok(())
 }
 
-/// Records a finished publish: current to `version` as of `now`.
+/// Records a finished publish: current to `version` as of `now`. Returns the new generation,
+/// or `None` when `owner` no longer holds the lease.
 pub async fn finish(
     conn: &mut Conn,
     name: &str,
     owner: &str,
     version: i64,
     now: DateTime<Utc>,
-) -> Result<bool> {
-    let done = sqlx::query(
+) -> Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as(
         "UPDATE mirror_targets SET version = $1, published_at = $2, generation = generation + 1 \
-         WHERE name = $3 AND lease_owner = $4",
+         WHERE name = $3 AND lease_owner = $4 RETURNING generation",
     )
     .bind(version)
     .bind(ms(now))
     .bind(name)
     .bind(owner)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(row.map(|(g,)| g))
 }
 
 /// Moves the generation without a finished publish (objects were written): other instances'
