@@ -163,12 +163,7 @@ def run(candor, n, s3, s3_port, mirrors=True):
                 "disk": (statistics.median(disk), pct(disk, 0.99)),
                 "s3": (statistics.median(bucket), pct(bucket, 0.99))}
     finally:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        subprocess.run(["rm", "-rf", tmp])
+        pages.stop(p, tmp)
 
 
 def main():

@@ -141,6 +141,16 @@ def post(port, token, path, body):
     return json.loads(data)
 
 
+def stop(p, tmp):
+    """Stops a Candor started by a run and removes its temporary directory."""
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+    subprocess.run(["rm", "-rf", tmp])
+
+
 def run(candor, n):
     tmp = tempfile.mkdtemp(prefix="candor-pages-bench.")
     conf = write_config(tmp)
@@ -194,12 +204,7 @@ def run(candor, n):
                 "hwm_mb": mem["VmHWM"], "index_kb": size / 1024, "change_p50_ms": statistics.median(lat),
                 "change_p99_ms": p99}
     finally:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        subprocess.run(["rm", "-rf", tmp])
+        stop(p, tmp)
 
 
 def main():

@@ -40,20 +40,9 @@ pub(crate) fn start_sink() -> Option<Sink> {
     start_sink_with(true)
 }
 
-/// Whether the SMTP tests were explicitly opted out of (`CANDOR_SKIP_SMTP_TESTS=1`): then they
-/// pass without running, and say so on stderr past the test harness's capture.
+/// Whether the SMTP tests were explicitly opted out of (`CANDOR_SKIP_SMTP_TESTS=1`).
 pub(crate) fn skip_smtp_tests(why: &str) -> bool {
-    let skip = std::env::var("CANDOR_SKIP_SMTP_TESTS").is_ok_and(|v| !v.is_empty() && v != "0");
-    if skip {
-        use std::io::Write;
-        let name = std::thread::current()
-            .name()
-            .unwrap_or("a test")
-            .to_string();
-        let line = format!("SKIPPED {name}: CANDOR_SKIP_SMTP_TESTS is set ({why})\n");
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }
-    skip
+    crate::helpers::opted_out("CANDOR_SKIP_SMTP_TESTS", why)
 }
 
 /// Starts the sink, offering PIPELINING or not. Without python3 and aiosmtpd the test fails

@@ -67,6 +67,22 @@ fn hex(n: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Whether the tests that need an outside server were opted out of with `var` (set, not `0`):
+/// then they pass without running, and say so on stderr past the test harness's capture.
+pub fn opted_out(var: &str, why: &str) -> bool {
+    let skip = std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0");
+    if skip {
+        use std::io::Write;
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("a test")
+            .to_string();
+        let line = format!("SKIPPED {name}: {var} is set ({why})\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+    skip
+}
+
 /// How a test wants its app.
 #[derive(Default)]
 pub struct Options {

@@ -25,6 +25,19 @@ pub(crate) async fn app_with_mirrors(targets: &str) -> TestApp {
     .await
 }
 
+/// An app with one directory mirror, `disk`, in a temporary directory (kept alive by the first
+/// value): the directory, and the app.
+pub(crate) async fn app_with_a_directory() -> (tempfile::TempDir, PathBuf, TestApp) {
+    let mirror = tempfile::tempdir().unwrap();
+    let dir = mirror.path().join("site");
+    let t = app_with_mirrors(&format!(
+        "    - {{ name: disk, kind: directory, path: \"{}\" }}\n",
+        dir.display()
+    ))
+    .await;
+    (mirror, dir, t)
+}
+
 /// What the watcher does after a change, then what the outbox does.
 pub(crate) async fn publish(t: &TestApp) -> candor::outbox::PassReport {
     t.app.queue_behind().await.expect("queue publishes");
@@ -132,13 +145,7 @@ fn mtime(p: PathBuf) -> std::time::SystemTime {
 
 #[tokio::test]
 async fn a_directory_mirror_is_the_live_site_after_every_change() {
-    let mirror = tempfile::tempdir().unwrap();
-    let dir = mirror.path().join("site");
-    let t = app_with_mirrors(&format!(
-        "    - {{ name: disk, kind: directory, path: \"{}\" }}\n",
-        dir.display()
-    ))
-    .await;
+    let (_mirror, dir, t) = app_with_a_directory().await;
 
     let first = t
         .declare(json!({
@@ -207,13 +214,7 @@ async fn a_directory_mirror_is_the_live_site_after_every_change() {
 
 #[tokio::test]
 async fn a_publish_killed_half_way_is_completed_after_restart() {
-    let mirror = tempfile::tempdir().unwrap();
-    let dir = mirror.path().join("site");
-    let t = app_with_mirrors(&format!(
-        "    - {{ name: disk, kind: directory, path: \"{}\" }}\n",
-        dir.display()
-    ))
-    .await;
+    let (_mirror, dir, t) = app_with_a_directory().await;
     for title in ["Search is slow", "Uploads fail", "Webhooks delayed"] {
         t.declare(json!({
             "title": title, "impact": "minor", "status": "investigating",

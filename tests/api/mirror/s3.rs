@@ -26,13 +26,7 @@ impl Drop for Moto {
 }
 
 fn skip(why: &str) -> bool {
-    let skip = std::env::var("CANDOR_SKIP_S3_TESTS").is_ok_and(|v| !v.is_empty() && v != "0");
-    if skip {
-        use std::io::Write;
-        let line = format!("SKIPPED: CANDOR_SKIP_S3_TESTS is set ({why})\n");
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }
-    skip
+    crate::helpers::opted_out("CANDOR_SKIP_S3_TESTS", why)
 }
 
 pub(crate) fn free_port() -> u16 {
