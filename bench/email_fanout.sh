@@ -19,7 +19,11 @@
 # pooled connections into the same sink, declares one incident and times from the API call to
 # the email delivery being recorded as delivered. Candor's peak RSS is its VmHWM from
 # /proc/<pid>/status. Everything shares this machine's cores.
-# Last line printed: `ratio candor/smtp-source (messages/s): X.XX`.
+# With PIPELINING=true it also runs bench/smtp_pipeline.py, a minimal client that pipelines as
+# Candor does (smtp-source cannot), into the same sink with the same message size and
+# connections: the like-for-like anchor for a pipelining sender.
+# Last line printed: `ratio candor/pipelining client (messages/s): X.XX` with PIPELINING=true,
+# `ratio candor/smtp-source (messages/s): X.XX` with PIPELINING=false.
 set -euo pipefail
 
 N=${SUBSCRIBERS:-100000}
@@ -142,6 +146,17 @@ sink_source_cpu=$(ticks_to_s $(( $(cpu_ticks "$sink_pid") - sink_before )))
 source_rate=$(python3 -c "print(round($N / ($end - $start)))")
 log "smtp-source: $source_rate messages/s"
 
+# A pipelining anchor (bench/smtp_pipeline.py: one round trip per message, as RFC 2920 allows
+# and Candor does), measured into the same sink, when Candor pipelines.
+if [ "$PIPELINING" = true ]; then
+  log "pipelining client: $N messages of $size bytes over $CONNS connections"
+  sink_before=$(cpu_ticks "$sink_pid")
+  pipe_out=$(timeout 300 python3 bench/smtp_pipeline.py 127.0.0.1 "$SINK_PORT" "$CONNS" "$N" "$size")
+  sink_pipe_cpu=$(ticks_to_s $(( $(cpu_ticks "$sink_pid") - sink_before )))
+  pipe_rate=$(awk '{print $1}' <<<"$pipe_out")
+  log "pipelining client: $pipe_out"
+fi
+
 # --- 5. Candor's fan-out -----------------------------------------------------------------
 mkdir -p "$work/run"
 config "$work/run" "$SINK_PORT"
@@ -158,4 +173,10 @@ echo "smtp-source into smtp-sink (messages/s): $source_rate"
 echo "candor fan-out into smtp-sink (messages/s): $candor_rate ($N in ${secs%.*}.$(echo "$secs" | cut -d. -f2 | cut -c1-2) s)"
 echo "CPU seconds: smtp-source $source_cpu (smtp-sink meanwhile $sink_source_cpu); candor $(ticks_to_s "$(cat "$work/run/cpu_ticks")") since its start (smtp-sink meanwhile $sink_candor_cpu)"
 echo "candor peak RSS (MB): $(python3 -c "print(round($(cat "$work/run/rss_kb") / 1024, 1))")"
-echo "ratio candor/smtp-source (messages/s): $(python3 -c "print(f'{$candor_rate / $source_rate:.2f}')")"
+if [ "$PIPELINING" = true ]; then
+  echo "pipelining client into smtp-sink (messages/s): $pipe_rate ($pipe_out; smtp-sink meanwhile $sink_pipe_cpu s CPU)"
+  echo "ratio candor/smtp-source (messages/s; smtp-source cannot pipeline): $(python3 -c "print(f'{$candor_rate / $source_rate:.2f}')")"
+  echo "ratio candor/pipelining client (messages/s): $(python3 -c "print(f'{$candor_rate / $pipe_rate:.2f}')")"
+else
+  echo "ratio candor/smtp-source (messages/s): $(python3 -c "print(f'{$candor_rate / $source_rate:.2f}')")"
+fi

@@ -302,9 +302,9 @@ impl App {
         workers.push(tokio::spawn(
             self.clone().listen_for_changes(stop_workers.clone()),
         ));
-        let router = match role {
-            Role::Worker => crate::http::health_router(self.clone()),
-            Role::Web | Role::All => self.router(),
+        let (router, shortcut) = match role {
+            Role::Worker => (crate::http::health_router(self.clone()), None),
+            Role::Web | Role::All => (self.router(), Some(crate::http::fast::Shortcut::new(self))),
         };
         tracing::info!(listen = %listener.local_addr()?, instance = %self.instance, role = ?role, "candor is serving");
         let grace = self.config.server.shutdown_grace;
@@ -313,7 +313,7 @@ impl App {
         let limits = self.config.server.clone();
         let stop_http = shutdown.clone();
         let http = tokio::spawn(async move {
-            crate::http::server::serve(listener, router, &limits, stop_http).await
+            crate::http::server::serve(listener, router, shortcut, &limits, stop_http).await
         });
         shutdown.cancelled().await;
         tracing::info!(grace = %humantime::format_duration(grace), "shutting down");

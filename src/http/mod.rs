@@ -12,6 +12,7 @@ pub mod auth;
 pub mod client_addr;
 pub mod error;
 pub mod extract;
+pub mod fast;
 pub mod public;
 pub mod security;
 pub mod server;

@@ -4,7 +4,7 @@
 //!
 //! The public pages may be framed (status widgets embed them); the console may not.
 
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -37,28 +37,34 @@ pub fn content_security_policy(config: &Config, console: bool) -> String {
     )
 }
 
-/// Headers for every route (set only where a handler has not set its own).
-pub fn everywhere(router: Router, app: &App) -> Router {
+/// The headers every answer carries (CSP, `nosniff`, referrer policy, HSTS under https).
+pub fn headers(app: &App) -> Vec<(HeaderName, HeaderValue)> {
     let csp = HeaderValue::from_str(&content_security_policy(&app.config, false))
         .expect("the policy is ASCII");
-    let mut router = router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            csp,
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
+    let mut all = vec![
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
+        ),
+        (
             header::REFERRER_POLICY,
             HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ));
+        ),
+    ];
     if app.config.site.public_url.scheme() == "https" {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
+        all.push((
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
         ));
+    }
+    all
+}
+
+/// [`headers`] on every route (set only where a handler has not set its own).
+pub fn everywhere(mut router: Router, app: &App) -> Router {
+    for (name, value) in headers(app) {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
     router
 }

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::fast::Shortcut;
 use crate::config::ServerConfig;
 
 /// File descriptors kept back from connections for the database, SMTP, webhooks and files.
@@ -79,10 +80,12 @@ pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
 }
 
 /// Serves `router` on `listener` until `shutdown`, then closes idle connections and waits for
-/// requests in progress (the caller bounds that wait).
+/// requests in progress (the caller bounds that wait). `shortcut` answers the cached public
+/// documents before the router (see [`super::fast`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    shortcut: Option<Shortcut>,
     limits: &ServerConfig,
     shutdown: CancellationToken,
 ) {
@@ -123,9 +126,10 @@ pub async fn serve(
             Some(conn) => {
                 let (builder, router, registry) =
                     (builder.clone(), router.clone(), registry.clone());
+                let site = (router, shortcut.clone());
                 let stop = shutdown.clone();
                 tracker.spawn(async move {
-                    serve_connection(&builder, stream, peer, router, &conn, timeouts, stop).await;
+                    serve_connection(&builder, stream, peer, site, &conn, timeouts, stop).await;
                     registry.remove(conn.id);
                 });
             }
@@ -215,7 +219,7 @@ async fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
     stream: TcpStream,
     peer: SocketAddr,
-    router: Router,
+    (router, shortcut): (Router, Option<Shortcut>),
     conn: &Conn,
     (header_timeout, idle): (Duration, Duration),
     shutdown: CancellationToken,
@@ -232,13 +236,23 @@ async fn serve_connection(
     let first = asked.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         first.store(true, Ordering::Release);
-        let guard = BusyGuard::new(&busy);
-        req.extensions_mut().insert(ConnectInfo(peer));
-        let router = router.clone();
+        // Either the cached answer, or the router and a count of the request in progress.
+        let next = match shortcut.as_ref().and_then(|s| s.answer(&req)) {
+            Some(resp) => Err(resp),
+            None => {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                Ok((BusyGuard::new(&busy), router.clone()))
+            }
+        };
         async move {
-            let resp = router.oneshot(req).await;
-            drop(guard);
-            resp
+            match next {
+                Err(resp) => Ok(resp),
+                Ok((guard, router)) => {
+                    let resp = router.oneshot(req).await;
+                    drop(guard);
+                    resp
+                }
+            }
         }
     });
     let served = builder.serve_connection_with_upgrades(io, service);

@@ -48,8 +48,8 @@ impl<'a> Object<'a> {
                 .to_str()
                 .unwrap_or("application/octet-stream"),
             cache_control: asset.cache_control.to_str().unwrap_or("no-cache"),
-            gzip: asset.gzip.as_deref(),
-            br: asset.br.as_deref(),
+            gzip: asset.gzip().map(|b| &b[..]),
+            br: asset.br().map(|b| &b[..]),
         }
     }
 }

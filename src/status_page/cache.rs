@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
@@ -24,8 +24,10 @@ use super::snapshot::Snapshot;
 pub struct Asset {
     pub content_type: HeaderValue,
     pub identity: Bytes,
-    pub gzip: Option<Bytes>,
-    pub br: Option<Bytes>,
+    /// The compressed encodings, made when the document is built ([`Asset::new`]) or on first
+    /// use ([`Asset::lazy`]); `None` inside for bodies too short to be worth compressing.
+    gzip: OnceLock<Option<Bytes>>,
+    br: OnceLock<Option<Bytes>>,
     /// Weak, since the encodings are equivalent representations of one content.
     pub etag: HeaderValue,
     pub cache_control: HeaderValue,
@@ -35,7 +37,22 @@ pub struct Asset {
 const COMPRESS_MIN: usize = 512;
 
 impl Asset {
+    /// A document compressed now, for those that many clients ask for at once after every
+    /// change (the front page, feeds, JSON): the rebuild pays, off the async threads.
     pub fn new(
+        content_type: &'static str,
+        body: impl Into<Bytes>,
+        cache_control: &HeaderValue,
+    ) -> Self {
+        let asset = Self::lazy(content_type, body, cache_control);
+        asset.gzip();
+        asset.br();
+        asset
+    }
+
+    /// A document compressed on first use, for the many that few clients read (the pages of
+    /// thousands of past incidents): they hold their identity bytes only until asked for.
+    pub fn lazy(
         content_type: &'static str,
         body: impl Into<Bytes>,
         cache_control: &HeaderValue,
@@ -44,19 +61,28 @@ impl Asset {
         let digest = Sha256::digest(&identity);
         let etag = HeaderValue::from_str(&format!("W/\"{}\"", hex::encode(&digest[..12])))
             .expect("hex is a valid header");
-        let (gzip, br) = if identity.len() >= COMPRESS_MIN {
-            (Some(gzip(&identity)), Some(brotli(&identity)))
-        } else {
-            (None, None)
-        };
         Self {
             content_type: HeaderValue::from_static(content_type),
             identity,
-            gzip,
-            br,
+            gzip: OnceLock::new(),
+            br: OnceLock::new(),
             etag,
             cache_control: cache_control.clone(),
         }
+    }
+
+    /// The gzip encoding (`None` for short bodies).
+    pub fn gzip(&self) -> Option<&Bytes> {
+        self.gzip
+            .get_or_init(|| (self.identity.len() >= COMPRESS_MIN).then(|| gzip(&self.identity)))
+            .as_ref()
+    }
+
+    /// The brotli encoding (`None` for short bodies).
+    pub fn br(&self) -> Option<&Bytes> {
+        self.br
+            .get_or_init(|| (self.identity.len() >= COMPRESS_MIN).then(|| brotli(&self.identity)))
+            .as_ref()
     }
 
     /// Answers a GET or HEAD: 304 when the client's copy is current, else the best encoding the
@@ -74,16 +100,21 @@ impl Asset {
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let body = match (&self.br, &self.gzip) {
-            (Some(br), _) if accepts(accepted, "br") => {
-                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
-                br.clone()
+        let encoded = if self.identity.len() < COMPRESS_MIN {
+            None
+        } else if accepts(accepted, "br") {
+            self.br().map(|b| ("br", b))
+        } else if accepts(accepted, "gzip") {
+            self.gzip().map(|b| ("gzip", b))
+        } else {
+            None
+        };
+        let body = match encoded {
+            Some((coding, bytes)) => {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+                bytes.clone()
             }
-            (_, Some(gz)) if accepts(accepted, "gzip") => {
-                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                gz.clone()
-            }
-            _ => self.identity.clone(),
+            None => self.identity.clone(),
         };
         (StatusCode::OK, headers, body).into_response()
     }
@@ -101,12 +132,13 @@ fn gzip(data: &[u8]) -> Bytes {
 fn brotli(data: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(data.len() / 3);
     {
-        // Quality 7 of 11, with a window that fits the document (2^18 to 2^22 bytes): on a
-        // 42 KB page it gives 4,506 bytes in 0.6 ms where quality 9 gave 4,499 in 12 ms (its
-        // encoder allocates and clears tens of megabytes per document), and every change
-        // compresses what it changed.
+        // Quality 5 of 11, with a window that fits the document (2^18 to 2^22 bytes): on a
+        // 41 KB page it gives 4,257 bytes in 0.6 ms where quality 7 gives 4,237 in 1.1 ms (and
+        // quality 9 took 12 ms). From quality 7 up the encoder allocates an 8 MiB hash table
+        // per document, which jemalloc hands back to the system and takes again each time
+        // (page faults: a change took 35 ms longer to reach the page); quality 5 needs 1 MiB.
         let lgwin = (usize::BITS - data.len().max(1).leading_zeros()).clamp(18, 22);
-        let mut w = ::brotli::CompressorWriter::new(&mut out, 4096, 7, lgwin);
+        let mut w = ::brotli::CompressorWriter::new(&mut out, 4096, 5, lgwin);
         w.write_all(data).expect("writing to memory");
     }
     Bytes::from(out)
@@ -318,14 +350,14 @@ mod tests {
         let a = Asset::new("text/plain", body.clone(), &cc);
         let mut out = String::new();
         std::io::Read::read_to_string(
-            &mut flate2::read::GzDecoder::new(&a.gzip.as_ref().unwrap()[..]),
+            &mut flate2::read::GzDecoder::new(&a.gzip().unwrap()[..]),
             &mut out,
         )
         .unwrap();
         assert_eq!(out, body);
         let mut out = Vec::new();
-        ::brotli::BrotliDecompress(&mut &a.br.as_ref().unwrap()[..], &mut out).unwrap();
+        ::brotli::BrotliDecompress(&mut &a.br().unwrap()[..], &mut out).unwrap();
         assert_eq!(out, body.as_bytes());
-        assert!(a.br.as_ref().unwrap().len() < body.len() / 10);
+        assert!(a.br().unwrap().len() < body.len() / 10);
     }
 }

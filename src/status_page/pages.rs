@@ -465,29 +465,59 @@ pub fn build(
     let cc = cache_control(config);
     let times = Times::live(snapshot.now, config.site.time_zone);
     let mut assets: HashMap<String, Arc<Asset>> = HashMap::new();
+    // Incident pages (thousands with a long window) are compressed when first asked for; the
+    // rest, which everyone refreshes after a change, now.
     let mut put = |path: String, content_type: &'static str, body: Vec<u8>| {
+        let make = if path.starts_with("/incidents/") {
+            Asset::lazy
+        } else {
+            Asset::new
+        };
         let kept = previous
             .and_then(|p| p.assets.get(&path))
             .filter(|a| {
                 a.identity == body && a.content_type == content_type && a.cache_control == cc
             })
             .cloned();
-        let asset = kept.unwrap_or_else(|| Arc::new(Asset::new(content_type, body, &cc)));
+        let asset = kept.unwrap_or_else(|| Arc::new(make(content_type, body, &cc)));
         assets.insert(path, asset);
     };
     const HTML: &str = "text/html; charset=utf-8";
     let index = renderer.render_page("status/index.html", index_context(&snapshot, config))?;
     put("/".into(), HTML, index.into_bytes());
+    // A closed incident's page depends only on its story, the day (its times say "today") and
+    // the stale banner: with all three as they were, the previous page is kept unrendered.
+    let same_day = previous.is_some_and(|p| {
+        let (a, b) = (p.snapshot.now, snapshot.now);
+        let tz = config.site.time_zone;
+        a.date_naive() == b.date_naive()
+            && a.with_timezone(&tz).date_naive() == b.with_timezone(&tz).date_naive()
+            && p.snapshot.stale_since == snapshot.stale_since
+    });
+    let before: HashMap<i64, &Story> = match previous {
+        Some(p) if same_day => (p.snapshot.recent.iter())
+            .map(|s| (s.incident.id, s))
+            .collect(),
+        _ => HashMap::new(),
+    };
+    let mut unchanged = Vec::new();
     for story in &snapshot.recent {
+        let path = format!("/incidents/{}", story.incident.id);
+        let kept = (!story.is_open())
+            .then(|| before.get(&story.incident.id))
+            .flatten()
+            .filter(|old| **old == story)
+            .and_then(|_| previous?.assets.get(&path))
+            .filter(|a| a.cache_control == cc);
+        if let Some(asset) = kept {
+            unchanged.push((path, asset.clone()));
+            continue;
+        }
         let page = renderer.render_page(
             "status/incident.html",
             incident_context(story, config, &times, snapshot.stale_since),
         )?;
-        put(
-            format!("/incidents/{}", story.incident.id),
-            HTML,
-            page.into_bytes(),
-        );
+        put(path, HTML, page.into_bytes());
     }
     put(
         "/feed.atom".into(),
@@ -508,6 +538,7 @@ pub fn build(
         let body = serde_json::to_vec(&doc).expect("JSON values serialise");
         put(path.to_string(), "application/json", body);
     }
+    assets.extend(unchanged);
     Ok(Pages {
         snapshot: Arc::new(snapshot),
         assets,

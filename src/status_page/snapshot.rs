@@ -41,7 +41,7 @@ pub struct ComponentView {
 }
 
 /// One incident with everything needed to tell its story.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Story {
     pub incident: Incident,
     pub url: String,

@@ -10,6 +10,7 @@ mod edge;
 mod email;
 mod estimates;
 mod facts;
+mod fast_path;
 mod feeds;
 mod guard;
 mod helpers;

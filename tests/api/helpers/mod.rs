@@ -204,11 +204,13 @@ pub async fn serve_app(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app.router();
+    let shortcut = candor::http::fast::Shortcut::new(&app);
     let limits = app.config.server.clone();
     tokio::spawn(async move {
         candor::http::server::serve(
             listener,
             router,
+            Some(shortcut),
             &limits,
             tokio_util::sync::CancellationToken::new(),
         )
