@@ -21,7 +21,6 @@ All traffic goes to 127.0.0.1 only; every loop is bounded. Last line:
 
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pages import free_port, get, post  # noqa: E402
+from pages import free_port, get, post, write_config  # noqa: E402
 
 CHANGES = int(os.environ.get("FRESH_CHANGES", "50"))
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,26 +45,14 @@ def pct(xs, q):
 
 
 def psql(url, sql):
-    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True,
+    env = dict(os.environ, PGOPTIONS="--client-min-messages=warning")
+    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, env=env,
                    stdout=subprocess.DEVNULL)
 
 
 def with_db(url, name):
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def write_config(tmp, db_url, tag):
-    with open(os.path.join(REPO, "config", "candor.yaml")) as f:
-        text = f.read()
-    text, n = re.subn(r'url:\s*"sqlite:[^"]*"', f'url: "{db_url}"', text, count=1)
-    assert n == 1, "could not point database.url at PostgreSQL"
-    paths = iter([f"{tmp}/public-{tag}.log", f"{tmp}/ops-{tag}.log"])
-    text = re.sub(r'path:\s*"-"', lambda m: f'path: "{next(paths, f"{tmp}/other-{tag}.log")}"', text)
-    conf = os.path.join(tmp, f"candor-{tag}.yaml")
-    with open(conf, "w") as f:
-        f.write(text)
-    return conf
 
 
 def start(candor, conf, env, tmp, tag):
@@ -105,8 +92,8 @@ def main():
         env.pop(k, None)
     procs = []
     try:
-        conf_a = write_config(tmp, db_url, "a")
-        conf_b = write_config(tmp, db_url, "b")
+        conf_a = write_config(tmp, db_url, "-a")
+        conf_b = write_config(tmp, db_url, "-b")
         subprocess.run([candor, "--config", conf_a, "migrate"], env=env, check=True,
                        capture_output=True)
         token = subprocess.run([candor, "--config", conf_a, "token", "create", "--name", "bench"],

@@ -52,14 +52,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def write_config(tmp):
+def write_config(tmp, db_url=None, tag=""):
+    """The shipped config with the database at `db_url` (default: a SQLite file in `tmp`) and
+    the log channels writing to files in `tmp` (names ending in `tag`, for several instances)."""
     with open(os.path.join(REPO, "config", "candor.yaml")) as f:
         text = f.read()
-    text, n = re.subn(r'url:\s*"sqlite:[^"]*"', f'url: "sqlite://{tmp}/candor.db"', text, count=1)
-    assert n == 1, "could not point database.url at the temp dir"
-    paths = iter([f"{tmp}/public.log", f"{tmp}/ops.log"])
-    text = re.sub(r'path:\s*"-"', lambda m: f'path: "{next(paths, tmp + "/other.log")}"', text)
-    conf = os.path.join(tmp, "candor.yaml")
+    db_url = db_url or f"sqlite://{tmp}/candor.db"
+    text, n = re.subn(r'url:\s*"sqlite:[^"]*"', f'url: "{db_url}"', text, count=1)
+    assert n == 1, "could not point database.url elsewhere"
+    paths = iter([f"{tmp}/public{tag}.log", f"{tmp}/ops{tag}.log"])
+    text = re.sub(r'path:\s*"-"', lambda m: f'path: "{next(paths, f"{tmp}/other{tag}.log")}"', text)
+    conf = os.path.join(tmp, f"candor{tag}.yaml")
     with open(conf, "w") as f:
         f.write(text)
     return conf

@@ -360,4 +360,29 @@ mod tests {
         assert_eq!(out, body.as_bytes());
         assert!(a.br().unwrap().len() < body.len() / 10);
     }
+
+    #[test]
+    fn a_lazy_document_is_compressed_when_first_asked_for() {
+        let cc = HeaderValue::from_static("public, max-age=10");
+        let body = "incident ".repeat(300);
+        let lazy = Asset::lazy("text/html", body.clone(), &cc);
+        assert!(lazy.br.get().is_none() && lazy.gzip.get().is_none());
+        let mut asked = HeaderMap::new();
+        asked.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, br"),
+        );
+        let resp = lazy.respond(&asked);
+        assert_eq!(resp.headers()[header::CONTENT_ENCODING], "br");
+        assert!(lazy.br.get().is_some(), "kept for the next request");
+        assert!(
+            lazy.gzip.get().is_none(),
+            "gzip is made only when asked for"
+        );
+        // The same bytes and validators as a document compressed at once.
+        let eager = Asset::new("text/html", body, &cc);
+        assert_eq!(lazy.br(), eager.br());
+        assert_eq!(lazy.gzip(), eager.gzip());
+        assert_eq!(lazy.etag, eager.etag);
+    }
 }
