@@ -29,7 +29,7 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pages import free_port, get, post, write_config  # noqa: E402
+from pages import free_port, get, pct, post, write_config  # noqa: E402
 
 CHANGES = int(os.environ.get("FRESH_CHANGES", "50"))
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,11 +37,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def log(msg):
     print(f"[freshness] {msg}", file=sys.stderr, flush=True)
-
-
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
 def psql(url, sql):

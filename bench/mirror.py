@@ -44,11 +44,6 @@ def log(msg):
     print(f"[mirror] {msg}", file=sys.stderr, flush=True)
 
 
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
-
-
 def start_moto():
     import boto3
 
@@ -157,11 +152,11 @@ def run(candor, n, s3, s3_port, mirrors=True):
             bucket.append((seen["s3"] - t) * 1000)
         cpu = (pages.proc_cpu(p.pid) - cpu0) / CHANGES * 1000
         if not mirrors:
-            return {"n": n, "cpu_ms": cpu, "live": (statistics.median(live), pct(live, 0.99))}
+            return {"n": n, "cpu_ms": cpu, "live": (statistics.median(live), pages.pct(live, 0.99))}
         return {"n": n, "full_s": full, "cpu_ms": cpu,
-                "live": (statistics.median(live), pct(live, 0.99)),
-                "disk": (statistics.median(disk), pct(disk, 0.99)),
-                "s3": (statistics.median(bucket), pct(bucket, 0.99))}
+                "live": (statistics.median(live), pages.pct(live, 0.99)),
+                "disk": (statistics.median(disk), pages.pct(disk, 0.99)),
+                "s3": (statistics.median(bucket), pages.pct(bucket, 0.99))}
     finally:
         pages.stop(p, tmp)
 

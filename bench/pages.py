@@ -107,6 +107,12 @@ def seed(db, n, now_ms):
     con.close()
 
 
+def pct(xs, q):
+    """The q-quantile of xs (nearest rank)."""
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
 def proc_cpu(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -201,8 +207,7 @@ def run(candor, n):
             else:
                 raise SystemExit(f"change {k} never reached the page")
             lat.append((time.monotonic() - t) * 1000)
-        lat.sort()
-        p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
+        p99 = pct(lat, 0.99)
         return {"n": n, "startup_s": startup, "idle_cpu_s_per_min": idle_cpu, "rss_mb": mem["VmRSS"],
                 "hwm_mb": mem["VmHWM"], "index_kb": size / 1024, "change_p50_ms": statistics.median(lat),
                 "change_p99_ms": p99}

@@ -100,9 +100,8 @@ impl Asset {
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let encoded = if self.identity.len() < COMPRESS_MIN {
-            None
-        } else if accepts(accepted, "br") {
+        // Short bodies have no encodings (`br()` and `gzip()` say `None`): identity.
+        let encoded = if accepts(accepted, "br") {
             self.br().map(|b| ("br", b))
         } else if accepts(accepted, "gzip") {
             self.gzip().map(|b| ("gzip", b))

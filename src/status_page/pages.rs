@@ -503,10 +503,9 @@ pub fn build(
     let mut unchanged = Vec::new();
     for story in &snapshot.recent {
         let path = format!("/incidents/{}", story.incident.id);
-        let kept = (!story.is_open())
-            .then(|| before.get(&story.incident.id))
-            .flatten()
-            .filter(|old| **old == story)
+        let kept = before
+            .get(&story.incident.id)
+            .filter(|old| !story.is_open() && **old == story)
             .and_then(|_| previous?.assets.get(&path))
             .filter(|a| a.cache_control == cc);
         if let Some(asset) = kept {
