@@ -10,6 +10,8 @@ pub struct DatabaseConfig {
     /// `sqlite://path/to/file.db` (created on first run) or `postgres://user:pass@host/db`.
     #[serde(default = "default_db_url")]
     pub url: Secret,
+    /// Connections for requests, the console and the scheduler. On PostgreSQL the delivery
+    /// workers open `store::WORKER_CONNECTIONS` more of their own.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
 }

@@ -217,7 +217,7 @@ impl Outbox {
                 // Permits first, then the claim: a lease never waits on the limit. Only as many
                 // permits as there is work, so an idle lane does not spend its rate on nothing.
                 let due = {
-                    let mut conn = self.db.pool().acquire().await?;
+                    let mut conn = self.db.read_conn_as(Priority::Urgent).await?;
                     deliveries::count_due(&mut conn, lane.channel.id(), now, lane.concurrency)
                         .await?
                 };
@@ -410,7 +410,7 @@ impl Outbox {
         }
         let (thread_root, thread_parent) = match c.incident_id {
             Some(incident_id) if lane.channel.threads() => {
-                let mut conn = self.db.pool().acquire().await?;
+                let mut conn = self.db.read_conn_as(Priority::Urgent).await?;
                 (
                     deliveries::thread_root(&mut conn, incident_id, channel).await?,
                     deliveries::thread_parent(&mut conn, incident_id, channel).await?,
@@ -422,7 +422,7 @@ impl Outbox {
         let corrects = match &payload {
             Payload::Message(m) => match &m.correction {
                 Some(fix) => {
-                    let mut conn = self.db.pool().acquire().await?;
+                    let mut conn = self.db.read_conn_as(Priority::Urgent).await?;
                     deliveries::remote_id_of_update(&mut conn, fix.update_id, channel).await?
                 }
                 None => None,
