@@ -240,7 +240,7 @@ impl Db {
                     Ok(true)
                 })
             })
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         let write_turn = (backend == Backend::Sqlite).then(|| Arc::new(WriteTurn::default()));
         let workers = match backend {
@@ -249,7 +249,7 @@ impl Db {
                     .max_connections(WORKER_CONNECTIONS)
                     .min_connections(0)
                     .acquire_timeout(Duration::from_secs(5))
-                    .connect_lazy_with(AnyConnectOptions::from_str(&url)?),
+                    .connect_lazy_with(opts),
             ),
             Backend::Sqlite => None,
         };

@@ -114,6 +114,13 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Lets every spawned writer run until it waits for the turn (yields, not a wait for time).
+    async fn let_the_others_queue() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// With a normal writer holding the turn and many queued behind it, an urgent writer gets
     /// the turn next, not after the queue.
     #[tokio::test]
@@ -129,18 +136,14 @@ mod tests {
                 order.lock().unwrap().push(format!("normal {i}"));
             }));
         }
-        // Let the normal writers queue on the lock (yields, not a wait for time).
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
+        // Let the normal writers queue (yields, not a wait for time).
+        let_the_others_queue().await;
         let (t, o) = (turn.clone(), order.clone());
         let urgent = tokio::spawn(async move {
             let _g = t.take(Priority::Urgent).await;
             o.lock().unwrap().push("urgent".to_string());
         });
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
+        let_the_others_queue().await;
         drop(held);
         tokio::time::timeout(Duration::from_secs(10), urgent)
             .await
@@ -174,23 +177,18 @@ mod tests {
                 tokio::task::yield_now().await;
             })
         };
-        let queue_up = || async {
-            for _ in 0..20 {
-                tokio::task::yield_now().await;
-            }
-        };
         for i in 0..6 {
             tasks.push(spawn(format!("normal {i}"), Priority::Normal));
-            queue_up().await;
+            let_the_others_queue().await;
         }
         tasks.push(spawn("urgent a".into(), Priority::Urgent));
-        queue_up().await;
+        let_the_others_queue().await;
         for i in 6..9 {
             tasks.push(spawn(format!("normal {i}"), Priority::Normal));
-            queue_up().await;
+            let_the_others_queue().await;
         }
         tasks.push(spawn("urgent b".into(), Priority::Urgent));
-        queue_up().await;
+        let_the_others_queue().await;
         drop(held);
         for t in tasks {
             tokio::time::timeout(Duration::from_secs(10), t)
@@ -219,9 +217,7 @@ mod tests {
         let patient = tokio::spawn(async move {
             let _g = t.take(Priority::Normal).await;
         });
-        for _ in 0..20 {
-            tokio::task::yield_now().await;
-        }
+        let_the_others_queue().await;
         quitter.abort();
         drop(held);
         tokio::time::timeout(Duration::from_secs(10), patient)
@@ -234,9 +230,7 @@ mod tests {
         let late = tokio::spawn(async move {
             let _g = t.take(Priority::Normal).await;
         });
-        for _ in 0..20 {
-            tokio::task::yield_now().await;
-        }
+        let_the_others_queue().await;
         drop(held);
         late.abort();
         let _ = late.await;
