@@ -114,6 +114,24 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    type Order = Arc<std::sync::Mutex<Vec<String>>>;
+
+    /// A writer that takes the turn with `priority`, notes `name` in `order`, and holds the
+    /// turn across a yield, as a transaction does across its statements.
+    fn writer(
+        turn: &Arc<WriteTurn>,
+        order: &Order,
+        name: String,
+        priority: Priority,
+    ) -> tokio::task::JoinHandle<()> {
+        let (turn, order) = (turn.clone(), order.clone());
+        tokio::spawn(async move {
+            let _g = turn.take(priority).await;
+            order.lock().unwrap().push(name);
+            tokio::task::yield_now().await;
+        })
+    }
+
     /// Lets every spawned writer run until it waits for the turn (yields, not a wait for time).
     async fn let_the_others_queue() {
         for _ in 0..50 {
@@ -126,23 +144,13 @@ mod tests {
     #[tokio::test]
     async fn an_urgent_writer_goes_before_the_queue() {
         let turn = Arc::new(WriteTurn::default());
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let order = Order::default();
         let held = turn.take(Priority::Normal).await;
-        let mut tasks = Vec::new();
-        for i in 0..8 {
-            let (turn, order) = (turn.clone(), order.clone());
-            tasks.push(tokio::spawn(async move {
-                let _g = turn.take(Priority::Normal).await;
-                order.lock().unwrap().push(format!("normal {i}"));
-            }));
-        }
-        // Let the normal writers queue (yields, not a wait for time).
+        let tasks: Vec<_> = (0..8)
+            .map(|i| writer(&turn, &order, format!("normal {i}"), Priority::Normal))
+            .collect();
         let_the_others_queue().await;
-        let (t, o) = (turn.clone(), order.clone());
-        let urgent = tokio::spawn(async move {
-            let _g = t.take(Priority::Urgent).await;
-            o.lock().unwrap().push("urgent".to_string());
-        });
+        let urgent = writer(&turn, &order, "urgent".into(), Priority::Urgent);
         let_the_others_queue().await;
         drop(held);
         tokio::time::timeout(Duration::from_secs(10), urgent)
@@ -165,18 +173,10 @@ mod tests {
     #[tokio::test]
     async fn normal_writers_keep_their_order_when_urgent_writers_cut_in() {
         let turn = Arc::new(WriteTurn::default());
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let order = Order::default();
         let held = turn.take(Priority::Normal).await;
         let mut tasks = Vec::new();
-        let spawn = |name: String, priority: Priority| {
-            let (turn, order) = (turn.clone(), order.clone());
-            tokio::spawn(async move {
-                let _g = turn.take(priority).await;
-                order.lock().unwrap().push(name);
-                // Hold the turn across a yield, as a transaction does across its statements.
-                tokio::task::yield_now().await;
-            })
-        };
+        let spawn = |name: String, priority: Priority| writer(&turn, &order, name, priority);
         for i in 0..6 {
             tasks.push(spawn(format!("normal {i}"), Priority::Normal));
             let_the_others_queue().await;
